@@ -1,0 +1,445 @@
+// Package config reads ASAP's configuration from the environment, once, at start.
+//
+// Values come from three layers, the later overriding the earlier: the defaults in
+// the struct tags, the env file of the environment named by ASAP_ENV (embedded in
+// the binary from this directory: local.env, local-docker.env, staging.env,
+// production.env), and the process environment.
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+//go:embed *.env
+var envFiles embed.FS
+
+// Environments lists the values ASAP_ENV accepts, in the order a release travels.
+var Environments = []string{"local", "local-docker", "staging", "production"}
+
+// Config is every setting of the ASAP server. Field comments say what the zero value
+// means where it is not obvious; the defaults in the tags apply when neither the env
+// file nor the environment sets a variable.
+type Config struct {
+	// Env is the environment: local, local-docker, staging or production.
+	Env string `envconfig:"ENV" default:"local"`
+	// HTTPAddr is the public listener (SDK API, /healthz, /readyz).
+	HTTPAddr string `envconfig:"HTTP_ADDR" default:":8080"`
+	// AdminAddr is the metrics/debug listener. Empty disables it. It is never behind the load balancer.
+	AdminAddr string `envconfig:"ADMIN_ADDR" default:":9090"`
+	// Debug serves pprof and expvar on the admin listener.
+	Debug bool `envconfig:"DEBUG" default:"false"`
+	// Version is stamped into the binary at build time; the variable overrides it (tests).
+	Version string `envconfig:"VERSION"`
+
+	// LogFormat is "json" (structured, for log shipping) or "text" (for people).
+	LogFormat string `envconfig:"LOG_FORMAT" default:"json"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
+	// AccessLog writes one line per request with route, status and latency.
+	AccessLog bool `envconfig:"ACCESS_LOG" default:"true"`
+
+	// MemoryLimit is the soft memory limit of the Go runtime in bytes, as GOMEMLIMIT
+	// (for example 256MiB). Empty leaves the runtime's default; a GOMEMLIMIT in the
+	// process environment wins.
+	MemoryLimit string `envconfig:"MEMORY_LIMIT"`
+
+	Redis  Redis
+	Cache  Cache
+	Limits Limits
+	Server Server
+	Ad     Ad
+}
+
+// Redis configures the connection to the placement store.
+type Redis struct {
+	// URL is a redis:// or rediss:// URL (several comma-separated host:port pairs in
+	// the URL's host make a cluster client). Empty starts an embedded in-memory Redis
+	// seeded with the sample placements, which only the local environment allows.
+	URL string `envconfig:"REDIS_URL"`
+	// KeyPrefix prefixes every key and the pub/sub channel.
+	KeyPrefix string `envconfig:"REDIS_KEY_PREFIX" default:"asap:"`
+	// Password overrides the URL's password, so the secret can come from a secret store.
+	Password string `envconfig:"REDIS_PASSWORD"`
+
+	DialTimeout  time.Duration `envconfig:"REDIS_DIAL_TIMEOUT" default:"200ms"`
+	ReadTimeout  time.Duration `envconfig:"REDIS_READ_TIMEOUT" default:"100ms"`
+	WriteTimeout time.Duration `envconfig:"REDIS_WRITE_TIMEOUT" default:"100ms"`
+	// PoolTimeout is how long a command waits for a free connection.
+	PoolTimeout  time.Duration `envconfig:"REDIS_POOL_TIMEOUT" default:"150ms"`
+	PoolSize     int           `envconfig:"REDIS_POOL_SIZE" default:"32"`
+	MinIdleConns int           `envconfig:"REDIS_MIN_IDLE_CONNS" default:"4"`
+	// MaxRetries is the number of retries of a failed command; 0 means none.
+	MaxRetries int `envconfig:"REDIS_MAX_RETRIES" default:"1"`
+}
+
+// Cache configures the in-process placement cache.
+type Cache struct {
+	// TTL is how long an entry is trusted without a pub/sub message: a safety net
+	// for a lost message.
+	TTL time.Duration `envconfig:"CACHE_TTL" default:"60s"`
+	// NegativeTTL is how long an unknown pkey is remembered as unknown.
+	NegativeTTL time.Duration `envconfig:"CACHE_NEGATIVE_TTL" default:"5s"`
+	// StaleMaxAge is how long past its TTL an entry is still served while Redis fails.
+	StaleMaxAge time.Duration `envconfig:"CACHE_STALE_MAX_AGE" default:"30m"`
+	// MaxEntries bounds the cache; beyond it the oldest entries are dropped.
+	MaxEntries int `envconfig:"CACHE_MAX_ENTRIES" default:"100000"`
+}
+
+// Limits are the "Tomcat knobs": past them a request gets 503 with Retry-After at once.
+type Limits struct {
+	// MaxInFlight is the number of requests handled at once.
+	MaxInFlight int `envconfig:"MAX_IN_FLIGHT" default:"512"`
+	// MaxQueued is the number of requests waiting for a slot; 0 means none wait.
+	MaxQueued int `envconfig:"MAX_QUEUED" default:"1024"`
+	// QueueTimeout is the longest a request waits for a slot.
+	QueueTimeout time.Duration `envconfig:"QUEUE_TIMEOUT" default:"50ms"`
+	// RetryAfter is the Retry-After of shed requests and of 503s, rounded up to seconds.
+	RetryAfter time.Duration `envconfig:"RETRY_AFTER" default:"1s"`
+}
+
+// Server holds the HTTP server's timeouts, size limits and shutdown timing.
+type Server struct {
+	ReadHeaderTimeout time.Duration `envconfig:"READ_HEADER_TIMEOUT" default:"2s"`
+	ReadTimeout       time.Duration `envconfig:"READ_TIMEOUT" default:"5s"`
+	WriteTimeout      time.Duration `envconfig:"WRITE_TIMEOUT" default:"5s"`
+	IdleTimeout       time.Duration `envconfig:"IDLE_TIMEOUT" default:"75s"`
+	// MaxHeaderBytes bounds the request line and headers together.
+	MaxHeaderBytes int `envconfig:"MAX_HEADER_BYTES" default:"16384"`
+	// MaxBodyBytes bounds request bodies (the API takes none; a larger body is refused).
+	MaxBodyBytes int64 `envconfig:"MAX_BODY_BYTES" default:"65536"`
+	// DrainPeriod is how long, after SIGTERM, the listener keeps accepting while
+	// /readyz answers 503, so the load balancer notices before connections are refused.
+	DrainPeriod time.Duration `envconfig:"DRAIN_PERIOD" default:"0s"`
+	// ShutdownTimeout bounds the wait for in-flight requests after the drain period.
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s"`
+}
+
+// Ad configures GET /v2/ad and its upstream ad servers.
+type Ad struct {
+	// Upstreams are the named upstream ad servers. A placement names one of them;
+	// no request can make ASAP call any other URL.
+	Upstreams Upstreams `envconfig:"UPSTREAMS"`
+	// DefaultTmax is the OpenRTB tmax when the placement sets none.
+	DefaultTmax time.Duration `envconfig:"AD_DEFAULT_TMAX" default:"250ms"`
+	// MaxTmax caps a placement's tmax.
+	MaxTmax time.Duration `envconfig:"AD_MAX_TMAX" default:"1s"`
+
+	UpstreamDialTimeout           time.Duration `envconfig:"UPSTREAM_DIAL_TIMEOUT" default:"100ms"`
+	UpstreamTLSHandshakeTimeout   time.Duration `envconfig:"UPSTREAM_TLS_HANDSHAKE_TIMEOUT" default:"200ms"`
+	UpstreamResponseHeaderTimeout time.Duration `envconfig:"UPSTREAM_RESPONSE_HEADER_TIMEOUT" default:"1s"`
+	UpstreamMaxIdleConnsPerHost   int           `envconfig:"UPSTREAM_MAX_IDLE_CONNS_PER_HOST" default:"256"`
+	UpstreamIdleConnTimeout       time.Duration `envconfig:"UPSTREAM_IDLE_CONN_TIMEOUT" default:"90s"`
+	// UpstreamMaxResponseBytes bounds a BidResponse body.
+	UpstreamMaxResponseBytes int64 `envconfig:"UPSTREAM_MAX_RESPONSE_BYTES" default:"1048576"`
+
+	// BreakerFailures is the number of consecutive failures that opens an upstream's breaker.
+	BreakerFailures int `envconfig:"BREAKER_FAILURES" default:"20"`
+	// BreakerOpenTimeout is how long an open breaker waits before letting a probe through.
+	BreakerOpenTimeout time.Duration `envconfig:"BREAKER_OPEN_TIMEOUT" default:"5s"`
+
+	// NoticeConcurrency bounds win notices (nurl) in flight; NoticeQueue bounds those waiting.
+	NoticeConcurrency int           `envconfig:"NOTICE_CONCURRENCY" default:"64"`
+	NoticeQueue       int           `envconfig:"NOTICE_QUEUE" default:"4096"`
+	NoticeTimeout     time.Duration `envconfig:"NOTICE_TIMEOUT" default:"2s"`
+
+	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed (the load balancer).
+	TrustedProxies []string `envconfig:"TRUSTED_PROXIES" default:"10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8,fc00::/7,::1/128"`
+}
+
+// Upstream is one named upstream ad server.
+type Upstream struct {
+	Name string
+	URL  *url.URL
+}
+
+// Upstreams is the ASAP_UPSTREAMS list: name=url pairs separated by commas. It
+// implements envconfig.Decoder because envconfig's maps split on ':', which URLs contain.
+type Upstreams []Upstream
+
+var upstreamName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Decode parses name=url,name=url.
+func (u *Upstreams) Decode(value string) error {
+	var out Upstreams
+	var errs []error
+	seen := map[string]bool{}
+	for _, pair := range strings.Split(value, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		name, raw, ok := strings.Cut(pair, "=")
+		name, raw = strings.TrimSpace(name), strings.TrimSpace(raw)
+		if !ok || !upstreamName.MatchString(name) {
+			errs = append(errs, fmt.Errorf("%q: want name=url with a name of [A-Za-z0-9_-]", pair))
+			continue
+		}
+		parsed, err := url.Parse(raw)
+		if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+			errs = append(errs, fmt.Errorf("upstream %q: %q is not an http(s) URL", name, raw))
+			continue
+		}
+		if seen[name] {
+			errs = append(errs, fmt.Errorf("upstream %q is named twice", name))
+			continue
+		}
+		seen[name] = true
+		out = append(out, Upstream{Name: name, URL: parsed})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	*u = out
+	return nil
+}
+
+// Lookup returns the upstream called name.
+func (u Upstreams) Lookup(name string) (Upstream, bool) {
+	for _, up := range u {
+		if up.Name == name {
+			return up, true
+		}
+	}
+	return Upstream{}, false
+}
+
+// String lists the upstreams as name=url, the form Decode reads.
+func (u Upstreams) String() string {
+	parts := make([]string, len(u))
+	for i, up := range u {
+		parts[i] = up.Name + "=" + up.URL.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// Load reads the configuration: defaults, then the env file of ASAP_ENV, then the
+// process environment. It reports every problem at once.
+func Load() (Config, error) {
+	env := os.Getenv("ASAP_ENV")
+	if env == "" {
+		env = "local"
+	}
+	if !isEnvironment(env) {
+		return Config{}, fmt.Errorf("ASAP_ENV=%q: want one of %s", env, strings.Join(Environments, ", "))
+	}
+	fileVars, err := EnvFile(env)
+	if err != nil {
+		return Config{}, err
+	}
+	// The env file fills in what the environment does not set. The variables are set
+	// only while envconfig reads them, so the process environment is left as found.
+	keys := make([]string, 0, len(fileVars))
+	for k := range fileVars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, set := os.LookupEnv(k); set {
+			continue
+		}
+		os.Setenv(k, fileVars[k])
+		defer os.Unsetenv(k)
+	}
+
+	var cfg Config
+	if err := envconfig.Process("asap", &cfg); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	cfg.Env = env
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// EnvFile returns the variables of the env file of environment env.
+func EnvFile(env string) (map[string]string, error) {
+	data, err := envFiles.ReadFile(env + ".env")
+	if err != nil {
+		return nil, fmt.Errorf("config: no env file for %q: %w", env, err)
+	}
+	return ParseEnvFile(data)
+}
+
+// ParseEnvFile reads KEY=VALUE lines; blank lines and lines starting with # are skipped.
+func ParseEnvFile(data []byte) (map[string]string, error) {
+	vars := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("config: env file line %d: want KEY=VALUE", n)
+		}
+		vars[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return vars, sc.Err()
+}
+
+func isEnvironment(env string) bool {
+	for _, e := range Environments {
+		if e == env {
+			return true
+		}
+	}
+	return false
+}
+
+// Local reports whether the environment is one that runs on a developer's machine.
+func (c Config) Local() bool { return c.Env == "local" || c.Env == "local-docker" }
+
+// Validate reports every invalid setting at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("ASAP_%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	if !isEnvironment(c.Env) {
+		bad("ENV", "%q is not one of %s", c.Env, strings.Join(Environments, ", "))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("HTTP_ADDR", "%q is not host:port", c.HTTPAddr)
+	}
+	if c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			bad("ADMIN_ADDR", "%q is not host:port", c.AdminAddr)
+		}
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("LOG_FORMAT", "%q: want json or text", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL", "%q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.Redis.URL == "" {
+		if c.Env != "local" {
+			bad("REDIS_URL", "required in %s (only local may run an embedded Redis)", c.Env)
+		}
+	} else if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		// The URL may hold a password: never echo it.
+		bad("REDIS_URL", "not a redis:// or rediss:// URL with a host")
+	}
+	if c.Redis.KeyPrefix == "" {
+		bad("REDIS_KEY_PREFIX", "must not be empty")
+	}
+	positive := map[string]time.Duration{
+		"REDIS_DIAL_TIMEOUT": c.Redis.DialTimeout, "REDIS_READ_TIMEOUT": c.Redis.ReadTimeout,
+		"REDIS_WRITE_TIMEOUT": c.Redis.WriteTimeout, "REDIS_POOL_TIMEOUT": c.Redis.PoolTimeout,
+		"CACHE_TTL": c.Cache.TTL, "CACHE_NEGATIVE_TTL": c.Cache.NegativeTTL,
+		"QUEUE_TIMEOUT": c.Limits.QueueTimeout, "RETRY_AFTER": c.Limits.RetryAfter,
+		"READ_HEADER_TIMEOUT": c.Server.ReadHeaderTimeout, "READ_TIMEOUT": c.Server.ReadTimeout,
+		"WRITE_TIMEOUT": c.Server.WriteTimeout, "IDLE_TIMEOUT": c.Server.IdleTimeout,
+		"SHUTDOWN_TIMEOUT": c.Server.ShutdownTimeout,
+		"AD_DEFAULT_TMAX": c.Ad.DefaultTmax, "AD_MAX_TMAX": c.Ad.MaxTmax,
+		"UPSTREAM_DIAL_TIMEOUT": c.Ad.UpstreamDialTimeout, "UPSTREAM_TLS_HANDSHAKE_TIMEOUT": c.Ad.UpstreamTLSHandshakeTimeout,
+		"UPSTREAM_RESPONSE_HEADER_TIMEOUT": c.Ad.UpstreamResponseHeaderTimeout, "UPSTREAM_IDLE_CONN_TIMEOUT": c.Ad.UpstreamIdleConnTimeout,
+		"BREAKER_OPEN_TIMEOUT": c.Ad.BreakerOpenTimeout, "NOTICE_TIMEOUT": c.Ad.NoticeTimeout,
+	}
+	names := make([]string, 0, len(positive))
+	for k := range positive {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if positive[k] <= 0 {
+			bad(k, "must be a positive duration, got %s", positive[k])
+		}
+	}
+	if c.Cache.StaleMaxAge < 0 {
+		bad("CACHE_STALE_MAX_AGE", "must not be negative")
+	}
+	if c.Server.DrainPeriod < 0 {
+		bad("DRAIN_PERIOD", "must not be negative")
+	}
+	atLeastOne := map[string]int{
+		"REDIS_POOL_SIZE": c.Redis.PoolSize, "CACHE_MAX_ENTRIES": c.Cache.MaxEntries,
+		"MAX_IN_FLIGHT": c.Limits.MaxInFlight, "MAX_HEADER_BYTES": c.Server.MaxHeaderBytes,
+		"UPSTREAM_MAX_IDLE_CONNS_PER_HOST": c.Ad.UpstreamMaxIdleConnsPerHost,
+		"BREAKER_FAILURES": c.Ad.BreakerFailures, "NOTICE_CONCURRENCY": c.Ad.NoticeConcurrency,
+	}
+	names = names[:0]
+	for k := range atLeastOne {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if atLeastOne[k] < 1 {
+			bad(k, "must be at least 1, got %d", atLeastOne[k])
+		}
+	}
+	if c.Redis.MinIdleConns < 0 || c.Redis.MinIdleConns > c.Redis.PoolSize {
+		bad("REDIS_MIN_IDLE_CONNS", "must be between 0 and ASAP_REDIS_POOL_SIZE")
+	}
+	if c.Redis.MaxRetries < 0 {
+		bad("REDIS_MAX_RETRIES", "must not be negative")
+	}
+	if c.Limits.MaxQueued < 0 {
+		bad("MAX_QUEUED", "must not be negative")
+	}
+	if c.Ad.NoticeQueue < 0 {
+		bad("NOTICE_QUEUE", "must not be negative")
+	}
+	if c.Server.MaxBodyBytes < 0 {
+		bad("MAX_BODY_BYTES", "must not be negative")
+	}
+	if c.Ad.UpstreamMaxResponseBytes < 1 {
+		bad("UPSTREAM_MAX_RESPONSE_BYTES", "must be at least 1")
+	}
+	if c.Ad.DefaultTmax > c.Ad.MaxTmax {
+		bad("AD_DEFAULT_TMAX", "%s is above ASAP_AD_MAX_TMAX %s", c.Ad.DefaultTmax, c.Ad.MaxTmax)
+	}
+	for _, cidr := range c.Ad.TrustedProxies {
+		if _, _, err := net.ParseCIDR(strings.TrimSpace(cidr)); err != nil {
+			bad("TRUSTED_PROXIES", "%q is not a CIDR", cidr)
+		}
+	}
+	if c.MemoryLimit != "" {
+		if _, err := ParseBytes(c.MemoryLimit); err != nil {
+			bad("MEMORY_LIMIT", "%v", err)
+		}
+	}
+	if !c.Local() && c.Debug {
+		bad("DEBUG", "pprof and expvar are for local environments only, not %s", c.Env)
+	}
+	return errors.Join(errs...)
+}
+
+// ParseBytes reads a size as GOMEMLIMIT does: a number with an optional B, KiB, MiB,
+// GiB or TiB suffix.
+func ParseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	mult := int64(1)
+	num := s
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			mult, num = u.mult, strings.TrimSuffix(s, u.suffix)
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscanf(num, "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != num {
+		return 0, fmt.Errorf("%q is not a size such as 512MiB", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,13 @@
+// Package healthcheck is being built; see the open issues.
+package healthcheck
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// Main is not built yet.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return errors.New("healthcheck: not built yet")
+}

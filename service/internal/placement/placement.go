@@ -1,0 +1,156 @@
+// Package placement holds the placement record that SDK behaviour is driven by, the
+// Redis store it lives in, and the in-process cache in front of that store.
+package placement
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+)
+
+// Sentinel errors of the placement lookup; the server maps them to HTTP statuses.
+var (
+	// ErrNotFound means Redis answered and holds no such placement.
+	ErrNotFound = errors.New("placement not found")
+	// ErrUnavailable means the placement could not be read (Redis down or slow) and
+	// no usable cached copy exists.
+	ErrUnavailable = errors.New("placement store unavailable")
+)
+
+// StatusOK is the status of a live placement; any other status pauses it.
+const StatusOK = "OK"
+
+// KeyPattern is the syntax of a placement key.
+var KeyPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidKey reports whether s is a well-formed placement key.
+func ValidKey(s string) bool { return KeyPattern.MatchString(s) }
+
+// Getter finds a placement by key. Implementations return ErrNotFound or
+// ErrUnavailable (possibly wrapped) when they cannot return one.
+type Getter interface {
+	Get(ctx context.Context, pkey string) (*Placement, error)
+}
+
+// Placement is the JSON document stored under <prefix>placement:<pkey>.
+type Placement struct {
+	PKey                  string             `json:"pkey"`
+	Status                string             `json:"status"`
+	PublisherID           string             `json:"publisherId,omitempty"`
+	AdServer              string             `json:"adServer"`
+	KeyType               string             `json:"keyType"`
+	KeyValue              string             `json:"keyValue"`
+	ArticlesBeforeFirstAd int                `json:"articlesBeforeFirstAd"`
+	ArticlesBetweenAds    int                `json:"articlesBetweenAds"`
+	MediationNetworks     []MediationNetwork `json:"mediationNetworks"`
+	Targeting             []TargetingRule    `json:"targeting,omitempty"`
+	Ad                    *Ad                `json:"ad,omitempty"`
+}
+
+// MediationNetwork is one entry of the SDK's mediation waterfall, in order.
+type MediationNetwork struct {
+	Key              string          `json:"key"`
+	Name             string          `json:"name"`
+	AndroidClassName string          `json:"androidClassName"`
+	IOSClassName     string          `json:"iosClassName"`
+	Parameters       json.RawMessage `json:"parameters,omitempty"`
+}
+
+// TargetingRule overrides keyType/keyValue when all of its CustomKeys equal the
+// request's customKeys. The first matching rule wins.
+type TargetingRule struct {
+	CustomKeys map[string]string `json:"customKeys"`
+	KeyType    string            `json:"keyType"`
+	KeyValue   string            `json:"keyValue"`
+}
+
+// Ad is how GET /v2/ad fetches an ad for the placement.
+type Ad struct {
+	// Upstream names an upstream of ASAP_UPSTREAMS; never a URL.
+	Upstream string   `json:"upstream"`
+	Banner   []Size   `json:"banner,omitempty"`
+	Native   bool     `json:"native,omitempty"`
+	BidFloor float64  `json:"bidfloor,omitempty"`
+	// TmaxMs is the OpenRTB tmax in milliseconds; 0 means ASAP's default.
+	TmaxMs  int      `json:"tmaxMs,omitempty"`
+	Bcat    []string `json:"bcat,omitempty"`
+	Badv    []string `json:"badv,omitempty"`
+	HouseAd *HouseAd `json:"houseAd,omitempty"`
+}
+
+// Size is a banner size in device-independent pixels.
+type Size struct {
+	W int `json:"w"`
+	H int `json:"h"`
+}
+
+// HouseAd is served when the upstream has no ad.
+type HouseAd struct {
+	Markup string `json:"markup"`
+	W      int    `json:"w,omitempty"`
+	H      int    `json:"h,omitempty"`
+}
+
+// Live reports whether the placement serves ads.
+func (p *Placement) Live() bool { return p.Status == StatusOK }
+
+// Key returns keyType and keyValue for a request's customKeys: those of the first
+// targeting rule whose customKeys all match, else the placement's own.
+func (p *Placement) Key(customKeys map[string]string) (keyType, keyValue string) {
+	for _, r := range p.Targeting {
+		if r.matches(customKeys) {
+			return r.KeyType, r.KeyValue
+		}
+	}
+	return p.KeyType, p.KeyValue
+}
+
+func (r TargetingRule) matches(customKeys map[string]string) bool {
+	for k, want := range r.CustomKeys {
+		if got, ok := customKeys[k]; !ok || got != want {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate reports what makes the record unusable, every problem at once.
+func (p *Placement) Validate() error {
+	var errs []error
+	if !ValidKey(p.PKey) {
+		errs = append(errs, fmt.Errorf("pkey %q: want [A-Za-z0-9_-]{1,64}", p.PKey))
+	}
+	if p.Status == "" {
+		errs = append(errs, errors.New("status is empty"))
+	}
+	if p.ArticlesBeforeFirstAd < 0 || p.ArticlesBetweenAds < 0 {
+		errs = append(errs, errors.New("articlesBeforeFirstAd and articlesBetweenAds must not be negative"))
+	}
+	for i, r := range p.Targeting {
+		if len(r.CustomKeys) == 0 {
+			errs = append(errs, fmt.Errorf("targeting[%d]: customKeys is empty", i))
+		}
+	}
+	if p.Ad != nil {
+		if p.Ad.Upstream == "" {
+			errs = append(errs, errors.New("ad.upstream is empty"))
+		}
+		if len(p.Ad.Banner) == 0 && !p.Ad.Native {
+			errs = append(errs, errors.New("ad: neither banner sizes nor native"))
+		}
+		for i, s := range p.Ad.Banner {
+			if s.W <= 0 || s.H <= 0 {
+				errs = append(errs, fmt.Errorf("ad.banner[%d]: w and h must be positive", i))
+			}
+		}
+		if p.Ad.BidFloor < 0 || p.Ad.TmaxMs < 0 {
+			errs = append(errs, errors.New("ad: bidfloor and tmaxMs must not be negative"))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("placement %q: %w", p.PKey, err)
+	}
+	return nil
+}
