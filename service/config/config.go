@@ -55,12 +55,18 @@ type Config struct {
 	// (for example 256MiB). Empty leaves the runtime's default; a GOMEMLIMIT in the
 	// process environment wins.
 	MemoryLimit string `envconfig:"MEMORY_LIMIT"`
+	// GoMemLimit is GOMEMLIMIT as found in the process environment. When it is set
+	// the runtime has already applied it and MemoryLimit is ignored.
+	GoMemLimit string `ignored:"true"`
 
-	Redis  Redis
-	Cache  Cache
-	Limits Limits
-	Server Server
-	Ad     Ad
+	// The sections are read by Load one by one, each with the ASAP_ prefix:
+	// envconfig would otherwise prefix their variables with the section name
+	// (ASAP_REDIS_REDIS_URL) and silently ignore ASAP_REDIS_URL.
+	Redis  Redis  `ignored:"true"`
+	Cache  Cache  `ignored:"true"`
+	Limits Limits `ignored:"true"`
+	Server Server `ignored:"true"`
+	Ad     Ad     `ignored:"true"`
 }
 
 // Redis configures the connection to the placement store.
@@ -255,14 +261,62 @@ func Load() (Config, error) {
 	}
 
 	var cfg Config
-	if err := envconfig.Process("asap", &cfg); err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+	var errs []error
+	for _, section := range []any{&cfg, &cfg.Redis, &cfg.Cache, &cfg.Limits, &cfg.Server, &cfg.Ad} {
+		errs = append(errs, process(section)...)
 	}
 	cfg.Env = env
-	if err := cfg.Validate(); err != nil {
+	cfg.GoMemLimit = os.Getenv("GOMEMLIMIT")
+	// A variable that does not parse is reported with the problems of the others:
+	// Validate sees its default instead, so it does not report it twice.
+	if err := errors.Join(append(errs, cfg.Validate())...); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// process fills spec from the ASAP_ variables. envconfig stops at the first value
+// that does not parse; process records it, hides the variable so that its default
+// applies, and goes on, so that every bad variable is reported at once.
+func process(spec any) []error {
+	var errs []error
+	for {
+		err := envconfig.Process("asap", spec)
+		var perr *envconfig.ParseError
+		if !errors.As(err, &perr) {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("config: %w", err))
+			}
+			return errs
+		}
+		errs = append(errs, parseProblem(perr))
+		value, set := os.LookupEnv(perr.KeyName)
+		if !set {
+			// The default itself does not parse: a bug in the tags, not in the environment.
+			return errs
+		}
+		os.Unsetenv(perr.KeyName)
+		defer os.Setenv(perr.KeyName, value)
+	}
+}
+
+// parseProblem words a ParseError for an operator. The value is left out: it may
+// be a secret.
+func parseProblem(e *envconfig.ParseError) error {
+	if e.TypeName == "config.Upstreams" {
+		// Its Decode names the bad pair itself.
+		return fmt.Errorf("%s: %w", e.KeyName, e.Err)
+	}
+	want := e.TypeName
+	switch e.TypeName {
+	case "time.Duration":
+		want = "a duration such as 250ms or 5s"
+	case "bool":
+		want = "true or false"
+	case "int", "int64":
+		want = "a whole number"
+	}
+	return fmt.Errorf("%s: not %s", e.KeyName, want)
 }
 
 // EnvFile returns the variables of the env file of environment env.
@@ -341,17 +395,27 @@ func (c Config) Validate() error {
 		bad("REDIS_KEY_PREFIX", "must not be empty")
 	}
 	positive := map[string]time.Duration{
-		"REDIS_DIAL_TIMEOUT": c.Redis.DialTimeout, "REDIS_READ_TIMEOUT": c.Redis.ReadTimeout,
-		"REDIS_WRITE_TIMEOUT": c.Redis.WriteTimeout, "REDIS_POOL_TIMEOUT": c.Redis.PoolTimeout,
-		"CACHE_TTL": c.Cache.TTL, "CACHE_NEGATIVE_TTL": c.Cache.NegativeTTL,
-		"QUEUE_TIMEOUT": c.Limits.QueueTimeout, "RETRY_AFTER": c.Limits.RetryAfter,
-		"READ_HEADER_TIMEOUT": c.Server.ReadHeaderTimeout, "READ_TIMEOUT": c.Server.ReadTimeout,
-		"WRITE_TIMEOUT": c.Server.WriteTimeout, "IDLE_TIMEOUT": c.Server.IdleTimeout,
-		"SHUTDOWN_TIMEOUT": c.Server.ShutdownTimeout,
-		"AD_DEFAULT_TMAX": c.Ad.DefaultTmax, "AD_MAX_TMAX": c.Ad.MaxTmax,
-		"UPSTREAM_DIAL_TIMEOUT": c.Ad.UpstreamDialTimeout, "UPSTREAM_TLS_HANDSHAKE_TIMEOUT": c.Ad.UpstreamTLSHandshakeTimeout,
-		"UPSTREAM_RESPONSE_HEADER_TIMEOUT": c.Ad.UpstreamResponseHeaderTimeout, "UPSTREAM_IDLE_CONN_TIMEOUT": c.Ad.UpstreamIdleConnTimeout,
-		"BREAKER_OPEN_TIMEOUT": c.Ad.BreakerOpenTimeout, "NOTICE_TIMEOUT": c.Ad.NoticeTimeout,
+		"REDIS_DIAL_TIMEOUT":               c.Redis.DialTimeout,
+		"REDIS_READ_TIMEOUT":               c.Redis.ReadTimeout,
+		"REDIS_WRITE_TIMEOUT":              c.Redis.WriteTimeout,
+		"REDIS_POOL_TIMEOUT":               c.Redis.PoolTimeout,
+		"CACHE_TTL":                        c.Cache.TTL,
+		"CACHE_NEGATIVE_TTL":               c.Cache.NegativeTTL,
+		"QUEUE_TIMEOUT":                    c.Limits.QueueTimeout,
+		"RETRY_AFTER":                      c.Limits.RetryAfter,
+		"READ_HEADER_TIMEOUT":              c.Server.ReadHeaderTimeout,
+		"READ_TIMEOUT":                     c.Server.ReadTimeout,
+		"WRITE_TIMEOUT":                    c.Server.WriteTimeout,
+		"IDLE_TIMEOUT":                     c.Server.IdleTimeout,
+		"SHUTDOWN_TIMEOUT":                 c.Server.ShutdownTimeout,
+		"AD_DEFAULT_TMAX":                  c.Ad.DefaultTmax,
+		"AD_MAX_TMAX":                      c.Ad.MaxTmax,
+		"UPSTREAM_DIAL_TIMEOUT":            c.Ad.UpstreamDialTimeout,
+		"UPSTREAM_TLS_HANDSHAKE_TIMEOUT":   c.Ad.UpstreamTLSHandshakeTimeout,
+		"UPSTREAM_RESPONSE_HEADER_TIMEOUT": c.Ad.UpstreamResponseHeaderTimeout,
+		"UPSTREAM_IDLE_CONN_TIMEOUT":       c.Ad.UpstreamIdleConnTimeout,
+		"BREAKER_OPEN_TIMEOUT":             c.Ad.BreakerOpenTimeout,
+		"NOTICE_TIMEOUT":                   c.Ad.NoticeTimeout,
 	}
 	names := make([]string, 0, len(positive))
 	for k := range positive {
@@ -370,10 +434,13 @@ func (c Config) Validate() error {
 		bad("DRAIN_PERIOD", "must not be negative")
 	}
 	atLeastOne := map[string]int{
-		"REDIS_POOL_SIZE": c.Redis.PoolSize, "CACHE_MAX_ENTRIES": c.Cache.MaxEntries,
-		"MAX_IN_FLIGHT": c.Limits.MaxInFlight, "MAX_HEADER_BYTES": c.Server.MaxHeaderBytes,
+		"REDIS_POOL_SIZE":                  c.Redis.PoolSize,
+		"CACHE_MAX_ENTRIES":                c.Cache.MaxEntries,
+		"MAX_IN_FLIGHT":                    c.Limits.MaxInFlight,
+		"MAX_HEADER_BYTES":                 c.Server.MaxHeaderBytes,
 		"UPSTREAM_MAX_IDLE_CONNS_PER_HOST": c.Ad.UpstreamMaxIdleConnsPerHost,
-		"BREAKER_FAILURES": c.Ad.BreakerFailures, "NOTICE_CONCURRENCY": c.Ad.NoticeConcurrency,
+		"BREAKER_FAILURES":                 c.Ad.BreakerFailures,
+		"NOTICE_CONCURRENCY":               c.Ad.NoticeConcurrency,
 	}
 	names = names[:0]
 	for k := range atLeastOne {
