@@ -3,7 +3,7 @@
 //	asap                 serve (the default)
 //	asap serve           serve the SDK API on ASAP_HTTP_ADDR and metrics on ASAP_ADMIN_ADDR
 //	asap load FILE       load placements from a JSON file into Redis and publish the changes
-//	asap healthcheck     exit 0 when the local server answers /readyz (container health check)
+//	asap healthcheck     exit 0 when the local server answers /healthz (container health check)
 package main
 
 import (
