@@ -3,6 +3,7 @@
 package placement
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,9 @@ const StatusOK = "OK"
 
 // KeyPattern is the syntax of a placement key.
 var KeyPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// upstreamName is the syntax of an upstream name, as config.Upstreams reads it.
+var upstreamName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // ValidKey reports whether s is a well-formed placement key.
 func ValidKey(s string) bool { return KeyPattern.MatchString(s) }
@@ -69,10 +73,10 @@ type TargetingRule struct {
 // Ad is how GET /v2/ad fetches an ad for the placement.
 type Ad struct {
 	// Upstream names an upstream of ASAP_UPSTREAMS; never a URL.
-	Upstream string   `json:"upstream"`
-	Banner   []Size   `json:"banner,omitempty"`
-	Native   bool     `json:"native,omitempty"`
-	BidFloor float64  `json:"bidfloor,omitempty"`
+	Upstream string  `json:"upstream"`
+	Banner   []Size  `json:"banner,omitempty"`
+	Native   bool    `json:"native,omitempty"`
+	BidFloor float64 `json:"bidfloor,omitempty"`
 	// TmaxMs is the OpenRTB tmax in milliseconds; 0 means ASAP's default.
 	TmaxMs  int      `json:"tmaxMs,omitempty"`
 	Bcat    []string `json:"bcat,omitempty"`
@@ -128,6 +132,11 @@ func (p *Placement) Validate() error {
 	if p.ArticlesBeforeFirstAd < 0 || p.ArticlesBetweenAds < 0 {
 		errs = append(errs, errors.New("articlesBeforeFirstAd and articlesBetweenAds must not be negative"))
 	}
+	for i, n := range p.MediationNetworks {
+		if !jsonObject(n.Parameters) {
+			errs = append(errs, fmt.Errorf("mediationNetworks[%d].parameters: want a JSON object", i))
+		}
+	}
 	for i, r := range p.Targeting {
 		if len(r.CustomKeys) == 0 {
 			errs = append(errs, fmt.Errorf("targeting[%d]: customKeys is empty", i))
@@ -136,6 +145,8 @@ func (p *Placement) Validate() error {
 	if p.Ad != nil {
 		if p.Ad.Upstream == "" {
 			errs = append(errs, errors.New("ad.upstream is empty"))
+		} else if !upstreamName.MatchString(p.Ad.Upstream) {
+			errs = append(errs, fmt.Errorf("ad.upstream %q: want the name of an upstream of ASAP_UPSTREAMS ([A-Za-z0-9_-]), never a URL", p.Ad.Upstream))
 		}
 		if len(p.Ad.Banner) == 0 && !p.Ad.Native {
 			errs = append(errs, errors.New("ad: neither banner sizes nor native"))
@@ -153,4 +164,22 @@ func (p *Placement) Validate() error {
 		return fmt.Errorf("placement %q: %w", p.PKey, err)
 	}
 	return nil
+}
+
+// jsonObject reports whether raw is absent, null or a JSON object: the SDKs read
+// mediation parameters as an object.
+func jsonObject(raw json.RawMessage) bool {
+	for _, b := range raw {
+		switch b {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{':
+			return true
+		case 'n':
+			return string(bytes.TrimSpace(raw)) == "null"
+		default:
+			return false
+		}
+	}
+	return true
 }

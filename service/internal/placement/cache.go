@@ -1,0 +1,494 @@
+package placement
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+
+	"asap/service/config"
+)
+
+// Timings of the cache that are not configuration: they follow from the contract
+// (a change is served within a second) rather than from the environment.
+const (
+	// loadTimeout bounds one Redis read shared by the callers of a miss, and a
+	// refresh. The client's own dial/read/pool timeouts are shorter.
+	loadTimeout = time.Second
+	// retryInterval is how long after a failed refresh an entry is refreshed again,
+	// so a Redis outage costs one read per entry per interval, not one per request.
+	retryInterval = time.Second
+	// pingInterval is how often an idle subscription PINGs Redis; a PING unanswered
+	// for another interval means the connection is dead and is made again.
+	pingInterval = time.Second
+	// readyWindow is how recently Redis must have answered for Ready to hold
+	// without entries in the cache.
+	readyWindow = 5 * time.Second
+	// revalidateWorkers bounds the reads in flight when every entry is re-read
+	// after a reconnect.
+	revalidateWorkers = 4
+	minBackoff        = 100 * time.Millisecond
+	maxBackoff        = 5 * time.Second
+)
+
+// Cache is the in-process placement cache in front of a Store. It implements
+// Getter.
+//
+// A cache hit is a map lookup under a read lock and sends nothing to Redis. Entries
+// are trusted for the TTL; a pub/sub message (see Run) refreshes an entry at once,
+// the TTL is the safety net for a lost message. After the TTL the entry is still
+// answered while one background refresh per key reads Redis, so no request waits on
+// Redis for a placement it has. When refreshes fail, the entry is served stale up to
+// StaleMaxAge past its TTL. Concurrent misses for one pkey share one Redis read,
+// unknown pkeys are remembered for NegativeTTL, and the cache holds at most
+// MaxEntries entries: expired and negative entries go first, then the oldest.
+//
+// Placements returned by Get are shared by every caller and must not be modified.
+type Cache struct {
+	store *Store
+	log   *slog.Logger
+	met   *metrics
+
+	ttl, negativeTTL, staleMaxAge int64 // nanoseconds
+	maxEntries                    int
+	// now returns the time in Unix nanoseconds; tests replace it.
+	now func() int64
+
+	mu         sync.RWMutex
+	entries    map[string]*entry
+	placements list.List // of *entry with a placement, oldest fetched first
+	negatives  list.List // of *entry of unknown pkeys, oldest first
+
+	// gen is bumped by every change message and every resubscription. A miss whose
+	// read overlapped a bump is answered but not cached: it may predate the change.
+	gen    atomic.Uint64
+	group  singleflight.Group
+	lastOK atomic.Int64 // when Redis last answered, by now()
+}
+
+// entry is one cached answer for a pkey: a placement, or p == nil for a pkey that
+// Redis does not hold. Entries are replaced, not updated, when a newer answer is
+// read; the atomic fields coordinate the refresh of the current one.
+type entry struct {
+	key     string
+	p       *Placement
+	expires atomic.Int64 // trusted until, by now(); lowered by a change message
+	elem    *list.Element
+
+	refreshing atomic.Bool  // one refresh per entry at a time
+	dirty      atomic.Bool  // a change was announced: the running refresh reads again
+	failed     atomic.Bool  // the last refresh failed: serving it is stale
+	retryAt    atomic.Int64 // no refresh before this, after a failed one
+}
+
+func (e *entry) expire(now int64) {
+	if e.expires.Load() > now {
+		e.expires.Store(now)
+	}
+}
+
+// NewCache returns a cache in front of store, configured by cfg, with its metrics
+// registered on reg (nil registers none) and its problems logged to log (nil logs
+// nothing). It registers its metrics with MustRegister: one cache per registry.
+func NewCache(store *Store, cfg config.Cache, reg prometheus.Registerer, log *slog.Logger) *Cache {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Cache{
+		store:       store,
+		log:         log,
+		met:         newMetrics(),
+		ttl:         int64(cfg.TTL),
+		negativeTTL: int64(cfg.NegativeTTL),
+		staleMaxAge: int64(max(cfg.StaleMaxAge, 0)),
+		maxEntries:  max(cfg.MaxEntries, 1),
+		now:         func() int64 { return time.Now().UnixNano() },
+		entries:     make(map[string]*entry),
+	}
+	if reg != nil {
+		reg.MustRegister(c.met.collectors...)
+	}
+	return c
+}
+
+// Get returns placement pkey from the cache, or reads it from Redis. It returns an
+// error wrapping ErrNotFound when Redis does not hold pkey (or pkey is not a valid
+// placement key), and one wrapping ErrUnavailable when Redis cannot answer and no
+// entry is fresh enough to serve.
+func (c *Cache) Get(ctx context.Context, pkey string) (*Placement, error) {
+	c.mu.RLock()
+	e := c.entries[pkey]
+	c.mu.RUnlock()
+	if e != nil {
+		now := c.now()
+		expires := e.expires.Load()
+		switch {
+		case e.p == nil:
+			if now < expires {
+				c.met.negative.Inc()
+				return nil, ErrNotFound
+			}
+		case now < expires:
+			c.met.hits.Inc()
+			return e.p, nil
+		case now-expires < c.staleMaxAge:
+			if now >= e.retryAt.Load() {
+				c.startRefresh(e)
+			}
+			if e.failed.Load() {
+				c.met.stale.Inc()
+			} else {
+				c.met.hits.Inc() // refreshing after the TTL, Redis is healthy
+			}
+			return e.p, nil
+		}
+	}
+	return c.load(ctx, pkey)
+}
+
+// load reads pkey from Redis for every caller that misses it at the same time.
+func (c *Cache) load(ctx context.Context, pkey string) (*Placement, error) {
+	if !ValidKey(pkey) {
+		return nil, fmt.Errorf("pkey %q: %w", pkey, ErrNotFound)
+	}
+	c.met.misses.Inc()
+	// The shared read must not fail because the first caller gave up: it runs on
+	// its own deadline, and each caller waits only as long as its own context lets it.
+	shared := context.WithoutCancel(ctx)
+	ch := c.group.DoChan(pkey, func() (any, error) {
+		gen := c.gen.Load()
+		ctx, cancel := context.WithTimeout(shared, loadTimeout)
+		defer cancel()
+		p, err := c.read(ctx, pkey)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			c.mu.Lock()
+			if old := c.entries[pkey]; old != nil && old.p != nil && c.now()-old.expires.Load() >= c.staleMaxAge {
+				c.removeLocked(old) // too old to serve, and Redis cannot replace it
+			}
+			c.mu.Unlock()
+			return nil, err
+		}
+		c.mu.Lock()
+		if c.gen.Load() == gen {
+			c.insertLocked(pkey, p)
+		}
+		c.mu.Unlock()
+		return p, err
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*Placement), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("read placement %q: %w: %w", pkey, ErrUnavailable, ctx.Err())
+	}
+}
+
+// read is Store.Get with metrics.
+func (c *Cache) read(ctx context.Context, pkey string) (*Placement, error) {
+	start := time.Now()
+	p, err := c.store.Get(ctx, pkey)
+	c.met.readSeconds.Observe(time.Since(start).Seconds())
+	var rec *recordError
+	switch {
+	case err == nil, errors.Is(err, ErrNotFound):
+		c.lastOK.Store(c.now())
+	case errors.As(err, &rec):
+		c.lastOK.Store(c.now())
+		c.log.Error("placement record in Redis is invalid; serving the last good copy if any", "pkey", pkey, "err", err)
+	default:
+		c.met.readErrors.Inc()
+	}
+	return p, err
+}
+
+// insertLocked caches p (nil: pkey is unknown) as the current answer for pkey and
+// enforces the size bound. c.mu must be held for writing.
+func (c *Cache) insertLocked(pkey string, p *Placement) *entry {
+	now := c.now()
+	e := &entry{key: pkey, p: p}
+	if old := c.entries[pkey]; old != nil {
+		c.removeLocked(old)
+	}
+	if p == nil {
+		e.expires.Store(now + c.negativeTTL)
+		e.elem = c.negatives.PushBack(e)
+	} else {
+		e.expires.Store(now + c.ttl)
+		e.elem = c.placements.PushBack(e)
+	}
+	c.entries[pkey] = e
+	c.evictLocked(now)
+	return e
+}
+
+func (c *Cache) removeLocked(e *entry) {
+	if e.p == nil {
+		c.negatives.Remove(e.elem)
+	} else {
+		c.placements.Remove(e.elem)
+	}
+	delete(c.entries, e.key)
+	c.met.entries.Set(float64(c.placements.Len()))
+	c.met.negativeEntries.Set(float64(c.negatives.Len()))
+}
+
+// evictLocked drops expired negative entries and placements too old to serve even
+// stale, then, beyond MaxEntries, negative entries before placements, oldest first:
+// a flood of unknown pkeys cannot push out live placements.
+func (c *Cache) evictLocked(now int64) {
+	for f := c.negatives.Front(); f != nil && f.Value.(*entry).expires.Load() <= now; f = c.negatives.Front() {
+		c.removeLocked(f.Value.(*entry))
+	}
+	for f := c.placements.Front(); f != nil && now-f.Value.(*entry).expires.Load() >= c.staleMaxAge; f = c.placements.Front() {
+		c.removeLocked(f.Value.(*entry))
+	}
+	for len(c.entries) > c.maxEntries {
+		f := c.negatives.Front()
+		if f == nil {
+			f = c.placements.Front()
+		}
+		c.removeLocked(f.Value.(*entry))
+		c.met.evictions.Inc()
+	}
+	c.met.entries.Set(float64(c.placements.Len()))
+	c.met.negativeEntries.Set(float64(c.negatives.Len()))
+}
+
+// startRefresh re-reads e in the background unless a refresh of e is running.
+func (c *Cache) startRefresh(e *entry) {
+	if e.refreshing.CompareAndSwap(false, true) {
+		go c.refresh(e)
+	}
+}
+
+// refresh re-reads e and replaces it with the answer. The caller has set
+// e.refreshing. When a change is announced while it reads, the new entry is
+// refreshed again, so the answer cached last is read after the last message.
+func (c *Cache) refresh(e *entry) {
+	defer e.refreshing.Store(false)
+	e.dirty.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+	defer cancel()
+	p, err := c.read(ctx, e.key)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		c.met.refreshFailed.Inc()
+		e.failed.Store(true)
+		e.retryAt.Store(c.now() + int64(retryInterval))
+		c.log.Debug("placement refresh failed; serving the cached copy", "pkey", e.key, "err", err)
+		return
+	}
+	c.met.refreshOK.Inc()
+	var fresh *entry
+	c.mu.Lock()
+	if c.entries[e.key] == e { // else evicted or replaced by a newer answer
+		fresh = c.insertLocked(e.key, p)
+	}
+	c.mu.Unlock()
+	if fresh != nil && e.dirty.Load() {
+		// A change message marked e while this read was in flight; the read may
+		// predate the write it announced.
+		c.markChanged(fresh)
+	}
+}
+
+// markChanged makes e due for a refresh now and starts one.
+func (c *Cache) markChanged(e *entry) {
+	e.dirty.Store(true)
+	e.expire(c.now())
+	e.retryAt.Store(0)
+	c.startRefresh(e)
+}
+
+// changed handles a change message for pkey: a cached placement is refreshed in
+// the background (and answered meanwhile), a negative entry is dropped, and no
+// answer read before the message is cached.
+func (c *Cache) changed(pkey string) {
+	c.gen.Add(1)
+	c.mu.Lock()
+	e := c.entries[pkey]
+	if e != nil && e.p == nil {
+		c.removeLocked(e)
+		e = nil
+	}
+	if e != nil {
+		// Marked under the lock so that a refresh replacing e sees the mark (see refresh).
+		e.dirty.Store(true)
+		e.expire(c.now())
+		e.retryAt.Store(0)
+	}
+	c.mu.Unlock()
+	if e != nil {
+		c.startRefresh(e)
+	}
+}
+
+// revalidate re-reads every cached placement, after a resubscription: messages
+// sent while the subscription was down are lost. Negative entries are dropped.
+func (c *Cache) revalidate(ctx context.Context) {
+	c.gen.Add(1)
+	c.mu.Lock()
+	for f := c.negatives.Front(); f != nil; f = c.negatives.Front() {
+		c.removeLocked(f.Value.(*entry))
+	}
+	all := make([]*entry, 0, c.placements.Len())
+	for el := c.placements.Front(); el != nil; el = el.Next() {
+		e := el.Value.(*entry)
+		e.dirty.Store(true)
+		all = append(all, e)
+	}
+	c.mu.Unlock()
+	if len(all) == 0 {
+		return
+	}
+	c.log.Info("re-reading cached placements after (re)subscribing", "entries", len(all))
+	work := make(chan *entry)
+	var wg sync.WaitGroup
+	for range revalidateWorkers {
+		wg.Go(func() {
+			for e := range work {
+				// A running refresh sees the dirty mark and reads again itself.
+				if e.refreshing.CompareAndSwap(false, true) {
+					c.refresh(e)
+				}
+			}
+		})
+	}
+feed:
+	for _, e := range all {
+		select {
+		case work <- e:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+}
+
+// Run subscribes to the store's channel and handles change messages until ctx is
+// done; then it returns nil. A lost subscription is made again with backoff, and
+// after every (re)subscription every cached entry is re-read, since messages may
+// have been lost meanwhile. Run also keeps Ready informed: the subscription PINGs
+// Redis every second while idle.
+func (c *Cache) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	resubscribed := make(chan struct{}, 1)
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-resubscribed:
+				c.revalidate(ctx)
+			}
+		}
+	})
+	backoff := minBackoff
+	first := true
+	for {
+		subscribed, err := c.listen(ctx, &first, resubscribed)
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.met.subscribeErrors.Inc()
+		if subscribed {
+			backoff = minBackoff
+		}
+		c.log.Warn("placement changes: subscription lost; subscribing again", "channel", c.store.Channel(), "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// listen runs one subscription until it fails or ctx is done. It reports whether
+// the subscription was confirmed.
+func (c *Cache) listen(ctx context.Context, first *bool, resubscribed chan<- struct{}) (subscribed bool, err error) {
+	ps := c.store.Client().Subscribe(ctx, c.store.Channel())
+	defer ps.Close()
+	stop := context.AfterFunc(ctx, func() { ps.Close() })
+	defer stop()
+	pinged := false
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, pingInterval)
+		if err != nil {
+			if ctx.Err() != nil {
+				return subscribed, ctx.Err()
+			}
+			var nerr net.Error
+			if !errors.As(err, &nerr) || !nerr.Timeout() {
+				return subscribed, err
+			}
+			if pinged {
+				return subscribed, fmt.Errorf("no answer from Redis within %s", 2*pingInterval)
+			}
+			if err := ps.Ping(ctx); err != nil {
+				return subscribed, err
+			}
+			pinged = true
+			continue
+		}
+		pinged = false
+		c.lastOK.Store(c.now())
+		switch m := msg.(type) {
+		case *redis.Message:
+			c.met.messages.Inc()
+			if !ValidKey(m.Payload) {
+				c.log.Warn("placement changes: ignoring a message that is not a pkey", "channel", m.Channel, "len", len(m.Payload))
+				continue
+			}
+			c.changed(m.Payload)
+		case *redis.Subscription:
+			if m.Kind != "subscribe" {
+				continue
+			}
+			if subscribed || !*first {
+				c.met.reconnects.Inc()
+				c.log.Info("placement changes: subscribed again", "channel", c.store.Channel())
+			}
+			subscribed, *first = true, false
+			select {
+			case resubscribed <- struct{}{}:
+			default: // a re-read is already due
+			}
+		}
+	}
+}
+
+// Ready reports whether the cache can answer: Redis answered within the last few
+// seconds (a read, or the subscription's PING), or the cache holds placements. Only
+// when neither holds does it ask Redis, with a PING bounded by ctx.
+func (c *Cache) Ready(ctx context.Context) bool {
+	if c.now()-c.lastOK.Load() < int64(readyWindow) {
+		return true
+	}
+	c.mu.RLock()
+	n := c.placements.Len()
+	c.mu.RUnlock()
+	if n > 0 {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	if err := c.store.Client().Ping(ctx).Err(); err != nil {
+		return false
+	}
+	c.lastOK.Store(c.now())
+	return true
+}
