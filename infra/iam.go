@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// policyDocument is an IAM policy, built as Go values and marshalled, never hand-written.
+type policyDocument struct {
+	Version   string            `json:"Version"`
+	Statement []policyStatement `json:"Statement"`
+}
+
+// policyStatement is one statement of a policyDocument.
+type policyStatement struct {
+	Sid       string           `json:"Sid,omitempty"`
+	Effect    string           `json:"Effect"`
+	Principal *policyPrincipal `json:"Principal,omitempty"`
+	Action    []string         `json:"Action"`
+	Resource  []string         `json:"Resource,omitempty"`
+}
+
+// policyPrincipal names the AWS services that may assume a role.
+type policyPrincipal struct {
+	Service []string `json:"Service"`
+}
+
+func (d policyDocument) String() string {
+	b, err := json.Marshal(d)
+	if err != nil {
+		// A policyDocument holds only strings: marshalling cannot fail.
+		panic(fmt.Sprintf("marshal policy document: %v", err))
+	}
+	return string(b)
+}
+
+// assumeRolePolicy lets one AWS service assume a role.
+func assumeRolePolicy(service string) pulumi.String {
+	return pulumi.String(policyDocument{
+		Version: "2012-10-17",
+		Statement: []policyStatement{{
+			Effect:    "Allow",
+			Principal: &policyPrincipal{Service: []string{service}},
+			Action:    []string{"sts:AssumeRole"},
+		}},
+	}.String())
+}
+
+// AWS managed policies the instance role needs.
+const (
+	// ecsInstancePolicyArn lets the ECS agent register the instance and run tasks.
+	ecsInstancePolicyArn = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+	// ssmInstancePolicyArn lets operators open Session Manager shells instead of SSH.
+	ssmInstancePolicyArn = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+)
+
+// Roles are the IAM identities of the stack.
+type Roles struct {
+	InstanceProfile *iam.InstanceProfile
+	Execution       *iam.Role
+	Task            *iam.Role
+}
+
+// newRoles creates the instance role and profile, the task execution role (pull this
+// stack's image, write this stack's log group) and the task role, which holds no
+// permissions: ASAP calls no AWS API.
+func newRoles(ctx *pulumi.Context, c Config, repositoryArn, logGroupArn pulumi.StringOutput) (*Roles, error) {
+	instanceRole, err := iam.NewRole(ctx, "instance", &iam.RoleArgs{
+		Description:      pulumi.String("ASAP ECS container instances"),
+		AssumeRolePolicy: assumeRolePolicy("ec2.amazonaws.com"),
+		Tags:             tags(c, "instance"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range []struct{ name, arn string }{
+		{"instance-ecs", ecsInstancePolicyArn},
+		{"instance-ssm", ssmInstancePolicyArn},
+	} {
+		if _, err := iam.NewRolePolicyAttachment(ctx, p.name, &iam.RolePolicyAttachmentArgs{
+			Role:      instanceRole.Name,
+			PolicyArn: pulumi.String(p.arn),
+		}); err != nil {
+			return nil, err
+		}
+	}
+	profile, err := iam.NewInstanceProfile(ctx, "instance", &iam.InstanceProfileArgs{
+		Role: instanceRole.Name,
+		Tags: tags(c, "instance"),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	execution, err := iam.NewRole(ctx, "task-execution", &iam.RoleArgs{
+		Description:      pulumi.String("ECS agent: pull the ASAP image, write its logs"),
+		AssumeRolePolicy: assumeRolePolicy("ecs-tasks.amazonaws.com"),
+		Tags:             tags(c, "task-execution"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	executionPolicy := pulumi.StringArray{repositoryArn, logGroupArn}.ToStringArrayOutput().
+		ApplyT(func(arns []string) string { return executionPolicyDocument(arns[0], arns[1]).String() }).(pulumi.StringOutput)
+	if _, err := iam.NewRolePolicy(ctx, "task-execution", &iam.RolePolicyArgs{
+		Role:   execution.Name,
+		Policy: executionPolicy,
+	}); err != nil {
+		return nil, err
+	}
+
+	task, err := iam.NewRole(ctx, "task", &iam.RoleArgs{
+		Description:      pulumi.String("ASAP tasks: no AWS permissions"),
+		AssumeRolePolicy: assumeRolePolicy("ecs-tasks.amazonaws.com"),
+		Tags:             tags(c, "task"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Roles{InstanceProfile: profile, Execution: execution, Task: task}, nil
+}
+
+// executionPolicyDocument is what the ECS agent needs for one repository and log group.
+func executionPolicyDocument(repositoryArn, logGroupArn string) policyDocument {
+	return policyDocument{
+		Version: "2012-10-17",
+		Statement: []policyStatement{
+			{
+				Sid:    "EcrLogin",
+				Effect: "Allow",
+				// GetAuthorizationToken has no resource-level permissions.
+				Action:   []string{"ecr:GetAuthorizationToken"},
+				Resource: []string{"*"},
+			},
+			{
+				Sid:      "PullImage",
+				Effect:   "Allow",
+				Action:   []string{"ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"},
+				Resource: []string{repositoryArn},
+			},
+			{
+				Sid:      "WriteLogs",
+				Effect:   "Allow",
+				Action:   []string{"logs:CreateLogStream", "logs:PutLogEvents"},
+				Resource: []string{logGroupArn + ":log-stream:*"},
+			},
+		},
+	}
+}

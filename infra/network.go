@@ -1,0 +1,172 @@
+package main
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// zones is how many availability zones a created VPC spans.
+const zones = 2
+
+// Network is where the stack's resources live.
+type Network struct {
+	VpcID            pulumi.StringInput
+	PublicSubnetIDs  pulumi.StringArray
+	PrivateSubnetIDs pulumi.StringArray
+}
+
+// newNetwork returns the VPC and subnets named in config, or creates a VPC with a public
+// and a private subnet in each of two availability zones, an internet gateway and NAT.
+func newNetwork(ctx *pulumi.Context, c Config) (*Network, error) {
+	n := c.Network
+	if !n.Created() {
+		return &Network{
+			VpcID:            pulumi.String(n.VpcID),
+			PublicSubnetIDs:  pulumi.ToStringArray(n.PublicSubnetIDs),
+			PrivateSubnetIDs: pulumi.ToStringArray(n.PrivateSubnetIDs),
+		}, nil
+	}
+
+	azs, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{State: pulumi.StringRef("available")})
+	if err != nil {
+		return nil, fmt.Errorf("list availability zones: %w", err)
+	}
+	if len(azs.Names) < zones {
+		return nil, fmt.Errorf("region %s offers %d availability zones, need %d", c.Region, len(azs.Names), zones)
+	}
+	subnets, err := subnetCidrs(n.VpcCidr, 2*zones)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fullKey("vpcCidr"), err)
+	}
+
+	vpc, err := ec2.NewVpc(ctx, "vpc", &ec2.VpcArgs{
+		CidrBlock:          pulumi.String(n.VpcCidr),
+		EnableDnsHostnames: pulumi.Bool(true),
+		EnableDnsSupport:   pulumi.Bool(true),
+		Tags:               tags(c, "vpc"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	igw, err := ec2.NewInternetGateway(ctx, "igw", &ec2.InternetGatewayArgs{
+		VpcId: vpc.ID(),
+		Tags:  tags(c, "igw"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	publicRoutes, err := ec2.NewRouteTable(ctx, "public-routes", &ec2.RouteTableArgs{
+		VpcId: vpc.ID(),
+		Routes: ec2.RouteTableRouteArray{ec2.RouteTableRouteArgs{
+			CidrBlock: pulumi.String("0.0.0.0/0"),
+			GatewayId: igw.ID(),
+		}},
+		Tags: tags(c, "public"),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	nw := &Network{VpcID: vpc.ID()}
+	var nats []*ec2.NatGateway
+	for i := range zones {
+		az := azs.Names[i]
+		public, err := ec2.NewSubnet(ctx, fmt.Sprintf("public-%d", i), &ec2.SubnetArgs{
+			VpcId:               vpc.ID(),
+			AvailabilityZone:    pulumi.String(az),
+			CidrBlock:           pulumi.String(subnets[i]),
+			MapPublicIpOnLaunch: pulumi.Bool(false),
+			Tags:                tags(c, "public-"+az),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := ec2.NewRouteTableAssociation(ctx, fmt.Sprintf("public-%d", i), &ec2.RouteTableAssociationArgs{
+			SubnetId:     public.ID(),
+			RouteTableId: publicRoutes.ID(),
+		}); err != nil {
+			return nil, err
+		}
+		nw.PublicSubnetIDs = append(nw.PublicSubnetIDs, public.ID())
+
+		if i < n.NatGateways {
+			eip, err := ec2.NewEip(ctx, fmt.Sprintf("nat-%d", i), &ec2.EipArgs{
+				Domain: pulumi.String("vpc"),
+				Tags:   tags(c, "nat-"+az),
+			})
+			if err != nil {
+				return nil, err
+			}
+			nat, err := ec2.NewNatGateway(ctx, fmt.Sprintf("nat-%d", i), &ec2.NatGatewayArgs{
+				AllocationId: eip.ID(),
+				SubnetId:     public.ID(),
+				Tags:         tags(c, "nat-"+az),
+			}, pulumi.DependsOn([]pulumi.Resource{igw}))
+			if err != nil {
+				return nil, err
+			}
+			nats = append(nats, nat)
+		}
+	}
+	for i := range zones {
+		az := azs.Names[i]
+		// With one NAT gateway both zones share it; with two each zone uses its own, so
+		// losing a zone does not cut the other off from ECR, ECS and the upstreams.
+		nat := nats[i%len(nats)]
+		private, err := ec2.NewSubnet(ctx, fmt.Sprintf("private-%d", i), &ec2.SubnetArgs{
+			VpcId:            vpc.ID(),
+			AvailabilityZone: pulumi.String(az),
+			CidrBlock:        pulumi.String(subnets[zones+i]),
+			Tags:             tags(c, "private-"+az),
+		})
+		if err != nil {
+			return nil, err
+		}
+		routes, err := ec2.NewRouteTable(ctx, fmt.Sprintf("private-routes-%d", i), &ec2.RouteTableArgs{
+			VpcId: vpc.ID(),
+			Routes: ec2.RouteTableRouteArray{ec2.RouteTableRouteArgs{
+				CidrBlock:    pulumi.String("0.0.0.0/0"),
+				NatGatewayId: nat.ID(),
+			}},
+			Tags: tags(c, "private-"+az),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := ec2.NewRouteTableAssociation(ctx, fmt.Sprintf("private-%d", i), &ec2.RouteTableAssociationArgs{
+			SubnetId:     private.ID(),
+			RouteTableId: routes.ID(),
+		}); err != nil {
+			return nil, err
+		}
+		nw.PrivateSubnetIDs = append(nw.PrivateSubnetIDs, private.ID())
+	}
+	return nw, nil
+}
+
+// subnetCidrs splits an IPv4 range into count equal subnets, 4 bits longer than the range
+// (a /16 gives /20s), so room is left for more subnets later.
+func subnetCidrs(cidr string, count int) ([]string, error) {
+	_, base, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return nil, err
+	}
+	ones, bits := base.Mask.Size()
+	v4 := base.IP.To4()
+	if v4 == nil || bits != 32 || ones > 24 {
+		return nil, fmt.Errorf("%s: want an IPv4 range of /24 or larger", cidr)
+	}
+	newOnes := ones + 4
+	size := uint32(1) << (32 - newOnes)
+	start := uint32(v4[0])<<24 | uint32(v4[1])<<16 | uint32(v4[2])<<8 | uint32(v4[3])
+	out := make([]string, count)
+	for i := range count {
+		ip := start + uint32(i)*size
+		out[i] = fmt.Sprintf("%d.%d.%d.%d/%d", byte(ip>>24), byte(ip>>16), byte(ip>>8), byte(ip), newOnes)
+	}
+	return out, nil
+}
