@@ -2,6 +2,7 @@ package placement
 
 import (
 	"context"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,16 @@ import (
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
 )
+
+func TestMain(m *testing.M) {
+	// go-redis logs every failed dial; the tests that stop Redis make many.
+	redis.SetLogger(quietLogger{})
+	os.Exit(m.Run())
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
 
 // testCache is what cache tests work with: the shared test Redis under a private
 // prefix, a store seeded with the samples, a cache with a controlled clock, and a

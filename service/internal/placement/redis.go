@@ -44,20 +44,9 @@ func redisOptions(cfg config.Redis) (*redis.UniversalOptions, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("redis: no URL (set ASAP_REDIS_URL)")
 	}
-	u, err := url.Parse(cfg.URL)
+	u, hosts, err := splitRedisURL(cfg.URL)
 	if err != nil {
-		// url.Error repeats the whole URL, password included: report only what is wrong.
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return nil, fmt.Errorf("redis: ASAP_REDIS_URL is not a valid URL: %v", err)
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, fmt.Errorf("redis: URL scheme %q: want redis or rediss", u.Scheme)
-	}
-	if u.Opaque != "" {
-		return nil, errors.New("redis: want redis://host:port, not redis:host:port")
+		return nil, err
 	}
 	opts := &redis.UniversalOptions{
 		DialTimeout:           cfg.DialTimeout,
@@ -73,7 +62,7 @@ func redisOptions(cfg config.Redis) (*redis.UniversalOptions, error) {
 	if cfg.MaxRetries == 0 {
 		opts.MaxRetries = -1
 	}
-	for _, host := range strings.Split(u.Host, ",") {
+	for _, host := range hosts {
 		host = strings.TrimSpace(host)
 		if host == "" {
 			continue
@@ -139,6 +128,35 @@ func redisOptions(cfg config.Redis) (*redis.UniversalOptions, error) {
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	return opts, nil
+}
+
+// splitRedisURL parses raw, whose host may be a comma-separated list of host[:port]
+// that net/url cannot read, into the URL with its first host and the list.
+func splitRedisURL(raw string) (*url.URL, []string, error) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil, nil, errors.New("redis: ASAP_REDIS_URL is not a URL: want redis://host:port[/db]")
+	}
+	if scheme != "redis" && scheme != "rediss" {
+		return nil, nil, fmt.Errorf("redis: URL scheme %q: want redis or rediss", scheme)
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority := rest[:end]
+	at := strings.LastIndex(authority, "@")
+	hosts := strings.Split(authority[at+1:], ",")
+	u, err := url.Parse(scheme + "://" + authority[:at+1] + "host" + rest[end:])
+	if err != nil {
+		// url.Error repeats the whole URL, password included: report only what is wrong.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, nil, fmt.Errorf("redis: ASAP_REDIS_URL is not a valid URL: %v", err)
+	}
+	return u, hosts, nil
 }
 
 // RedactURL returns raw with any password replaced by "xxxxx", for logs and messages.

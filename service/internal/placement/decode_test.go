@@ -1,0 +1,122 @@
+package placement
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"asap/service/internal/placement/samples"
+)
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		name     string
+		data     string
+		wantN    int
+		wantErrs []string // every one must appear in the error
+	}{
+		{name: "samples", data: string(samples.JSON), wantN: 3},
+		{name: "minimal", data: `[{"pkey": "a", "status": "OK"}]`, wantN: 1},
+		{name: "not JSON", data: "[\n  {\"pkey\": \"a\",\n  }\n]", wantErrs: []string{"line 3, column 3"}},
+		{name: "not an array", data: `{"pkey": "a"}`, wantErrs: []string{"want a JSON array"}},
+		{name: "empty array", data: `[]`, wantErrs: []string{"no placements"}},
+		{name: "null record", data: `[null]`, wantErrs: []string{"record 0: null"}},
+		{name: "typo in a field name", data: `[{"pkey": "a", "status": "OK", "keyTipe": "x"}]`, wantErrs: []string{"record 0", `unknown field "keyTipe"`}},
+		{name: "wrong type", data: `[{"pkey": "a", "status": 1}]`, wantErrs: []string{"record 0", "status"}},
+		{
+			name: "every problem at once",
+			data: `[
+				{"pkey": "ok", "status": "OK"},
+				{"pkey": "bad key", "status": "OK"},
+				{"pkey": "b", "status": "", "articlesBetweenAds": -1},
+				{"pkey": "ok", "status": "OK"},
+				{"pkey": "c", "status": "OK", "ad": {"upstream": "http://evil.example/"}},
+				{"pkey": "d", "status": "OK", "mediationNetworks": [{"key": "k", "name": "STR", "parameters": [1]}]},
+				{"pkey": "e", "status": "OK", "ad": {"upstream": "primary", "banner": [{"w": 0, "h": 50}]}},
+				{"pkey": "f", "status": "OK", "targeting": [{"customKeys": {}, "keyType": "x", "keyValue": "y"}]}
+			]`,
+			wantErrs: []string{
+				`record 1: placement "bad key": pkey`,
+				`record 2: placement "b": status is empty`,
+				"must not be negative",
+				`record 3: pkey "ok" is already record 0`,
+				`record 4: placement "c": ad.upstream "http://evil.example/"`,
+				`record 5: placement "d": mediationNetworks[0].parameters: want a JSON object`,
+				`record 6: placement "e": ad.banner[0]`,
+				`record 7: placement "f": targeting[0]: customKeys is empty`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps, err := Decode([]byte(tt.data))
+			if len(tt.wantErrs) == 0 {
+				if err != nil || len(ps) != tt.wantN {
+					t.Fatalf("Decode = %d placements, %v; want %d, nil", len(ps), err, tt.wantN)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Decode = %d placements, nil; want an error", len(ps))
+			}
+			for _, want := range tt.wantErrs {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q\ndoes not mention %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestParseFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.json")
+	if err := os.WriteFile(path, []byte(`[{"pkey": "a", "status": ""}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseFile(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("ParseFile error = %v; want it to name the file", err)
+	}
+	if _, err := ParseFile(filepath.Join(t.TempDir(), "missing.json")); err == nil {
+		t.Error("ParseFile of a missing file: no error")
+	}
+}
+
+// FuzzDecode: placement files and records come from outside. Decode must never
+// panic, and what it accepts must be valid and survive the store's encoding.
+func FuzzDecode(f *testing.F) {
+	f.Add(samples.JSON)
+	f.Add([]byte(`[{"pkey": "a", "status": "OK", "mediationNetworks": [{"parameters": null}]}]`))
+	f.Add([]byte(`[{"pkey": "a", "status": "OK", "ad": {"upstream": "x", "native": true, "houseAd": {"markup": "<b>"}}}]`))
+	f.Add([]byte(`[null, {}, []]`))
+	f.Add([]byte(`{"pkey": "a"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ps, err := Decode(data)
+		if err != nil {
+			return
+		}
+		for i := range ps {
+			if err := ps[i].Validate(); err != nil {
+				t.Fatalf("Decode accepted an invalid placement: %v", err)
+			}
+			enc, err := Encode(&ps[i])
+			if err != nil {
+				t.Fatalf("Encode(%+v): %v", ps[i], err)
+			}
+			back, err := decodeStored(enc, ps[i].PKey)
+			if err != nil {
+				t.Fatalf("stored record %s does not read back: %v", enc, err)
+			}
+			again, _ := Encode(back)
+			if string(again) != string(enc) {
+				t.Fatalf("round trip changed the record:\n%s\n%s", enc, again)
+			}
+			var generic any
+			if err := json.Unmarshal(enc, &generic); err != nil || reflect.ValueOf(generic).Kind() != reflect.Map {
+				t.Fatalf("encoded record is not a JSON object: %s", enc)
+			}
+		}
+	})
+}
