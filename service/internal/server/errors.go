@@ -1,0 +1,120 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"asap/service/internal/placement"
+)
+
+// ErrBadInput marks a request the client must change: a missing, malformed or
+// oversized parameter. It maps to 400.
+var ErrBadInput = errors.New("bad input")
+
+// errShed is the answer to a request refused by the in-flight/queue limits.
+var errShed = errors.New("server busy: too many requests in flight, retry later")
+
+// InputError is a bad request parameter. It matches ErrBadInput with errors.Is.
+type InputError struct {
+	// Param names the query parameter, such as "pkey" or "customKeys[section]".
+	Param string
+	// Problem says what is wrong with it, for the client to read.
+	Problem string
+}
+
+// Error returns "<param>: <problem>".
+func (e *InputError) Error() string { return e.Param + ": " + e.Problem }
+
+// Is makes errors.Is(err, ErrBadInput) hold.
+func (e *InputError) Is(target error) bool { return target == ErrBadInput }
+
+func badInput(param, format string, args ...any) error {
+	return &InputError{Param: param, Problem: fmt.Sprintf(format, args...)}
+}
+
+// errorBody is the JSON of every error answer. Status is never "OK", which SDKs
+// take for success.
+type errorBody struct {
+	Status string `json:"status"`
+	Error  string `json:"error"`
+}
+
+// handleError is Echo's HTTPErrorHandler: the one place where errors become HTTP
+// statuses. Messages of the sentinel classes are written by this package and safe
+// to show; anything else is logged and answered with a bare 500.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var (
+		code   int
+		status string
+		msg    = err.Error()
+		he     *echo.HTTPError
+	)
+	switch {
+	case errors.Is(err, ErrBadInput):
+		code, status = http.StatusBadRequest, "BAD_REQUEST"
+	case errors.Is(err, placement.ErrNotFound):
+		code, status = http.StatusNotFound, "NOT_FOUND"
+	case errors.Is(err, placement.ErrUnavailable), errors.Is(err, errShed):
+		code, status = http.StatusServiceUnavailable, "UNAVAILABLE"
+	case errors.As(err, &he):
+		code, status = he.Code, statusOf(he.Code)
+		msg = fmt.Sprint(he.Message)
+		switch code {
+		case http.StatusNotFound:
+			msg = "no such endpoint: " + truncate(c.Request().URL.Path, 128)
+		case http.StatusMethodNotAllowed:
+			msg = "method " + truncate(c.Request().Method, 16) + " not allowed; use GET"
+		}
+	default:
+		code, status, msg = http.StatusInternalServerError, "INTERNAL", "internal error"
+		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
+			slog.String("method", c.Request().Method), slog.String("route", c.Path()), slog.Any("error", err))
+	}
+	if code == http.StatusServiceUnavailable {
+		c.Response().Header().Set(echo.HeaderRetryAfter, s.retryAfter)
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderCacheControl, "no-store")
+	if c.Request().Method == http.MethodHead {
+		c.NoContent(code)
+		return
+	}
+	body, _ := json.Marshal(errorBody{Status: status, Error: msg})
+	c.JSONBlob(code, body)
+}
+
+// statusOf names an HTTP status for the JSON "status" field.
+func statusOf(code int) string {
+	switch code {
+	case http.StatusBadRequest:
+		return "BAD_REQUEST"
+	case http.StatusNotFound:
+		return "NOT_FOUND"
+	case http.StatusMethodNotAllowed:
+		return "METHOD_NOT_ALLOWED"
+	case http.StatusRequestEntityTooLarge:
+		return "PAYLOAD_TOO_LARGE"
+	case http.StatusServiceUnavailable:
+		return "UNAVAILABLE"
+	}
+	if code >= 500 {
+		return "INTERNAL"
+	}
+	return "ERROR"
+}
+
+// truncate shortens client input echoed in an error to at most n bytes.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

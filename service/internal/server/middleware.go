@@ -1,0 +1,182 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"asap/service/internal/placement"
+)
+
+// accessLog writes one line per request: method, route (the registered path, never
+// the query string, which holds privacy data such as uid or gdpr_consent), pkey,
+// status, latency, bytes and request id.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	if !s.cfg.AccessLog {
+		return next
+	}
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c) // measure has already answered any error
+		req, res := c.Request(), c.Response()
+		attrs := [...]slog.Attr{
+			slog.String("method", req.Method),
+			slog.String("route", routeLabel(c)),
+			slog.Int("status", res.Status),
+			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Int64("bytes", res.Size),
+			slog.String("request_id", s.requestID(req)),
+			slog.String("pkey", queryPkey(req.URL.RawQuery)),
+		}
+		n := len(attrs)
+		if attrs[n-1].Value.String() == "" {
+			n--
+		}
+		s.log.LogAttrs(req.Context(), slog.LevelInfo, "request", attrs[:n]...)
+		return err
+	}
+}
+
+// measure counts requests by route and status and observes their latency. It
+// answers errors itself (c.Error) so that the status it records is the final one.
+func (s *Server) measure(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		route := routeLabel(c)
+		s.metrics.requests.WithLabelValues(route, codeLabel(c.Response().Status)).Inc()
+		s.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		return nil
+	}
+}
+
+// recover turns a panic into an error (a logged 500) instead of a dropped connection.
+func (s *Server) recover(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+			}
+		}()
+		return next(c)
+	}
+}
+
+// limitBody refuses request bodies over Server.MaxBodyBytes. The API reads no
+// body, so a large one is either a mistake or an attack.
+func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	limit := s.cfg.Server.MaxBodyBytes
+	return func(c echo.Context) error {
+		req := c.Request()
+		switch {
+		case req.ContentLength > limit:
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("request body larger than %d bytes; the API takes no body", limit))
+		case req.ContentLength < 0: // chunked: the length is known only while reading
+			req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
+		}
+		return next(c)
+	}
+}
+
+// limit applies the in-flight and queue limits: past them the request gets 503
+// with Retry-After at once.
+func (s *Server) limit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.limiter.Acquire(c.Request().Context()) {
+			s.metrics.shed.Inc()
+			return errShed
+		}
+		defer s.limiter.Release()
+		return next(c)
+	}
+}
+
+// routeLabel is the registered route of the request, or "unmatched", so that
+// labels and log fields never carry raw client paths.
+func routeLabel(c echo.Context) string {
+	switch p := c.Path(); p {
+	case "/v2", "/v2/ad", "/healthz", "/readyz":
+		return p
+	}
+	return "unmatched"
+}
+
+// codeLabels holds the decimal strings of the HTTP status codes, so that counting a
+// request does not format one.
+var codeLabels = func() (l [600]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+func codeLabel(code int) string {
+	if code >= 0 && code < len(codeLabels) {
+		return codeLabels[code]
+	}
+	return strconv.Itoa(code)
+}
+
+// queryPkey returns the pkey of a raw query when it is a well-formed key, else "".
+// It is the access log's cheap look at the query: nothing else of it is logged.
+func queryPkey(raw string) string {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if v, ok := strings.CutPrefix(pair, "pkey="); ok {
+			if placement.ValidKey(v) {
+				return v
+			}
+			return ""
+		}
+	}
+	return ""
+}
+
+// requestIDs makes request ids unique within the process: a random boot prefix
+// and a counter, cheaper than a UUID per request.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return &requestIDs{prefix: hex.EncodeToString(b) + "-"}
+}
+
+// requestID returns the request's X-Request-Id or X-Amzn-Trace-Id (set by the
+// ALB) when it is a plausible id, else a new one.
+func (s *Server) requestID(req *http.Request) string {
+	for _, h := range [...]string{echo.HeaderXRequestID, "X-Amzn-Trace-Id"} {
+		if id := req.Header.Get(h); id != "" && len(id) <= 128 && printable(id) {
+			return id
+		}
+	}
+	return s.ids.prefix + strconv.FormatUint(s.ids.n.Add(1), 36)
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,132 @@
+// Package server is ASAP's public HTTP server: the SDK API (GET /v2, GET /v2/ad),
+// the health endpoints, and the middleware every request goes through (access
+// log, metrics, the in-flight/queue limits, body limit), with one error handler
+// that maps errors to HTTP statuses and JSON bodies.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"asap/service/config"
+	"asap/service/internal/limiter"
+	"asap/service/internal/placement"
+)
+
+// Deps are the dependencies of a Server.
+type Deps struct {
+	// Config is the whole configuration; the server reads Limits, Server,
+	// AccessLog and Ad.TrustedProxies.
+	Config config.Config
+	// Placements finds placements (in production, the placement cache). Required.
+	Placements placement.Getter
+	// Logger receives the access log and errors. Nil discards them.
+	Logger *slog.Logger
+	// Registry receives the server's metrics. Nil registers them nowhere.
+	Registry prometheus.Registerer
+	// Ready reports whether placements can be served: Redis answered recently or
+	// the cache is warm. /readyz calls it; it must be cheap. Nil means always ready.
+	Ready func(ctx context.Context) bool
+	// Ad serves GET /v2/ad. Nil leaves the route out.
+	Ad echo.HandlerFunc
+}
+
+// Server is the public HTTP server's handler. It implements http.Handler.
+type Server struct {
+	echo       *echo.Echo
+	cfg        config.Config
+	placements placement.Getter
+	log        *slog.Logger
+	ready      func(ctx context.Context) bool
+	ad         echo.HandlerFunc
+	limiter    *limiter.Limiter
+	metrics    *metrics
+	draining   atomic.Bool
+	retryAfter string // seconds, for Retry-After
+	ids        *requestIDs
+}
+
+// New builds a Server from deps.
+func New(deps Deps) (*Server, error) {
+	if deps.Placements == nil {
+		return nil, errors.New("server: Deps.Placements is nil")
+	}
+	s := &Server{
+		cfg:        deps.Config,
+		placements: deps.Placements,
+		log:        deps.Logger,
+		ready:      deps.Ready,
+		ad:         deps.Ad,
+		limiter:    limiter.New(deps.Config.Limits.MaxInFlight, deps.Config.Limits.MaxQueued, deps.Config.Limits.QueueTimeout),
+		retryAfter: strconv.Itoa(max(1, int((deps.Config.Limits.RetryAfter+time.Second-1)/time.Second))),
+		ids:        newRequestIDs(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.ready == nil {
+		s.ready = func(context.Context) bool { return true }
+	}
+	var err error
+	if s.metrics, err = newMetrics(deps.Registry, s.limiter); err != nil {
+		return nil, err
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	if e.IPExtractor, err = ipExtractor(deps.Config.Ad.TrustedProxies); err != nil {
+		return nil, err
+	}
+	s.echo = e
+	s.routes()
+	return s, nil
+}
+
+// ipExtractor takes the client IP from X-Forwarded-For, believing only the hops
+// in trusted (the load balancer's ranges); Echo's defaults would also trust every
+// private and loopback address.
+func ipExtractor(trusted []string) (echo.IPExtractor, error) {
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, cidr := range trusted {
+		_, n, err := net.ParseCIDR(strings.TrimSpace(cidr))
+		if err != nil {
+			return nil, fmt.Errorf("server: trusted proxy %q: %w", cidr, err)
+		}
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...), nil
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Drain makes /readyz answer 503 from now on, so the load balancer stops sending
+// new requests; the server itself keeps serving until its http.Server shuts down.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// HTTPServer returns an http.Server for s with the timeouts and header limit of
+// the configuration. Its ErrorLog goes to the server's logger.
+func (s *Server) HTTPServer() *http.Server {
+	c := s.cfg.Server
+	return &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    c.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}

@@ -1,0 +1,253 @@
+package server
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"asap/service/internal/placement"
+)
+
+// Bounds of the GET /v2 query. SDKs send a handful of short customKeys; anything
+// past these is refused with 400 rather than carried into targeting.
+const (
+	maxCustomKeys     = 32
+	maxCustomKeyName  = 64
+	maxCustomKeyValue = 256
+	maxAppField       = 256
+)
+
+// v2Query is the parsed query of GET /v2.
+type v2Query struct {
+	pkey          string
+	pubAppName    string
+	pubAppVersion string
+	// customKeys are the customKeys[<name>]=<value> pairs; nil when there are none.
+	customKeys map[string]string
+}
+
+// parseV2Query reads the raw query of GET /v2. Unknown parameters are ignored, as
+// SDKs in the field may send more than this version reads. Every error is an
+// *InputError naming the parameter.
+func parseV2Query(raw string) (v2Query, error) {
+	var q v2Query
+	seenPkey := false
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		key, err := unescape(rawKey)
+		if err != nil {
+			return q, badInput("query", "malformed percent-encoding in a parameter name")
+		}
+		switch {
+		case key == "pkey":
+			v, err := unescape(rawValue)
+			if err != nil {
+				return q, badInput("pkey", "malformed percent-encoding")
+			}
+			if seenPkey && v != q.pkey {
+				return q, badInput("pkey", "given twice with different values")
+			}
+			q.pkey, seenPkey = v, true
+		case key == "pubAppName", key == "pubAppVersion":
+			v, err := unescape(rawValue)
+			if err != nil {
+				return q, badInput(key, "malformed percent-encoding")
+			}
+			if len(v) > maxAppField {
+				return q, badInput(key, "longer than %d bytes", maxAppField)
+			}
+			if key == "pubAppName" {
+				q.pubAppName = v
+			} else {
+				q.pubAppVersion = v
+			}
+		case strings.HasPrefix(key, "customKeys"):
+			name, ok := strings.CutPrefix(key, "customKeys[")
+			if name, ok = strings.CutSuffix(name, "]"); !ok || name == "" {
+				return q, badInput("customKeys", "want customKeys[<name>]=<value>")
+			}
+			if len(name) > maxCustomKeyName {
+				return q, badInput("customKeys", "a key name is longer than %d bytes", maxCustomKeyName)
+			}
+			param := "customKeys[" + name + "]"
+			v, err := unescape(rawValue)
+			if err != nil {
+				return q, badInput(param, "malformed percent-encoding")
+			}
+			if len(v) > maxCustomKeyValue {
+				return q, badInput(param, "longer than %d bytes", maxCustomKeyValue)
+			}
+			if old, dup := q.customKeys[name]; dup {
+				if old != v {
+					return q, badInput(param, "given twice with different values")
+				}
+				continue
+			}
+			if len(q.customKeys) == maxCustomKeys {
+				return q, badInput("customKeys", "more than %d keys", maxCustomKeys)
+			}
+			if q.customKeys == nil {
+				q.customKeys = make(map[string]string, 4)
+			}
+			q.customKeys[name] = v
+		}
+	}
+	switch {
+	case q.pkey == "":
+		return q, badInput("pkey", "required: the placement key")
+	case !placement.ValidKey(q.pkey):
+		return q, badInput("pkey", "must match [A-Za-z0-9_-]{1,64}")
+	}
+	return q, nil
+}
+
+// unescape decodes a query component, sparing the common case that needs no decoding.
+func unescape(s string) (string, error) {
+	if !strings.ContainsAny(s, "%+") {
+		return s, nil
+	}
+	return url.QueryUnescape(s)
+}
+
+// v2 serves GET /v2: how the placement behaves in the SDK.
+func (s *Server) v2(c echo.Context) error {
+	q, err := parseV2Query(c.Request().URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	p, err := s.placements.Get(c.Request().Context(), q.pkey)
+	if err != nil {
+		return lookupError(s.log, q.pkey, err)
+	}
+	keyType, keyValue := p.Key(q.customKeys)
+
+	buf := bufPool.Get().(*[]byte)
+	defer bufPool.Put(buf)
+	*buf = appendV2((*buf)[:0], uuid.New(), p, keyType, keyValue)
+
+	res := c.Response()
+	h := res.Header()
+	// Shared, never-mutated slices: http.Header.Set would allocate two per request.
+	h["Content-Type"] = contentTypeJSON
+	h["Cache-Control"] = cacheControlNoStore
+	res.WriteHeader(http.StatusOK)
+	res.Write(*buf) // an error here means the client left; nothing to answer
+	return nil
+}
+
+var (
+	contentTypeJSON     = []string{echo.MIMEApplicationJSON}
+	cacheControlNoStore = []string{"no-store"}
+	bufPool             = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+)
+
+// lookupError turns a placement lookup failure into the error the client sees:
+// not found (404), or unavailable (503) for anything else, so that no failure of
+// the store becomes a 500. The store's own error is not shown: it may name hosts.
+func lookupError(log *slog.Logger, pkey string, err error) error {
+	if errors.Is(err, placement.ErrNotFound) {
+		return fmt.Errorf("pkey %q: %w", pkey, placement.ErrNotFound)
+	}
+	if !errors.Is(err, placement.ErrUnavailable) {
+		log.Debug("placement lookup failed", "pkey", pkey, "error", err)
+	}
+	return fmt.Errorf("pkey %q: %w", pkey, placement.ErrUnavailable)
+}
+
+// appendV2 appends the GET /v2 answer, the JSON the SDKs in the field parse: the
+// field names, their order and status "OK" are frozen. It writes the JSON by hand
+// because this is the hottest path of the server; TestAppendV2MatchesEncodingJSON
+// holds it to what encoding/json would write.
+func appendV2(b []byte, mrid uuid.UUID, p *placement.Placement, keyType, keyValue string) []byte {
+	b = append(b, `{"mrid":"`...)
+	b = appendUUID(b, mrid)
+	b = append(b, `","pkey":`...)
+	b = appendString(b, p.PKey)
+	b = append(b, `,"adServer":`...)
+	b = appendString(b, p.AdServer)
+	b = append(b, `,"keyType":`...)
+	b = appendString(b, keyType)
+	b = append(b, `,"keyValue":`...)
+	b = appendString(b, keyValue)
+	b = append(b, `,"status":`...)
+	b = appendString(b, p.Status)
+	b = append(b, `,"articlesBeforeFirstAd":`...)
+	b = strconv.AppendInt(b, int64(p.ArticlesBeforeFirstAd), 10)
+	b = append(b, `,"articlesBetweenAds":`...)
+	b = strconv.AppendInt(b, int64(p.ArticlesBetweenAds), 10)
+	b = append(b, `,"mediationNetworks":[`...)
+	for i, n := range p.MediationNetworks {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"key":`...)
+		b = appendString(b, n.Key)
+		b = append(b, `,"name":`...)
+		b = appendString(b, n.Name)
+		b = append(b, `,"androidClassName":`...)
+		b = appendString(b, n.AndroidClassName)
+		b = append(b, `,"iosClassName":`...)
+		b = appendString(b, n.IOSClassName)
+		b = append(b, `,"parameters":`...)
+		b = appendObject(b, n.Parameters)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+// appendString appends s as a JSON string, escaped as encoding/json escapes it.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendObject appends raw when it is a JSON object, else {}: SDKs expect
+// "parameters" to be an object, never null.
+func appendObject(b []byte, raw json.RawMessage) []byte {
+	if string(raw) == "{}" {
+		return append(b, "{}"...)
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
+		return append(b, "{}"...)
+	}
+	return append(b, raw...)
+}
+
+// appendUUID appends u in its canonical 8-4-4-4-12 form.
+func appendUUID(b []byte, u uuid.UUID) []byte {
+	var s [36]byte
+	hex.Encode(s[0:8], u[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], u[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], u[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], u[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], u[10:])
+	return append(b, s[:]...)
+}

@@ -1,0 +1,235 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"asap/service/config"
+	"asap/service/internal/placement"
+	"asap/service/internal/placement/samples"
+)
+
+// v2Answer mirrors the GET /v2 answer for encoding/json.
+type v2Answer struct {
+	MRID                  string      `json:"mrid"`
+	PKey                  string      `json:"pkey"`
+	AdServer              string      `json:"adServer"`
+	KeyType               string      `json:"keyType"`
+	KeyValue              string      `json:"keyValue"`
+	Status                string      `json:"status"`
+	ArticlesBeforeFirstAd int         `json:"articlesBeforeFirstAd"`
+	ArticlesBetweenAds    int         `json:"articlesBetweenAds"`
+	MediationNetworks     []v2Network `json:"mediationNetworks"`
+}
+
+type v2Network struct {
+	Key              string          `json:"key"`
+	Name             string          `json:"name"`
+	AndroidClassName string          `json:"androidClassName"`
+	IOSClassName     string          `json:"iosClassName"`
+	Parameters       json.RawMessage `json:"parameters"`
+}
+
+func marshalV2(mrid uuid.UUID, p *placement.Placement, keyType, keyValue string) string {
+	a := v2Answer{
+		MRID: mrid.String(), PKey: p.PKey, AdServer: p.AdServer, KeyType: keyType, KeyValue: keyValue,
+		Status: p.Status, ArticlesBeforeFirstAd: p.ArticlesBeforeFirstAd, ArticlesBetweenAds: p.ArticlesBetweenAds,
+		MediationNetworks: []v2Network{},
+	}
+	for _, n := range p.MediationNetworks {
+		params := n.Parameters
+		if len(params) == 0 || params[0] != '{' || !json.Valid(params) {
+			params = json.RawMessage("{}")
+		}
+		a.MediationNetworks = append(a.MediationNetworks, v2Network{n.Key, n.Name, n.AndroidClassName, n.IOSClassName, params})
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func TestAppendV2MatchesEncodingJSON(t *testing.T) {
+	var list []placement.Placement
+	if err := json.Unmarshal(samples.JSON, &list); err != nil {
+		t.Fatal(err)
+	}
+	tricky := placement.Placement{
+		PKey: "tricky", Status: "PAUSED \"now\"", AdServer: "<DFP> & co\n\t\\", ArticlesBeforeFirstAd: -1, ArticlesBetweenAds: 1 << 40,
+		MediationNetworks: []placement.MediationNetwork{
+			{Key: "ké", Name: "名前", AndroidClassName: "\u2028\u2029", IOSClassName: "bad \xff utf8", Parameters: json.RawMessage(`{"a": [1, 2], "b": "<x>"}`)},
+			{Key: "null params", Parameters: json.RawMessage(`null`)},
+			{Key: "array params", Parameters: json.RawMessage(`[1]`)},
+			{Key: "broken params", Parameters: json.RawMessage(`{"a":`)},
+			{Key: "no params"},
+		},
+	}
+	list = append(list, tricky, placement.Placement{PKey: "empty"})
+	mrid := uuid.New()
+	for _, p := range list {
+		t.Run(p.PKey, func(t *testing.T) {
+			keyType, keyValue := p.Key(map[string]string{"section": "sports"})
+			got := string(appendV2(nil, mrid, &p, keyType, keyValue))
+			if !json.Valid([]byte(got)) {
+				t.Fatalf("appendV2 wrote invalid JSON:\n%s", got)
+			}
+			// Compare after a round trip, as raw parameters keep their spacing.
+			var g, w any
+			json.Unmarshal([]byte(got), &g)
+			json.Unmarshal([]byte(marshalV2(mrid, &p, keyType, keyValue)), &w)
+			gb, _ := json.Marshal(g)
+			wb, _ := json.Marshal(w)
+			if string(gb) != string(wb) {
+				t.Errorf("appendV2 =\n%s\nwant\n%s", gb, wb)
+			}
+		})
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", `q"uote`, "back\\slash", "<&>", "\x00\x1f", "é", "\u2028", "\xff\xfe"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); string(got) != string(want) {
+			t.Errorf("appendString(%q) = %s; want %s", s, got, want)
+		}
+	})
+}
+
+// FuzzV2Query sends arbitrary raw queries through the whole server: never a 5xx,
+// never a panic, always a JSON answer with a status.
+func FuzzV2Query(f *testing.F) {
+	for _, q := range []string{
+		"pkey=demo-feed", "pkey=demo-paused", "pkey=nope", "", "pkey=", "pkey=%", "pkey=demo-feed&pkey=x",
+		"pkey=demo-feed&customKeys[section]=sports", "pkey=demo-feed&customKeys%5Bsection%5D=sports",
+		"pkey=demo-feed&customKeys[]=x", "pkey=demo-feed&customKeys=1", "customKeys[a]=%zz&pkey=demo-feed",
+		"pkey=demo-feed&pubAppName=a+b&pubAppVersion=%E2%82%AC", "&&&=&=", "pkey=demo-feed;x=1", "pkey=%00",
+	} {
+		f.Add(q)
+	}
+	var list []placement.Placement
+	if err := json.Unmarshal(samples.JSON, &list); err != nil {
+		f.Fatal(err)
+	}
+	getter := mapGetter{}
+	for i := range list {
+		getter[list[i].PKey] = &list[i]
+	}
+	s, err := New(Deps{
+		Config: config.Config{
+			Limits: config.Limits{MaxInFlight: 4, MaxQueued: 4, QueueTimeout: 1e9, RetryAfter: 1e9},
+			Server: config.Server{MaxBodyBytes: 1024},
+		},
+		Placements: getter,
+		Logger:     slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		req := httptest.NewRequest(http.MethodGet, "/v2", nil)
+		req.URL.RawQuery = raw
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("GET /v2?%s = %d\n%s", raw, rec.Code, rec.Body)
+		}
+		var body struct {
+			Status string `json:"status"`
+			Error  string `json:"error"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Status == "" {
+			t.Fatalf("GET /v2?%s = %d with a body that is not a JSON answer (%v):\n%s", raw, rec.Code, err, rec.Body)
+		}
+		if rec.Code != 200 && (body.Status == "OK" || body.Error == "") {
+			t.Fatalf("GET /v2?%s = %d with status %q, error %q; want a non-OK status and a message", raw, rec.Code, body.Status, body.Error)
+		}
+	})
+}
+
+type mapGetter map[string]*placement.Placement
+
+func (m mapGetter) Get(_ context.Context, pkey string) (*placement.Placement, error) {
+	if p, ok := m[pkey]; ok {
+		return p, nil
+	}
+	return nil, placement.ErrNotFound
+}
+
+func TestIPExtractor(t *testing.T) {
+	extract, err := ipExtractor([]string{"10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		remote string
+		xff    string
+		want   string
+	}{
+		{"load balancer forwards the client", "10.1.2.3:5000", "203.0.113.7", "203.0.113.7"},
+		{"client spoofs a hop before the load balancer", "10.1.2.3:5000", "198.51.100.1, 203.0.113.7", "203.0.113.7"},
+		{"direct client is not trusted", "203.0.113.9:5000", "1.2.3.4", "203.0.113.9"},
+		{"private but untrusted peer", "192.168.1.5:5000", "1.2.3.4", "192.168.1.5"},
+		{"loopback is not trusted unless configured", "127.0.0.1:5000", "1.2.3.4", "127.0.0.1"},
+		{"no header", "10.1.2.3:5000", "", "10.1.2.3"},
+		{"garbage header", "10.1.2.3:5000", "not-an-ip", "10.1.2.3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/v2", nil)
+			req.RemoteAddr = tt.remote
+			if tt.xff != "" {
+				req.Header.Set("X-Forwarded-For", tt.xff)
+			}
+			if got := extract(req); got != tt.want {
+				t.Errorf("client IP = %q; want %q", got, tt.want)
+			}
+		})
+	}
+	if _, err := ipExtractor([]string{"nope"}); err == nil {
+		t.Error("ipExtractor accepted a CIDR that is not one")
+	}
+}
+
+func BenchmarkV2CacheHit(b *testing.B) {
+	var list []placement.Placement
+	if err := json.Unmarshal(samples.JSON, &list); err != nil {
+		b.Fatal(err)
+	}
+	getter := mapGetter{}
+	for i := range list {
+		getter[list[i].PKey] = &list[i]
+	}
+	s, err := New(Deps{
+		Config: config.Config{
+			AccessLog: true,
+			Limits:    config.Limits{MaxInFlight: 64, MaxQueued: 64, QueueTimeout: 1e9, RetryAfter: 1e9},
+			Server:    config.Server{MaxBodyBytes: 1024},
+		},
+		Placements: getter,
+		Logger:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/v2?pkey=demo-feed&customKeys[section]=sports", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatalf("code %d", rec.Code)
+		}
+	}
+}
