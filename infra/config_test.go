@@ -1,0 +1,322 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+)
+
+func TestMissingRequiredKeyIsNamed(t *testing.T) {
+	keys := []string{
+		"asap:imageTag", "asap:upstreams", "asap:instanceType", "asap:taskMemory",
+		"asap:deploymentMinimumHealthyPercent", "asap:stopTimeout", "asap:deregistrationDelay",
+		"asap:logRetentionDays", "aws:region",
+	}
+	for _, key := range keys {
+		t.Run(key, func(t *testing.T) {
+			cfg := with(loadStackConfig(t, "staging"), key, "")
+			_, err := runStack(t, "staging", cfg)
+			if err == nil {
+				t.Fatalf("got no error without %s", key)
+			}
+			if !strings.Contains(err.Error(), "missing required key "+key) {
+				t.Errorf("got error %q, want one naming %s", err, key)
+			}
+		})
+	}
+
+	// Every problem is reported at once.
+	cfg := with(loadStackConfig(t, "production"), "asap:imageTag", "", "asap:taskCpu", "")
+	_, err := runStack(t, "production", cfg)
+	if err == nil || !strings.Contains(err.Error(), "asap:imageTag") || !strings.Contains(err.Error(), "asap:taskCpu") {
+		t.Errorf("got error %v, want one naming asap:imageTag and asap:taskCpu", err)
+	}
+}
+
+func TestInvalidConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		kv      []string
+		wantKey string
+	}{
+		{"not a number", []string{"asap:taskCpu", "lots"}, "asap:taskCpu"},
+		{"deregistration outlasts stop timeout", []string{"asap:deregistrationDelay", "30"}, "asap:deregistrationDelay"},
+		{"maximum below 100", []string{"asap:deploymentMaximumPercent", "90"}, "asap:deploymentMaximumPercent"},
+		{"desired above max", []string{"asap:desiredTasks", "99"}, "asap:desiredTasks"},
+		{"certificate without domain", []string{"asap:certificateArn", "arn:aws:acm:us-east-1:123456789012:certificate/abc"}, "asap:domainName"},
+		{"subnets without vpc", []string{"asap:publicSubnetIds", `["subnet-a","subnet-b"]`}, "asap:vpcId"},
+		{"vpc without subnets", []string{"asap:vpcId", "vpc-123"}, "asap:publicSubnetIds"},
+		{"redis url with password", []string{"asap:redisUrl", "redis://:hunter2@10.0.0.9:6379/0"}, "asap:redisUrl"},
+		{"redis url not redis", []string{"asap:redisUrl", "http://10.0.0.9:6379"}, "asap:redisUrl"},
+		{"upstream without url", []string{"asap:upstreams", "primary"}, "asap:upstreams"},
+		{"ssh from the internet", []string{"asap:sshCidrs", `["0.0.0.0/0"]`}, "asap:sshCidrs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := runStack(t, "staging", with(loadStackConfig(t, "staging"), tt.kv...))
+			if err == nil || !strings.Contains(err.Error(), tt.wantKey) {
+				t.Errorf("got error %v, want one naming %s", err, tt.wantKey)
+			}
+			if err != nil && strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q leaks the password", err)
+			}
+		})
+	}
+}
+
+func TestExistingNetwork(t *testing.T) {
+	cfg := with(loadStackConfig(t, "production"),
+		"asap:vpcId", "vpc-0existing",
+		"asap:publicSubnetIds", `["subnet-pub-a","subnet-pub-b"]`,
+		"asap:privateSubnetIds", `["subnet-priv-a","subnet-priv-b","subnet-priv-c"]`,
+	)
+	run := mustRun(t, "production", cfg)
+	for _, typ := range []string{tVpc, tSubnet, tIgw, tNat, tEip, tRouteTable, tRouteAssoc} {
+		if names := run.names(typ); len(names) > 0 {
+			t.Errorf("with an existing VPC the program created %s %v", typ, names)
+		}
+	}
+	for _, sg := range run.all(tSG) {
+		if got := str(sg.Inputs, "vpcId"); got != "vpc-0existing" {
+			t.Errorf("security group %s in %q, want vpc-0existing", sg.Name, got)
+		}
+	}
+	if got := str(run.one(t, tTargetGroup, "tasks").Inputs, "vpcId"); got != "vpc-0existing" {
+		t.Errorf("target group in %q, want vpc-0existing", got)
+	}
+	if got, want := strs(run.one(t, tLB, "lb").Inputs, "subnets"), []string{"subnet-pub-a", "subnet-pub-b"}; !slices.Equal(got, want) {
+		t.Errorf("load balancer subnets: got %v, want %v", got, want)
+	}
+	want := []string{"subnet-priv-a", "subnet-priv-b", "subnet-priv-c"}
+	if got := strs(run.one(t, tASG, "instances").Inputs, "vpcZoneIdentifiers"); !slices.Equal(got, want) {
+		t.Errorf("instance subnets: got %v, want %v", got, want)
+	}
+	if got := strs(run.one(t, tRedisSubnets, "redis").Inputs, "subnetIds"); !slices.Equal(got, want) {
+		t.Errorf("redis subnets: got %v, want %v", got, want)
+	}
+}
+
+func TestCreatedNetwork(t *testing.T) {
+	run := mustRun(t, "production", loadStackConfig(t, "production"))
+	cidrs := map[string]string{}
+	zones := map[string]string{}
+	for _, s := range run.all(tSubnet) {
+		cidrs[s.Name] = str(s.Inputs, "cidrBlock")
+		zones[s.Name] = str(s.Inputs, "availabilityZone")
+	}
+	want := map[string]string{"public-0": "10.1.0.0/20", "public-1": "10.1.16.0/20", "private-0": "10.1.32.0/20", "private-1": "10.1.48.0/20"}
+	for name, cidr := range want {
+		if cidrs[name] != cidr {
+			t.Errorf("subnet %s: got %q, want %q", name, cidrs[name], cidr)
+		}
+	}
+	if zones["public-0"] == zones["public-1"] || zones["private-0"] == zones["private-1"] {
+		t.Errorf("subnets share a zone: %v", zones)
+	}
+	// Production has a NAT gateway per zone: each private route table uses its own.
+	var nats []string
+	for _, rt := range run.all(tRouteTable) {
+		for _, r := range list(rt.Inputs, "routes") {
+			if nat := str(r.(map[string]any), "natGatewayId"); nat != "" {
+				nats = append(nats, nat)
+			}
+		}
+	}
+	if !slices.Equal(nats, []string{"natgateway-nat-0-id", "natgateway-nat-1-id"}) {
+		t.Errorf("private routes use NAT gateways %v, want one per zone", nats)
+	}
+}
+
+func TestRedis(t *testing.T) {
+	t.Run("created with TLS", func(t *testing.T) {
+		run := mustRun(t, "production", loadStackConfig(t, "production"))
+		rg := run.one(t, tRedis, "redis").Inputs
+		if !boolean(rg, "transitEncryptionEnabled") || !boolean(rg, "atRestEncryptionEnabled") {
+			t.Errorf("replication group encryption: got %v", rg)
+		}
+		if num(rg, "numCacheClusters") != 2 || !boolean(rg, "automaticFailoverEnabled") || !boolean(rg, "multiAzEnabled") {
+			t.Errorf("production replication group: got %v, want 2 nodes with Multi-AZ failover", rg)
+		}
+		redisSG := sgID(t, run, "redis")
+		if got := strs(rg, "securityGroupIds"); !slices.Equal(got, []string{redisSG}) {
+			t.Errorf("replication group groups: got %v, want [%s]", got, redisSG)
+		}
+		rule := run.one(t, tSGRule, "redis-in-asap").Inputs
+		if str(rule, "securityGroupId") != redisSG || str(rule, "sourceSecurityGroupId") != sgID(t, run, "asap") ||
+			num(rule, "fromPort") != redisPort || num(rule, "toPort") != redisPort {
+			t.Errorf("redis rule: got %v, want 6379 from the asap group", rule)
+		}
+		if got := redisEnv(t, run); !strings.HasPrefix(got, "rediss://") {
+			t.Errorf("ASAP_REDIS_URL: got %q, want rediss://", got)
+		}
+	})
+	t.Run("created without TLS", func(t *testing.T) {
+		run := mustRun(t, "staging", with(loadStackConfig(t, "staging"), "asap:redisTransitEncryption", "false"))
+		want := "redis://" + str(run.one(t, tRedis, "redis").Outputs, "primaryEndpointAddress") + ":6379/0"
+		if got := redisEnv(t, run); got != want {
+			t.Errorf("ASAP_REDIS_URL: got %q, want %q", got, want)
+		}
+	})
+	t.Run("existing", func(t *testing.T) {
+		url := "rediss://asap.abc123.clustercfg.use1.cache.amazonaws.com:6379/0"
+		run := mustRun(t, "staging", with(loadStackConfig(t, "staging"),
+			"asap:redisUrl", url, "asap:redisSecurityGroupId", "sg-0redis"))
+		if names := append(run.names(tRedis), run.names(tRedisSubnets)...); len(names) > 0 {
+			t.Errorf("with an existing Redis the program created %v", names)
+		}
+		if slices.Contains(run.names(tSG), "redis") {
+			t.Error("with an existing Redis the program created a redis security group")
+		}
+		rule := run.one(t, tSGRule, "redis-in-asap").Inputs
+		if str(rule, "securityGroupId") != "sg-0redis" || str(rule, "sourceSecurityGroupId") != sgID(t, run, "asap") {
+			t.Errorf("redis rule: got %v, want sg-0redis open to the asap group", rule)
+		}
+		if got := redisEnv(t, run); got != url {
+			t.Errorf("ASAP_REDIS_URL: got %q, want %q", got, url)
+		}
+	})
+	t.Run("existing without group", func(t *testing.T) {
+		run := mustRun(t, "staging", with(loadStackConfig(t, "staging"), "asap:redisUrl", "redis://10.0.40.5:6379/0"))
+		if slices.Contains(run.names(tSGRule), "redis-in-asap") {
+			t.Error("a rule was added although no Redis security group was named")
+		}
+	})
+}
+
+func redisEnv(t *testing.T, run *stackRun) string {
+	t.Helper()
+	for _, kv := range containerDefs(t, run)[0].Environment {
+		if derefString(kv.Name) == "ASAP_REDIS_URL" {
+			return derefString(kv.Value)
+		}
+	}
+	t.Fatal("no ASAP_REDIS_URL in the container environment")
+	return ""
+}
+
+func TestHTTPS(t *testing.T) {
+	cert := "arn:aws:acm:us-east-1:123456789012:certificate/0d5e6a6c"
+	run := mustRun(t, "production", with(loadStackConfig(t, "production"),
+		"asap:certificateArn", cert, "asap:domainName", "asap.example.com"))
+	https := run.one(t, tListener, "https").Inputs
+	if num(https, "port") != httpsPort || str(https, "protocol") != "HTTPS" || str(https, "certificateArn") != cert {
+		t.Errorf("https listener: got %v", https)
+	}
+	http := run.one(t, tListener, "http").Inputs
+	action := list(http, "defaultActions")[0].(map[string]any)
+	if str(action, "type") != "redirect" || str(obj(action, "redirect"), "protocol") != "HTTPS" {
+		t.Errorf("http listener action: got %v, want a redirect to HTTPS", action)
+	}
+	var open []int
+	for _, r := range run.all(tSGRule) {
+		if str(r.Inputs, "securityGroupId") == sgID(t, run, "lb") && str(r.Inputs, "type") == "ingress" {
+			open = append(open, num(r.Inputs, "fromPort"))
+		}
+	}
+	slices.Sort(open)
+	if !slices.Equal(open, []int{httpPort, httpsPort}) {
+		t.Errorf("load balancer group opens %v, want [80 443]", open)
+	}
+	if got := run.outputs["url"]; got != "https://asap.example.com" {
+		t.Errorf("url: got %q, want https://asap.example.com", got)
+	}
+}
+
+// TestShutdownOrder checks the stop sequence across the stack files and the service's
+// env files: the load balancer stops routing to a draining task before its drain period
+// ends, and ECS does not kill the task before it has drained and shut down.
+func TestShutdownOrder(t *testing.T) {
+	for _, stack := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			cfg := loadStackConfig(t, stack)
+			env := readEnvFile(t, filepath.Join("..", "service", "config", stack+".env"))
+			drain := parseDuration(t, env, "ASAP_DRAIN_PERIOD")
+			shutdown := parseDuration(t, env, "ASAP_SHUTDOWN_TIMEOUT")
+			stop := time.Duration(atoi(t, cfg["asap:stopTimeout"])) * time.Second
+			dereg := time.Duration(atoi(t, cfg["asap:deregistrationDelay"])) * time.Second
+			outOfRotation := unhealthyThreshold * healthInterval * time.Second
+
+			if drain+shutdown >= stop {
+				t.Errorf("drain %v + shutdown %v >= stopTimeout %v: ECS kills the task mid-shutdown", drain, shutdown, stop)
+			}
+			if dereg >= stop {
+				t.Errorf("deregistrationDelay %v >= stopTimeout %v", dereg, stop)
+			}
+			if outOfRotation > drain {
+				t.Errorf("the load balancer needs %v to take a draining task out, more than its drain period %v", outOfRotation, drain)
+			}
+		})
+	}
+}
+
+func readEnvFile(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("open env file: %v", err)
+	}
+	defer f.Close()
+	env := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			env[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	return env
+}
+
+func parseDuration(t *testing.T, env map[string]string, key string) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(env[key])
+	if err != nil {
+		t.Fatalf("%s=%q: %v", key, env[key], err)
+	}
+	return d
+}
+
+// TestStackFilesMatchProject checks what `pulumi up` would check before running the
+// program: every stack key is declared in Pulumi.yaml (a typo would otherwise be ignored
+// silently), and every declared key without a default is set in every stack.
+func TestStackFilesMatchProject(t *testing.T) {
+	project, err := workspace.LoadProject(filepath.Join("..", "Pulumi.yaml"))
+	if err != nil {
+		t.Fatalf("load Pulumi.yaml: %v", err)
+	}
+	if project.Name != "asap" || project.Runtime.Name() != "go" || project.Main != "infra/" {
+		t.Errorf("project: got name %q runtime %q main %q, want asap, go, infra/", project.Name, project.Runtime.Name(), project.Main)
+	}
+	for _, stack := range stacks {
+		cfg := loadStackConfig(t, stack)
+		for key := range cfg {
+			ns, name, _ := strings.Cut(key, ":")
+			if _, declared := project.Config[name]; ns == "asap" && !declared {
+				t.Errorf("Pulumi.%s.yaml sets %s, which Pulumi.yaml does not declare", stack, key)
+			}
+			if ns != "asap" && key != "aws:region" {
+				t.Errorf("Pulumi.%s.yaml sets %s, which the program does not read", stack, key)
+			}
+		}
+		for name, decl := range project.Config {
+			if _, set := cfg["asap:"+name]; !set && decl.Default == nil {
+				t.Errorf("Pulumi.%s.yaml does not set asap:%s, which has no default", stack, name)
+			}
+			if decl.Description == "" {
+				t.Errorf("Pulumi.yaml: asap:%s has no description", name)
+			}
+		}
+		if cfg["aws:region"] == "" {
+			t.Errorf("Pulumi.%s.yaml does not set aws:region", stack)
+		}
+	}
+}
