@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+#
+# ASAP image for an ECS stack (staging or production). Built from the repository root:
+#
+#   make image ENV=staging      # docker build --platform linux/amd64 -f docker/staging.Dockerfile \
+#                               #   --build-arg VERSION=$(git rev-parse --short=12 HEAD) .
+#
+# docker/staging.Dockerfile and docker/production.Dockerfile are identical but for the
+# ASAP_ENV line; infra/delivery's tests keep them so. The task definition runs the
+# container health check ["CMD", "/asap", "healthcheck"] (the image has no shell or curl).
+
+# The build runs on the builder's own platform and cross-compiles for the target one.
+FROM --platform=$BUILDPLATFORM golang:1.26.8-bookworm AS build
+WORKDIR /src/service
+ENV CGO_ENABLED=0 GOWORK=off GOFLAGS=-buildvcs=false
+# Modules first: this layer is reused until go.mod or go.sum change.
+COPY service/go.mod service/go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY service/ ./
+ARG TARGETOS TARGETARCH
+ARG VERSION=dev
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/asap .
+
+# distroless/static: CA certificates and tzdata, no shell, no package manager.
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/asap /asap
+ENV ASAP_ENV=staging
+EXPOSE 8080
+# 65532 is distroless's "nonroot" user, numeric so a runtime can verify it is not root.
+USER 65532:65532
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 CMD ["/asap", "healthcheck"]
+ENTRYPOINT ["/asap"]
+CMD ["serve"]
