@@ -43,7 +43,7 @@ const (
 // Cache is the in-process placement cache in front of a Store. It implements
 // Getter.
 //
-// A cache hit is a map lookup under a read lock and sends nothing to Redis. Entries
+// A cache hit is a lock-free map lookup and sends nothing to Redis. Entries
 // are trusted for the TTL; a pub/sub message (see Run) refreshes an entry at once,
 // the TTL is the safety net for a lost message. After the TTL the entry is still
 // answered while one background refresh per key reads Redis, so no request waits on
@@ -63,8 +63,11 @@ type Cache struct {
 	// now returns the time in Unix nanoseconds; tests replace it.
 	now func() int64
 
-	mu         sync.RWMutex
-	entries    map[string]*entry
+	// entries maps pkey to its *entry. Lookups take no lock, so cache hits on
+	// several cores do not contend; every change happens under mu, which also
+	// guards the two lists.
+	entries    sync.Map
+	mu         sync.Mutex
 	placements list.List // of *entry with a placement, oldest fetched first
 	negatives  list.List // of *entry of unknown pkeys, oldest first
 
@@ -112,7 +115,6 @@ func NewCache(store *Store, cfg config.Cache, reg prometheus.Registerer, log *sl
 		staleMaxAge: int64(max(cfg.StaleMaxAge, 0)),
 		maxEntries:  max(cfg.MaxEntries, 1),
 		now:         func() int64 { return time.Now().UnixNano() },
-		entries:     make(map[string]*entry),
 	}
 	if reg != nil {
 		reg.MustRegister(c.met.collectors...)
@@ -125,10 +127,8 @@ func NewCache(store *Store, cfg config.Cache, reg prometheus.Registerer, log *sl
 // placement key), and one wrapping ErrUnavailable when Redis cannot answer and no
 // entry is fresh enough to serve.
 func (c *Cache) Get(ctx context.Context, pkey string) (*Placement, error) {
-	c.mu.RLock()
-	e := c.entries[pkey]
-	c.mu.RUnlock()
-	if e != nil {
+	if v, ok := c.entries.Load(pkey); ok {
+		e := v.(*entry)
 		now := c.now()
 		expires := e.expires.Load()
 		switch {
@@ -171,7 +171,7 @@ func (c *Cache) load(ctx context.Context, pkey string) (*Placement, error) {
 		p, err := c.read(ctx, pkey)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			c.mu.Lock()
-			if old := c.entries[pkey]; old != nil && old.p != nil && c.now()-old.expires.Load() >= c.staleMaxAge {
+			if old := c.lookupLocked(pkey); old != nil && old.p != nil && c.now()-old.expires.Load() >= c.staleMaxAge {
 				c.removeLocked(old) // too old to serve, and Redis cannot replace it
 			}
 			c.mu.Unlock()
@@ -218,7 +218,7 @@ func (c *Cache) read(ctx context.Context, pkey string) (*Placement, error) {
 func (c *Cache) insertLocked(pkey string, p *Placement) *entry {
 	now := c.now()
 	e := &entry{key: pkey, p: p}
-	if old := c.entries[pkey]; old != nil {
+	if old := c.lookupLocked(pkey); old != nil {
 		c.removeLocked(old)
 	}
 	if p == nil {
@@ -228,9 +228,17 @@ func (c *Cache) insertLocked(pkey string, p *Placement) *entry {
 		e.expires.Store(now + c.ttl)
 		e.elem = c.placements.PushBack(e)
 	}
-	c.entries[pkey] = e
+	c.entries.Store(pkey, e)
 	c.evictLocked(now)
 	return e
+}
+
+// lookupLocked returns the entry of pkey or nil. c.mu must be held.
+func (c *Cache) lookupLocked(pkey string) *entry {
+	if v, ok := c.entries.Load(pkey); ok {
+		return v.(*entry)
+	}
+	return nil
 }
 
 func (c *Cache) removeLocked(e *entry) {
@@ -239,7 +247,7 @@ func (c *Cache) removeLocked(e *entry) {
 	} else {
 		c.placements.Remove(e.elem)
 	}
-	delete(c.entries, e.key)
+	c.entries.Delete(e.key)
 	c.met.entries.Set(float64(c.placements.Len()))
 	c.met.negativeEntries.Set(float64(c.negatives.Len()))
 }
@@ -254,7 +262,7 @@ func (c *Cache) evictLocked(now int64) {
 	for f := c.placements.Front(); f != nil && now-f.Value.(*entry).expires.Load() >= c.staleMaxAge; f = c.placements.Front() {
 		c.removeLocked(f.Value.(*entry))
 	}
-	for len(c.entries) > c.maxEntries {
+	for c.placements.Len()+c.negatives.Len() > c.maxEntries {
 		f := c.negatives.Front()
 		if f == nil {
 			f = c.placements.Front()
@@ -292,7 +300,7 @@ func (c *Cache) refresh(e *entry) {
 	c.met.refreshOK.Inc()
 	var fresh *entry
 	c.mu.Lock()
-	if c.entries[e.key] == e { // else evicted or replaced by a newer answer
+	if c.lookupLocked(e.key) == e { // else evicted or replaced by a newer answer
 		fresh = c.insertLocked(e.key, p)
 	}
 	c.mu.Unlock()
@@ -317,7 +325,7 @@ func (c *Cache) markChanged(e *entry) {
 func (c *Cache) changed(pkey string) {
 	c.gen.Add(1)
 	c.mu.Lock()
-	e := c.entries[pkey]
+	e := c.lookupLocked(pkey)
 	if e != nil && e.p == nil {
 		c.removeLocked(e)
 		e = nil
@@ -478,9 +486,9 @@ func (c *Cache) Ready(ctx context.Context) bool {
 	if c.now()-c.lastOK.Load() < int64(readyWindow) {
 		return true
 	}
-	c.mu.RLock()
+	c.mu.Lock()
 	n := c.placements.Len()
-	c.mu.RUnlock()
+	c.mu.Unlock()
 	if n > 0 {
 		return true
 	}

@@ -118,9 +118,8 @@ func TestCacheMissReturnsWhenCallerGivesUp(t *testing.T) {
 	}
 	// The shared read went on and cached the answer for the next caller.
 	eventually(t, 2*time.Second, "demo-feed cached", func() bool {
-		tc.cache.mu.RLock()
-		defer tc.cache.mu.RUnlock()
-		return tc.cache.entries["demo-feed"] != nil
+		_, ok := tc.cache.entries.Load("demo-feed")
+		return ok
 	})
 	if _, err := tc.cache.Get(context.Background(), "demo-feed"); err != nil {
 		t.Fatal(err)
@@ -420,13 +419,18 @@ func TestCacheEviction(t *testing.T) {
 	for i := range 20 {
 		tc.cache.Get(ctx, fmt.Sprintf("unknown-%d", i))
 	}
-	tc.cache.mu.RLock()
+	tc.cache.mu.Lock()
 	var got []string
+	n2 := 0
 	for el := tc.cache.placements.Front(); el != nil; el = el.Next() {
 		got = append(got, el.Value.(*entry).key)
 	}
-	n := len(tc.cache.entries)
-	tc.cache.mu.RUnlock()
+	n := tc.cache.placements.Len() + tc.cache.negatives.Len()
+	tc.cache.entries.Range(func(any, any) bool { n2++; return true })
+	tc.cache.mu.Unlock()
+	if n2 != n {
+		t.Errorf("map holds %d entries, lists %d", n2, n)
+	}
 	if want := []string{"p2", "p3", "p4"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("cached placements = %v; want the newest %v", got, want)
 	}
@@ -472,4 +476,27 @@ func TestCacheRereadsEverythingAfterReconnect(t *testing.T) {
 	if got := value(tc.cache.met.reconnects); got < 1 {
 		t.Errorf("reconnects = %d; want at least 1", got)
 	}
+}
+
+// BenchmarkCacheHit is the hot path of GET /v2: a placement that is cached.
+func BenchmarkCacheHit(b *testing.B) {
+	client, prefix := redistest.Client(b)
+	store := NewStore(client, prefix)
+	ctx := context.Background()
+	if _, err := store.PutAll(ctx, samplePlacements(b)); err != nil {
+		b.Fatal(err)
+	}
+	c := NewCache(store, testCacheConfig, nil, nil)
+	if _, err := c.Get(ctx, "demo-feed"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Get(ctx, "demo-feed"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
