@@ -412,10 +412,12 @@ func (c *Cache) Run(ctx context.Context) error {
 			return nil
 		}
 		c.met.subscribeErrors.Inc()
+		what := "placement changes: cannot subscribe; retrying (cached placements are served meanwhile)"
 		if subscribed {
 			backoff = minBackoff
+			what = "placement changes: subscription lost; subscribing again"
 		}
-		c.log.Warn("placement changes: subscription lost; subscribing again", "channel", c.store.Channel(), "err", err, "retry_in", backoff)
+		c.log.Warn(what, "channel", c.store.Channel(), "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 			return nil

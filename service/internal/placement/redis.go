@@ -1,9 +1,11 @@
 package placement
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"sort"
@@ -157,6 +159,17 @@ func splitRedisURL(raw string) (*url.URL, []string, error) {
 		return nil, nil, fmt.Errorf("redis: ASAP_REDIS_URL is not a valid URL: %v", err)
 	}
 	return u, hosts, nil
+}
+
+// LogRedisTo sends go-redis's own log lines (failed dials, pool and pub/sub
+// reconnects), which it otherwise prints unstructured to stderr, to log at warn
+// level. The setting is process-wide.
+func LogRedisTo(log *slog.Logger) { redis.SetLogger(redisLogger{log}) }
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 // RedactURL returns raw with any password replaced by "xxxxx", for logs and messages.

@@ -1,7 +1,9 @@
 package placement
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -123,5 +125,17 @@ func TestNewRedisClientTalksToRedis(t *testing.T) {
 func TestRedactURL(t *testing.T) {
 	if got := RedactURL("redis://app:hunter2@h:6379/0"); strings.Contains(got, "hunter2") {
 		t.Errorf("RedactURL = %q; want no password", got)
+	}
+}
+
+func TestLogRedisTo(t *testing.T) {
+	var buf bytes.Buffer
+	LogRedisTo(slog.New(slog.NewTextHandler(&buf, nil)))
+	defer redis.SetLogger(quietLogger{})
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 50 * time.Millisecond, MaxRetries: -1})
+	defer client.Close()
+	client.Ping(context.Background())
+	if got := buf.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, `msg="redis: `) {
+		t.Errorf("go-redis log = %q; want a warn line through slog", got)
 	}
 }
