@@ -22,3 +22,48 @@ test-go:
 	$(GO) test -count=1 ./infra/...
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./service
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./service/... >/dev/null
+
+# ---- Delivery (README, "Deployment"). ENV is the stack: staging or production (image
+# also takes local). Each target checks its tools and credentials first (scripts/require.sh).
+SHA ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+PLATFORM ?= linux/amd64
+PKEY ?= demo-feed
+VERIFY_TIMEOUT ?= 15m
+want-env = $(if $(filter $(ENV),$(1)),,$(error ENV=$(ENV): want one of: $(1)))
+
+image: ## build the ENV image (local, staging, production) as asap:ENV-SHA; needs docker
+	$(call want-env,local staging production)
+	@scripts/require.sh --for image docker git
+	DOCKER_BUILDKIT=1 docker build $(if $(filter local,$(ENV)),,--platform $(PLATFORM)) \
+		--file docker/$(ENV).Dockerfile --build-arg VERSION=$(SHA) --tag asap:$(ENV)-$(SHA) .
+
+push: ## push asap:ENV-SHA to the stack's ECR repository as :SHA; needs docker, aws + credentials
+	$(call want-env,staging production)
+	@scripts/require.sh --for push docker aws git
+	scripts/ecr.sh push $(ENV) $(SHA)
+
+deploy: ## set the stack's asap:imageTag to SHA and `pulumi up --stack ENV --yes`; needs pulumi, aws + credentials
+	$(call want-env,staging production)
+	@scripts/require.sh --for deploy pulumi aws
+	scripts/ecr.sh check $(ENV) $(SHA)
+	pulumi config set --stack $(ENV) asap:imageTag $(SHA)
+	pulumi up --stack $(ENV) --yes
+
+verify: ## wait for the ENV rollout (a rollback fails) and smoke-test it through the load balancer; needs go, pulumi, aws
+	$(call want-env,staging production)
+	@scripts/require.sh --for verify go pulumi aws
+	@mkdir -p out
+	pulumi stack output --stack $(ENV) --json > out/$(ENV)-outputs.json
+	$(GO) run ./infra/cmd/rollout -outputs out/$(ENV)-outputs.json -pkey $(PKEY) -timeout $(VERIFY_TIMEOUT)
+
+release: ## test; image, push, deploy, verify staging; then production, only if staging verified
+	@scripts/require.sh --for release docker aws pulumi go git
+	$(MAKE) --no-print-directory test
+	$(MAKE) --no-print-directory image ENV=staging SHA=$(SHA)
+	$(MAKE) --no-print-directory push ENV=staging SHA=$(SHA)
+	$(MAKE) --no-print-directory deploy ENV=staging SHA=$(SHA)
+	$(MAKE) --no-print-directory verify ENV=staging SHA=$(SHA)
+	$(MAKE) --no-print-directory image ENV=production SHA=$(SHA)
+	$(MAKE) --no-print-directory push ENV=production SHA=$(SHA)
+	$(MAKE) --no-print-directory deploy ENV=production SHA=$(SHA)
+	$(MAKE) --no-print-directory verify ENV=production SHA=$(SHA)
