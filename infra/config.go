@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -316,15 +317,27 @@ func (c Config) validate() []error {
 		}
 	}
 
-	a := c.Alarms
-	if a.Target5xxPerMinute < 1 || a.LatencyP99Ms < 1 || a.CpuPercent < 1 || a.MemoryPercent < 1 {
-		bad("alarm5xxPerMinute", "alarm thresholds (alarm5xxPerMinute, alarmLatencyP99Ms, alarmCpuPercent, alarmMemoryPercent) must be positive")
+	for _, p := range []struct {
+		key   string
+		value int
+	}{
+		{"alarm5xxPerMinute", c.Alarms.Target5xxPerMinute},
+		{"alarmLatencyP99Ms", c.Alarms.LatencyP99Ms},
+		{"alarmCpuPercent", c.Alarms.CpuPercent},
+		{"alarmMemoryPercent", c.Alarms.MemoryPercent},
+	} {
+		if p.value < 1 {
+			bad(p.key, "must be positive, got %d", p.value)
+		}
 	}
-	if c.LogRetentionDays < 1 {
-		bad("logRetentionDays", "must be positive, got %d", c.LogRetentionDays)
+	if !slices.Contains(logRetentionDays, c.LogRetentionDays) {
+		bad("logRetentionDays", "CloudWatch keeps logs for one of %v days, got %d", logRetentionDays, c.LogRetentionDays)
 	}
 	return errs
 }
+
+// logRetentionDays are the retention periods CloudWatch Logs accepts.
+var logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 
 // isInternet reports whether a network is the whole IPv4 or IPv6 internet.
 func isInternet(n *net.IPNet) bool {

@@ -56,6 +56,12 @@ func TestInvalidConfig(t *testing.T) {
 		{"redis url not redis", []string{"asap:redisUrl", "http://10.0.0.9:6379"}, "asap:redisUrl"},
 		{"upstream without url", []string{"asap:upstreams", "primary"}, "asap:upstreams"},
 		{"ssh from the internet", []string{"asap:sshCidrs", `["0.0.0.0/0"]`}, "asap:sshCidrs"},
+		{"ssh range not a cidr", []string{"asap:sshCidrs", `["10.0.0.1"]`}, "asap:sshCidrs"},
+		{"ssh ranges not a list", []string{"asap:sshCidrs", `10.0.0.0/8`}, "asap:sshCidrs"},
+		{"retention CloudWatch refuses", []string{"asap:logRetentionDays", "10"}, "asap:logRetentionDays"},
+		{"alarm threshold zero", []string{"asap:alarmCpuPercent", "0"}, "asap:alarmCpuPercent"},
+		{"three NAT gateways", []string{"asap:natGateways", "3"}, "asap:natGateways"},
+		{"redis group without redis url", []string{"asap:redisSecurityGroupId", "sg-1"}, "asap:redisSecurityGroupId"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

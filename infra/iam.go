@@ -28,25 +28,39 @@ type policyPrincipal struct {
 	Service []string `json:"Service"`
 }
 
-func (d policyDocument) String() string {
+// JSON is the document as IAM takes it.
+func (d policyDocument) JSON() (string, error) {
 	b, err := json.Marshal(d)
 	if err != nil {
-		// A policyDocument holds only strings: marshalling cannot fail.
-		panic(fmt.Sprintf("marshal policy document: %v", err))
+		return "", fmt.Errorf("marshal policy document: %w", err)
 	}
-	return string(b)
+	return string(b), nil
 }
 
 // assumeRolePolicy lets one AWS service assume a role.
-func assumeRolePolicy(service string) pulumi.String {
-	return pulumi.String(policyDocument{
+func assumeRolePolicy(service string) (pulumi.String, error) {
+	doc, err := policyDocument{
 		Version: "2012-10-17",
 		Statement: []policyStatement{{
 			Effect:    "Allow",
 			Principal: &policyPrincipal{Service: []string{service}},
 			Action:    []string{"sts:AssumeRole"},
 		}},
-	}.String())
+	}.JSON()
+	return pulumi.String(doc), err
+}
+
+// newServiceRole creates a role that one AWS service may assume.
+func newServiceRole(ctx *pulumi.Context, c Config, name, service, description string) (*iam.Role, error) {
+	trust, err := assumeRolePolicy(service)
+	if err != nil {
+		return nil, err
+	}
+	return iam.NewRole(ctx, name, &iam.RoleArgs{
+		Description:      pulumi.String(description),
+		AssumeRolePolicy: trust,
+		Tags:             tags(c, name),
+	})
 }
 
 // AWS managed policies the instance role needs.
@@ -68,11 +82,7 @@ type Roles struct {
 // stack's image, write this stack's log group) and the task role, which holds no
 // permissions: ASAP calls no AWS API.
 func newRoles(ctx *pulumi.Context, c Config, repositoryArn, logGroupArn pulumi.StringOutput) (*Roles, error) {
-	instanceRole, err := iam.NewRole(ctx, "instance", &iam.RoleArgs{
-		Description:      pulumi.String("ASAP ECS container instances"),
-		AssumeRolePolicy: assumeRolePolicy("ec2.amazonaws.com"),
-		Tags:             tags(c, "instance"),
-	})
+	instanceRole, err := newServiceRole(ctx, c, "instance", "ec2.amazonaws.com", "ASAP ECS container instances")
 	if err != nil {
 		return nil, err
 	}
@@ -95,16 +105,12 @@ func newRoles(ctx *pulumi.Context, c Config, repositoryArn, logGroupArn pulumi.S
 		return nil, err
 	}
 
-	execution, err := iam.NewRole(ctx, "task-execution", &iam.RoleArgs{
-		Description:      pulumi.String("ECS agent: pull the ASAP image, write its logs"),
-		AssumeRolePolicy: assumeRolePolicy("ecs-tasks.amazonaws.com"),
-		Tags:             tags(c, "task-execution"),
-	})
+	execution, err := newServiceRole(ctx, c, "task-execution", "ecs-tasks.amazonaws.com", "ECS agent: pull the ASAP image, write its logs")
 	if err != nil {
 		return nil, err
 	}
 	executionPolicy := pulumi.StringArray{repositoryArn, logGroupArn}.ToStringArrayOutput().
-		ApplyT(func(arns []string) string { return executionPolicyDocument(arns[0], arns[1]).String() }).(pulumi.StringOutput)
+		ApplyT(func(arns []string) (string, error) { return executionPolicyDocument(arns[0], arns[1]).JSON() }).(pulumi.StringOutput)
 	if _, err := iam.NewRolePolicy(ctx, "task-execution", &iam.RolePolicyArgs{
 		Role:   execution.Name,
 		Policy: executionPolicy,
@@ -112,11 +118,7 @@ func newRoles(ctx *pulumi.Context, c Config, repositoryArn, logGroupArn pulumi.S
 		return nil, err
 	}
 
-	task, err := iam.NewRole(ctx, "task", &iam.RoleArgs{
-		Description:      pulumi.String("ASAP tasks: no AWS permissions"),
-		AssumeRolePolicy: assumeRolePolicy("ecs-tasks.amazonaws.com"),
-		Tags:             tags(c, "task"),
-	})
+	task, err := newServiceRole(ctx, c, "task", "ecs-tasks.amazonaws.com", "ASAP tasks: no AWS permissions")
 	if err != nil {
 		return nil, err
 	}
