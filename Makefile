@@ -5,7 +5,7 @@ GO ?= go
 ENV ?= staging
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: help run test test-go lint bench soak faults fuzz image push deploy verify release
+.PHONY: help run test test-go lint bench soak faults fuzz image push deploy verify release seed
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,6 +55,11 @@ verify: ## wait for the ENV rollout (a rollback fails) and smoke-test it through
 	@mkdir -p out
 	pulumi stack output --stack $(ENV) --json > out/$(ENV)-outputs.json
 	$(GO) run ./infra/cmd/rollout -outputs out/$(ENV)-outputs.json -pkey $(PKEY) -timeout $(VERIFY_TIMEOUT)
+
+seed: ## load the sample placements into the ENV stack's Redis (a one-off `asap load` task); needs pulumi, aws
+	$(call want-env,staging production)
+	@scripts/require.sh --for seed pulumi aws
+	scripts/seed.sh $(ENV)
 
 release: ## test; image, push, deploy, verify staging; then production, only if staging verified
 	@scripts/require.sh --for release docker aws pulumi go git

@@ -47,6 +47,7 @@ func TestMakeTargetsFailEarly(t *testing.T) {
 		{"push", "staging", []string{"make push cannot run:", "docker: no Docker engine answers", "aws: no working AWS credentials (aws sts get-caller-identity: Unable to locate credentials"}},
 		{"deploy", "production", []string{"make deploy cannot run:", "pulumi: not logged in to a state backend (pulumi whoami: error: PULUMI_ACCESS_TOKEN must be set", "aws: no working AWS credentials"}},
 		{"verify", "staging", []string{"make verify cannot run:", "pulumi: not logged in", "aws: no working AWS credentials"}},
+		{"seed", "staging", []string{"make seed cannot run:", "pulumi: not logged in", "aws: no working AWS credentials"}},
 		{"release", "staging", []string{"make release cannot run:", "docker: no Docker engine answers", "aws: no working AWS credentials", "pulumi: not logged in"}},
 	}
 	for _, tt := range tests {
