@@ -178,6 +178,7 @@ func TestV2Contract(t *testing.T) {
 		{name: "escaped pkey", query: "pkey=demo%2Dfeed", wantCode: 200, wantStatus: "OK"},
 		{name: "unknown parameters ignored", query: "pkey=demo-feed&sdkVersion=9&x", wantCode: 200, wantStatus: "OK"},
 		{name: "customKeys without brackets", query: "pkey=demo-feed&customKeys=x", wantCode: 400, wantStatus: "BAD_REQUEST", wantParam: "customKeys"},
+		{name: "customKeys misspelt", query: "pkey=demo-feed&customKeysX[a]=1", wantCode: 400, wantStatus: "BAD_REQUEST", wantParam: "customKeys"},
 		{name: "customKeys empty name", query: "pkey=demo-feed&customKeys[]=x", wantCode: 400, wantStatus: "BAD_REQUEST", wantParam: "customKeys"},
 		{name: "customKeys name too long", query: "pkey=demo-feed&customKeys[" + strings.Repeat("k", 65) + "]=x", wantCode: 400, wantStatus: "BAD_REQUEST", wantParam: "customKeys"},
 		{name: "customKeys value too long", query: "pkey=demo-feed&customKeys[a]=" + strings.Repeat("v", 257), wantCode: 400, wantStatus: "BAD_REQUEST", wantParam: "customKeys[a]"},

@@ -78,8 +78,9 @@ func parseV2Query(raw string) (v2Query, error) {
 				q.pubAppVersion = v
 			}
 		case strings.HasPrefix(key, "customKeys"):
-			name, ok := strings.CutPrefix(key, "customKeys[")
-			if name, ok = strings.CutSuffix(name, "]"); !ok || name == "" {
+			name, hasPrefix := strings.CutPrefix(key, "customKeys[")
+			name, hasSuffix := strings.CutSuffix(name, "]")
+			if !hasPrefix || !hasSuffix || name == "" {
 				return q, badInput("customKeys", "want customKeys[<name>]=<value>")
 			}
 			if len(name) > maxCustomKeyName {
