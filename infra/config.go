@@ -226,7 +226,7 @@ func (c Config) validate() []error {
 		if len(n.PublicSubnetIDs) > 0 || len(n.PrivateSubnetIDs) > 0 {
 			bad("vpcId", "required when publicSubnetIds or privateSubnetIds are set")
 		}
-		if _, _, err := net.ParseCIDR(n.VpcCidr); err != nil {
+		if _, err := subnetCidrs(n.VpcCidr, 2*zones); err != nil {
 			bad("vpcCidr", "%v", err)
 		}
 		if n.NatGateways < 1 || n.NatGateways > 2 {

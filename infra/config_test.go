@@ -60,6 +60,8 @@ func TestInvalidConfig(t *testing.T) {
 		{"ssh ranges not a list", []string{"asap:sshCidrs", `10.0.0.0/8`}, "asap:sshCidrs"},
 		{"retention CloudWatch refuses", []string{"asap:logRetentionDays", "10"}, "asap:logRetentionDays"},
 		{"alarm threshold zero", []string{"asap:alarmCpuPercent", "0"}, "asap:alarmCpuPercent"},
+		{"vpc range too small", []string{"asap:vpcCidr", "10.0.0.0/24"}, "asap:vpcCidr"},
+		{"vpc range not a cidr", []string{"asap:vpcCidr", "10.0.0.0"}, "asap:vpcCidr"},
 		{"three NAT gateways", []string{"asap:natGateways", "3"}, "asap:natGateways"},
 		{"redis group without redis url", []string{"asap:redisSecurityGroupId", "sg-1"}, "asap:redisSecurityGroupId"},
 	}

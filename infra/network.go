@@ -148,8 +148,9 @@ func newNetwork(ctx *pulumi.Context, c Config) (*Network, error) {
 	return nw, nil
 }
 
-// subnetCidrs splits an IPv4 range into count equal subnets, 4 bits longer than the range
-// (a /16 gives /20s), so room is left for more subnets later.
+// subnetCidrs splits an IPv4 range of /20 or larger into count equal subnets, 4 bits
+// longer than the range (a /16 gives /20s), so room is left for more subnets later and
+// each subnet keeps enough addresses for the load balancer's nodes.
 func subnetCidrs(cidr string, count int) ([]string, error) {
 	_, base, err := net.ParseCIDR(cidr)
 	if err != nil {
@@ -157,8 +158,8 @@ func subnetCidrs(cidr string, count int) ([]string, error) {
 	}
 	ones, bits := base.Mask.Size()
 	v4 := base.IP.To4()
-	if v4 == nil || bits != 32 || ones > 24 {
-		return nil, fmt.Errorf("%s: want an IPv4 range of /24 or larger", cidr)
+	if v4 == nil || bits != 32 || ones > 20 {
+		return nil, fmt.Errorf("%s: want an IPv4 range of /20 or larger", cidr)
 	}
 	newOnes := ones + 4
 	size := uint32(1) << (32 - newOnes)
