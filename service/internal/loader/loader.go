@@ -74,10 +74,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("load: %w", err)
 		}
 	}
-	ps, err := placement.Decode(data)
-	if err == nil {
-		err = checkUpstreams(ps, cfg.Ad.Upstreams)
+	var checks []placement.Check
+	if len(cfg.Ad.Upstreams) > 0 {
+		checks = append(checks, upstreamConfigured(cfg.Ad.Upstreams))
 	}
+	ps, err := placement.Decode(data, checks...)
 	if err != nil {
 		return fmt.Errorf("load: %s: %w", source, err)
 	}
@@ -118,25 +119,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// checkUpstreams reports every placement whose ad names an upstream that is not
-// configured, when upstreams are configured at all.
-func checkUpstreams(ps []placement.Placement, upstreams config.Upstreams) error {
-	if len(upstreams) == 0 {
-		return nil
-	}
+// upstreamConfigured checks that a placement's ad names one of upstreams.
+func upstreamConfigured(upstreams config.Upstreams) placement.Check {
 	names := make([]string, len(upstreams))
 	for i, u := range upstreams {
 		names[i] = u.Name
 	}
-	var errs []error
-	for i, p := range ps {
-		if p.Ad == nil {
-			continue
+	return func(p *placement.Placement) error {
+		if p.Ad == nil || p.Ad.Upstream == "" {
+			return nil
 		}
 		if _, ok := upstreams.Lookup(p.Ad.Upstream); !ok {
-			errs = append(errs, fmt.Errorf("record %d: placement %q: ad.upstream %q is not one of ASAP_UPSTREAMS (%s)",
-				i, p.PKey, p.Ad.Upstream, strings.Join(names, ", ")))
+			return fmt.Errorf("ad.upstream %q is not one of ASAP_UPSTREAMS (%s)", p.Ad.Upstream, strings.Join(names, ", "))
 		}
+		return nil
 	}
-	return errors.Join(errs...)
 }

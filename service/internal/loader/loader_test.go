@@ -133,9 +133,11 @@ func TestLoadListsEveryProblem(t *testing.T) {
 		wants []string
 	}{
 		{
-			name:  "invalid records",
-			file:  `[{"pkey": "bad key", "status": "OK"}, {"pkey": "b", "status": ""}, {"pkey": "c", "status": "OK", "keyTipe": "x"}]`,
-			wants: []string{`record 0: placement "bad key"`, `record 1: placement "b": status is empty`, `record 2: json: unknown field "keyTipe"`},
+			name: "invalid records",
+			file: `[{"pkey": "bad key", "status": "OK"}, {"pkey": "b", "status": ""}, {"pkey": "c", "status": "OK", "keyTipe": "x"},
+				{"pkey": "d", "status": "OK", "ad": {"upstream": "primary", "native": true}}]`,
+			wants: []string{`record 0: placement "bad key"`, `record 1: placement "b": status is empty`, `record 2: json: unknown field "keyTipe"`,
+				`record 3: placement "d": ad.upstream "primary" is not one of ASAP_UPSTREAMS (secondary)`},
 		},
 		{
 			name: "upstreams not configured",

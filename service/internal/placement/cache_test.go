@@ -63,9 +63,7 @@ func TestCacheHitSendsNoCommands(t *testing.T) {
 	tc := newTestCache(t, nil, "", testCacheConfig)
 	tc.run(t)
 	ctx := context.Background()
-	if _, err := tc.cache.Get(ctx, "demo-feed"); err != nil {
-		t.Fatal(err)
-	}
+	tc.warm(t, "demo-feed")
 	tc.hook.reset()
 	for range 1000 {
 		if _, err := tc.cache.Get(ctx, "demo-feed"); err != nil {
@@ -133,14 +131,7 @@ func TestCacheServesChangesFromPubSub(t *testing.T) {
 	tc := newTestCache(t, nil, "", testCacheConfig)
 	tc.run(t)
 	ctx := context.Background()
-	for _, pkey := range []string{"demo-feed", "demo-article"} {
-		if _, err := tc.cache.Get(ctx, pkey); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := tc.cache.Get(ctx, "brand-new"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Get(brand-new) error = %v; want ErrNotFound", err)
-	}
+	tc.warm(t, "demo-feed", "demo-article", "brand-new")
 
 	changed := sample(t, "demo-feed")
 	changed.KeyValue = "ck-changed"
@@ -340,9 +331,7 @@ func TestCacheWithRedisKilled(t *testing.T) {
 	tc := newTestCache(t, client, "asap:", testCacheConfig)
 	tc.run(t)
 	ctx := context.Background()
-	if _, err := tc.cache.Get(ctx, "demo-feed"); err != nil {
-		t.Fatal(err)
-	}
+	tc.warm(t, "demo-feed")
 	srv.Kill()
 	if p, err := tc.cache.Get(ctx, "demo-feed"); err != nil || p.PKey != "demo-feed" {
 		t.Errorf("cached Get with Redis killed = %v, %v; want the placement", p, err)
@@ -456,9 +445,7 @@ func TestCacheRereadsEverythingAfterReconnect(t *testing.T) {
 	tc := newTestCache(t, client, "asap:", testCacheConfig)
 	tc.run(t)
 	ctx := context.Background()
-	if _, err := tc.cache.Get(ctx, "demo-feed"); err != nil {
-		t.Fatal(err)
-	}
+	tc.warm(t, "demo-feed")
 	// The record changes while the message is lost: written without a publish.
 	changed := sample(t, "demo-feed")
 	changed.KeyValue = "ck-changed"

@@ -21,11 +21,16 @@ func ParseFile(path string) ([]Placement, error) {
 	return ps, nil
 }
 
+// Check is an extra validation of a decoded placement, such as "its upstream is
+// configured". It returns every problem it finds, errors.Join-ed.
+type Check func(*Placement) error
+
 // Decode reads a JSON array of placement records, as a placements file holds them,
-// and validates every record. Unlike records read from Redis, a file may not hold
-// unknown fields: in a file they are typos. The error lists every problem of every
-// record at once (errors.Join), each naming the record's index and pkey.
-func Decode(data []byte) ([]Placement, error) {
+// and validates every record with Validate and then with checks. Unlike records
+// read from Redis, a file may not hold unknown fields: in a file they are typos.
+// The error lists every problem of every record at once (errors.Join), one per
+// line, each naming the record's index and pkey.
+func Decode(data []byte, checks ...Check) ([]Placement, error) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(data, &raws); err != nil {
 		return nil, describeJSONError(data, err)
@@ -47,8 +52,9 @@ func Decode(data []byte) ([]Placement, error) {
 			errs = append(errs, fmt.Errorf("record %d: %w", i, err))
 			continue
 		}
-		if err := ps[i].Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("record %d: %w", i, err))
+		errs = append(errs, eachProblem(fmt.Sprintf("record %d", i), ps[i].Validate())...)
+		for _, check := range checks {
+			errs = append(errs, eachProblem(fmt.Sprintf("record %d: placement %q", i, ps[i].PKey), check(&ps[i]))...)
 		}
 		if j, dup := first[ps[i].PKey]; dup {
 			errs = append(errs, fmt.Errorf("record %d: pkey %q is already record %d", i, ps[i].PKey, j))
@@ -60,6 +66,22 @@ func Decode(data []byte) ([]Placement, error) {
 		return nil, err
 	}
 	return ps, nil
+}
+
+// eachProblem splits a joined error into its problems, each prefixed with prefix.
+func eachProblem(prefix string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{fmt.Errorf("%s: %w", prefix, err)}
+	}
+	var out []error
+	for _, e := range joined.Unwrap() {
+		out = append(out, eachProblem(prefix, e)...)
+	}
+	return out
 }
 
 // describeJSONError adds the line and column to a syntax error's byte offset.

@@ -2,6 +2,7 @@ package placement
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -41,7 +42,7 @@ func TestDecode(t *testing.T) {
 			wantErrs: []string{
 				`record 1: placement "bad key": pkey`,
 				`record 2: placement "b": status is empty`,
-				"must not be negative",
+				`record 2: placement "b": articlesBeforeFirstAd and articlesBetweenAds must not be negative`,
 				`record 3: pkey "ok" is already record 0`,
 				`record 4: placement "c": ad.upstream "http://evil.example/"`,
 				`record 5: placement "d": mediationNetworks[0].parameters: want a JSON object`,
@@ -68,6 +69,20 @@ func TestDecode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDecodeChecks(t *testing.T) {
+	noNative := func(p *Placement) error {
+		if p.Ad != nil && p.Ad.Native {
+			return errors.Join(errors.New("native is off"), errors.New("really"))
+		}
+		return nil
+	}
+	_, err := Decode(samples.JSON, noNative)
+	want := "record 0: placement \"demo-feed\": native is off\nrecord 0: placement \"demo-feed\": really"
+	if err == nil || err.Error() != want {
+		t.Errorf("Decode with a check: error = %q; want %q", err, want)
 	}
 }
 

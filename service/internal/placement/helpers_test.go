@@ -2,6 +2,7 @@ package placement
 
 import (
 	"context"
+	"errors"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -86,6 +87,22 @@ func (tc *testCache) run(t *testing.T) {
 		}
 	})
 	waitSubscribed(t, tc.client, tc.store.Channel())
+}
+
+// warm reads pkeys until they are cached. A read that overlaps a (re)subscription
+// is answered but not cached, and tests that run Run race with its first one.
+func (tc *testCache) warm(t *testing.T, pkeys ...string) {
+	t.Helper()
+	for _, pkey := range pkeys {
+		eventually(t, 5*time.Second, pkey+" cached", func() bool {
+			_, err := tc.cache.Get(context.Background(), pkey)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				t.Fatalf("Get(%q): %v", pkey, err)
+			}
+			_, ok := tc.cache.entries.Load(pkey)
+			return ok
+		})
+	}
 }
 
 func waitSubscribed(t *testing.T, client redis.UniversalClient, channel string) {

@@ -120,7 +120,8 @@ func (r TargetingRule) matches(customKeys map[string]string) bool {
 	return true
 }
 
-// Validate reports what makes the record unusable, every problem at once.
+// Validate reports what makes the record unusable, every problem at once: an
+// errors.Join of one error per problem, each naming the placement.
 func (p *Placement) Validate() error {
 	var errs []error
 	if !ValidKey(p.PKey) {
@@ -160,10 +161,12 @@ func (p *Placement) Validate() error {
 			errs = append(errs, errors.New("ad: bidfloor and tmaxMs must not be negative"))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("placement %q: %w", p.PKey, err)
+	// Each problem names the placement, so a joined list of many records' problems
+	// reads one line per problem.
+	for i, err := range errs {
+		errs[i] = fmt.Errorf("placement %q: %w", p.PKey, err)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // jsonObject reports whether raw is absent, null or a JSON object: the SDKs read
