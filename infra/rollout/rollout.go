@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -361,7 +362,7 @@ func (c Check) tasks(ctx context.Context, desired ecstypes.DesiredStatus) ([]ecs
 func (c Check) targetHealth(ctx context.Context, tasks []ecstypes.Task, st *state) error {
 	var instanceARNs []string
 	for _, t := range tasks {
-		if arn := aws.ToString(t.ContainerInstanceArn); arn != "" {
+		if arn := aws.ToString(t.ContainerInstanceArn); arn != "" && !slices.Contains(instanceARNs, arn) {
 			instanceARNs = append(instanceARNs, arn)
 		}
 	}
