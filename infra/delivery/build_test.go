@@ -14,16 +14,16 @@ import (
 	"testing"
 )
 
-// buildAsap runs the `go build` line of docker/staging.Dockerfile, with the build
-// stage's ENV and ARGs, in service/ (the stage's WORKDIR /src/service) and returns
-// the binary. So the test builds exactly what the image builds.
-func buildAsap(t *testing.T, version string) string {
+// buildFromDockerfile runs the `go build ... -o output` line of a Dockerfile, with
+// its stage's ENV and ARGs, in service/ (the stages' WORKDIR /src/service) and
+// returns the binary. So the test builds exactly what the image builds.
+func buildFromDockerfile(t *testing.T, dockerfile, output, version string) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the service binary; skipped with -short")
 	}
-	d := parseDockerfile(t, "staging.Dockerfile")
-	stage, cmd := d.goBuild(t, "/out/asap")
+	d := parseDockerfile(t, dockerfile)
+	stage, cmd := d.goBuild(t, output)
 	out := t.TempDir()
 	cmd = strings.ReplaceAll(cmd, "/out/", out+"/")
 
@@ -43,13 +43,33 @@ func buildAsap(t *testing.T, version string) string {
 	if outb, err := sh.CombinedOutput(); err != nil {
 		t.Fatalf("the Dockerfile's build %q failed: %v\n%s", cmd, err, outb)
 	}
-	return filepath.Join(out, "asap")
+	return filepath.Join(out, filepath.Base(output))
 }
 
 func TestStaticBuild(t *testing.T) {
-	bin := buildAsap(t, "delivery-test")
+	bin := buildFromDockerfile(t, "staging.Dockerfile", "/out/asap", "delivery-test")
+	checkStatic(t, bin)
 
-	// Static: no dynamic loader, no shared libraries, so it runs on distroless/static.
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatalf("asap version: %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "delivery-test" {
+		t.Errorf("asap version = %q, want %q (stamped by -ldflags -X main.version)", got, "delivery-test")
+	}
+
+	t.Run("healthcheck", func(t *testing.T) { testHealthcheckBinary(t, bin) })
+}
+
+// The demo ad server that compose runs builds from local.Dockerfile's adserver stage.
+func TestStaticBuildAdserver(t *testing.T) {
+	checkStatic(t, buildFromDockerfile(t, "local.Dockerfile", "/out/adserver", ""))
+}
+
+// checkStatic fails unless bin is a static, stripped ELF binary, which is what runs
+// on distroless/static: no dynamic loader, no shared libraries.
+func checkStatic(t *testing.T, bin string) {
+	t.Helper()
 	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatalf("the binary is not ELF: %v", err)
@@ -66,16 +86,6 @@ func TestStaticBuild(t *testing.T) {
 	if f.Section(".debug_info") != nil {
 		t.Error("the binary has DWARF (.debug_info): want it stripped with -ldflags -s -w")
 	}
-
-	out, err := exec.Command(bin, "version").Output()
-	if err != nil {
-		t.Fatalf("asap version: %v", err)
-	}
-	if got := strings.TrimSpace(string(out)); got != "delivery-test" {
-		t.Errorf("asap version = %q, want %q (stamped by -ldflags -X main.version)", got, "delivery-test")
-	}
-
-	t.Run("healthcheck", func(t *testing.T) { testHealthcheckBinary(t, bin) })
 }
 
 // testHealthcheckBinary runs `asap healthcheck` as the container health check does.
