@@ -25,7 +25,10 @@ test-go:
 
 # ---- Delivery (README, "Deployment"). ENV is the stack: staging or production (image
 # also takes local). Each target checks its tools and credentials first (scripts/require.sh).
-SHA ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+# SHA is read once, so every step of a release deploys the same commit.
+ifeq ($(origin SHA),undefined)
+SHA := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+endif
 PLATFORM ?= linux/amd64
 PKEY ?= demo-feed
 VERIFY_TIMEOUT ?= 15m
