@@ -93,6 +93,8 @@ func TestRun(t *testing.T) {
 		wantErr error
 		// wantIn are strings the error (or, on success, the progress output) must contain.
 		wantIn []string
+		// wantNotIn are strings the error must not contain.
+		wantNotIn []string
 		// wantPolls is the number of DescribeServices calls, when it is certain.
 		wantPolls int
 	}{
@@ -187,7 +189,10 @@ func TestRun(t *testing.T) {
 					stopped("s1", newTD, "Task failed container health checks", &exit2, "asap: ASAP_REDIS_URL: required in staging"),
 					stopped("s2", newTD, "Task failed container health checks", &exit2, "asap: ASAP_REDIS_URL: required in staging"),
 					stopped("s3", newTD, "Essential container in task exited", &exit1, ""),
-					// Neither counts: an old task stopped by the rollout, a scale-in.
+					// None of these counts: a task of an earlier attempt, before this deployment
+					// began; an old task stopped by the rollout; a scale-in.
+					{ID: "e1", TaskDefinition: newTD, LastStatus: "STOPPED", DesiredStatus: "STOPPED", StopCode: "EssentialContainerExited",
+						StoppedReason: "Essential container in task exited", CreatedAt: rollouttest.Epoch.Add(-30 * time.Minute)},
 					{ID: "o0", TaskDefinition: oldTD, LastStatus: "STOPPED", DesiredStatus: "STOPPED", StopCode: "ServiceSchedulerInitiated", StoppedReason: "Scaling activity initiated by (deployment ecs-svc/2)"},
 					{ID: "n0", TaskDefinition: newTD, LastStatus: "STOPPED", DesiredStatus: "STOPPED", StopCode: "ServiceSchedulerInitiated", StoppedReason: "Scaling activity initiated by (deployment ecs-svc/2)"},
 				}),
@@ -196,6 +201,7 @@ func TestRun(t *testing.T) {
 			wantErr: rollout.ErrTasksStopping,
 			wantIn: []string{"3 tasks of asap-staging:42 stopped", "task s1", "container asap: exit 2, asap: ASAP_REDIS_URL: required in staging",
 				"task s3 (EssentialContainerExited): Essential container in task exited", "has started 1 tasks"},
+			wantNotIn: []string{"task e1", "task o0", "task n0"},
 			wantPolls: 1,
 		},
 		{
@@ -297,6 +303,11 @@ func TestRun(t *testing.T) {
 				for _, want := range tt.wantIn {
 					if !strings.Contains(err.Error(), want) {
 						t.Errorf("error lacks %q; got:\n%v", want, err)
+					}
+				}
+				for _, unwanted := range tt.wantNotIn {
+					if strings.Contains(err.Error(), unwanted) {
+						t.Errorf("error has %q; got:\n%v", unwanted, err)
 					}
 				}
 			}
