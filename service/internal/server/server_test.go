@@ -584,3 +584,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+func TestHTTPServerSettings(t *testing.T) {
+	ts := start(t, servertest.Samples(t))
+	cfg := testConfig().Server
+	hs := ts.srv.HTTPServer()
+	got := []any{hs.ReadHeaderTimeout, hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout, hs.MaxHeaderBytes}
+	want := []any{cfg.ReadHeaderTimeout, cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout, cfg.MaxHeaderBytes}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("http.Server timeouts and header limit = %v; want %v (the configuration's)", got, want)
+	}
+	if hs.Handler != ts.srv {
+		t.Errorf("http.Server.Handler is not the Server")
+	}
+}

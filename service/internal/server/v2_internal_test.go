@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
 
 	"asap/service/config"
 	"asap/service/internal/placement"
@@ -231,5 +232,19 @@ func BenchmarkV2CacheHit(b *testing.B) {
 		if rec.Code != 200 {
 			b.Fatalf("code %d", rec.Code)
 		}
+	}
+}
+
+// BenchmarkBareEcho is the floor BenchmarkV2CacheHit compares with: a bare Echo
+// handler answering the same bytes.
+func BenchmarkBareEcho(b *testing.B) {
+	e := echo.New()
+	body := []byte(`{"mrid":"e2a65610-ee45-47a1-8850-c26db508b607","pkey":"demo-feed","adServer":"DFP","keyType":"campaign_key","keyValue":"cmp-9","status":"OK","articlesBeforeFirstAd":2,"articlesBetweenAds":5,"mediationNetworks":[]}`)
+	e.GET("/v2", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, body) })
+	req := httptest.NewRequest(http.MethodGet, "/v2?pkey=demo-feed&customKeys[section]=sports", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
 	}
 }
