@@ -62,6 +62,8 @@ type Cache struct {
 	maxEntries                    int
 	// now returns the time in Unix nanoseconds; tests replace it.
 	now func() int64
+	// pingInterval is pingInterval; tests shorten it.
+	pingInterval time.Duration
 
 	// entries maps pkey to its *entry. Lookups take no lock, so cache hits on
 	// several cores do not contend; every change happens under mu, which also
@@ -107,14 +109,15 @@ func NewCache(store *Store, cfg config.Cache, reg prometheus.Registerer, log *sl
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Cache{
-		store:       store,
-		log:         log,
-		met:         newMetrics(),
-		ttl:         int64(cfg.TTL),
-		negativeTTL: int64(cfg.NegativeTTL),
-		staleMaxAge: int64(max(cfg.StaleMaxAge, 0)),
-		maxEntries:  max(cfg.MaxEntries, 1),
-		now:         func() int64 { return time.Now().UnixNano() },
+		store:        store,
+		log:          log,
+		met:          newMetrics(),
+		ttl:          int64(cfg.TTL),
+		negativeTTL:  int64(cfg.NegativeTTL),
+		staleMaxAge:  int64(max(cfg.StaleMaxAge, 0)),
+		maxEntries:   max(cfg.MaxEntries, 1),
+		now:          func() int64 { return time.Now().UnixNano() },
+		pingInterval: pingInterval,
 	}
 	if reg != nil {
 		reg.MustRegister(c.met.collectors...)
@@ -436,7 +439,7 @@ func (c *Cache) listen(ctx context.Context, first *bool, resubscribed chan<- str
 	defer stop()
 	pinged := false
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, pingInterval)
+		msg, err := ps.ReceiveTimeout(ctx, c.pingInterval)
 		if err != nil {
 			if ctx.Err() != nil {
 				return subscribed, ctx.Err()
@@ -446,7 +449,7 @@ func (c *Cache) listen(ctx context.Context, first *bool, resubscribed chan<- str
 				return subscribed, err
 			}
 			if pinged {
-				return subscribed, fmt.Errorf("no answer from Redis within %s", 2*pingInterval)
+				return subscribed, fmt.Errorf("no answer from Redis within %s", 2*c.pingInterval)
 			}
 			if err := ps.Ping(ctx); err != nil {
 				return subscribed, err

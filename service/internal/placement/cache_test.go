@@ -487,3 +487,42 @@ func BenchmarkCacheHit(b *testing.B) {
 		}
 	})
 }
+
+// The idle subscription PINGs Redis and stays up, on a real Redis and on the
+// embedded one alike.
+func TestCacheSubscriptionStaysUpWhileIdle(t *testing.T) {
+	embedded, stop, err := StartEmbedded("asap:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for name, url := range map[string]string{"redis": "", "embedded": embedded} {
+		t.Run(name, func(t *testing.T) {
+			var client redis.UniversalClient // nil: the shared test Redis
+			if url != "" {
+				c, err := NewRedisClient(config.Redis{URL: url, DialTimeout: time.Second, ReadTimeout: time.Second,
+					WriteTimeout: time.Second, PoolTimeout: time.Second, PoolSize: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				client = c
+			}
+			tc := newTestCache(t, client, "asap:", testCacheConfig)
+			tc.cache.now = func() int64 { return time.Now().UnixNano() }
+			tc.cache.pingInterval = 20 * time.Millisecond
+			tc.run(t)
+			time.Sleep(600 * time.Millisecond)
+			// The answers to the subscription's PINGs keep lastOK recent.
+			if age := time.Since(time.Unix(0, tc.cache.lastOK.Load())); age > 300*time.Millisecond {
+				t.Errorf("Redis last answered %s ago; want the subscription's PINGs to keep it recent", age)
+			}
+			if got := value(tc.cache.met.subscribeErrors); got != 0 {
+				t.Errorf("subscribe errors = %d; want 0", got)
+			}
+			if got := value(tc.cache.met.reconnects); got != 0 {
+				t.Errorf("reconnects = %d; want 0", got)
+			}
+		})
+	}
+}
