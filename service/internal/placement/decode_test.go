@@ -135,3 +135,28 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeStored: a record read from Redis is outside input too. Whatever it
+// holds, reading it must not panic, and what it accepts must be valid.
+func FuzzDecodeStored(f *testing.F) {
+	for _, p := range samplePlacements(f) {
+		data, _ := Encode(&p)
+		f.Add(data, p.PKey)
+	}
+	f.Add([]byte(`{"pkey": "a", "status": "OK", "unknown": [1, {"x": null}]}`), "a")
+	f.Add([]byte(`{"pkey": "a", "status": "OK", "mediationNetworks": [{"parameters": "x"}]}`), "a")
+	f.Add([]byte(`null`), "a")
+	f.Fuzz(func(t *testing.T, data []byte, pkey string) {
+		p, err := decodeStored(data, pkey)
+		if err != nil {
+			return
+		}
+		if p.PKey != pkey {
+			t.Fatalf("decodeStored(_, %q) returned pkey %q", pkey, p.PKey)
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("decodeStored accepted an invalid placement: %v", err)
+		}
+		p.Key(map[string]string{"section": "sports"})
+	})
+}
