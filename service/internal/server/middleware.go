@@ -17,22 +17,32 @@ import (
 	"asap/service/internal/placement"
 )
 
-// accessLog writes one line per request: method, route (the registered path, never
-// the query string, which holds privacy data such as uid or gdpr_consent), pkey,
-// status, latency, bytes and request id.
-func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
-	if !s.cfg.AccessLog {
-		return next
-	}
+// observe measures every request and writes its access log line. It answers
+// errors itself (c.Error), so that what it records is the final status.
+//
+// Metrics: requests by route and status, latency by route. Access log (when
+// ASAP_ACCESS_LOG is on): one line per request with method, route (the registered
+// path, never the query string, which holds privacy data such as uid or
+// gdpr_consent), status, latency, bytes, request id and a well-formed pkey.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		err := next(c) // measure has already answered any error
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		elapsed := time.Since(start)
 		req, res := c.Request(), c.Response()
+		route := routeLabel(c)
+		s.metrics.requests.WithLabelValues(route, codeLabel(res.Status)).Inc()
+		s.metrics.latency.WithLabelValues(route).Observe(elapsed.Seconds())
+		if !s.cfg.AccessLog {
+			return nil
+		}
 		attrs := [...]slog.Attr{
 			slog.String("method", req.Method),
-			slog.String("route", routeLabel(c)),
+			slog.String("route", route),
 			slog.Int("status", res.Status),
-			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
 			slog.Int64("bytes", res.Size),
 			slog.String("request_id", s.requestID(req)),
 			slog.String("pkey", queryPkey(req.URL.RawQuery)),
@@ -42,21 +52,6 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			n--
 		}
 		s.log.LogAttrs(req.Context(), slog.LevelInfo, "request", attrs[:n]...)
-		return err
-	}
-}
-
-// measure counts requests by route and status and observes their latency. It
-// answers errors itself (c.Error) so that the status it records is the final one.
-func (s *Server) measure(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		if err := next(c); err != nil {
-			c.Error(err)
-		}
-		route := routeLabel(c)
-		s.metrics.requests.WithLabelValues(route, codeLabel(c.Response().Status)).Inc()
-		s.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		return nil
 	}
 }

@@ -4,7 +4,7 @@ package server
 func (s *Server) routes() {
 	e := s.echo
 	// After routing, so that c.Path() names the route, not the raw path.
-	e.Use(s.accessLog, s.measure, s.recover, s.limitBody)
+	e.Use(s.observe, s.recover, s.limitBody)
 
 	// Health endpoints bypass the in-flight limit: a busy server is still alive,
 	// and the load balancer must see /readyz turn 503 while draining.
