@@ -32,7 +32,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		elapsed := time.Since(start)
 		req, res := c.Request(), c.Response()
-		route := routeLabel(c)
+		route := s.routeLabel(c)
 		s.metrics.requests.WithLabelValues(route, codeLabel(res.Status)).Inc()
 		s.metrics.latency.WithLabelValues(route).Observe(elapsed.Seconds())
 		if !s.cfg.AccessLog {
@@ -102,10 +102,9 @@ func (s *Server) limit(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // routeLabel is the registered route of the request, or "unmatched", so that
-// labels and log fields never carry raw client paths.
-func routeLabel(c echo.Context) string {
-	switch p := c.Path(); p {
-	case "/v2", "/v2/ad", "/healthz", "/readyz":
+// metric labels and log fields never carry raw client paths.
+func (s *Server) routeLabel(c echo.Context) string {
+	if p := c.Path(); s.routeSet[p] {
 		return p
 	}
 	return "unmatched"

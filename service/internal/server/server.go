@@ -55,6 +55,7 @@ type Server struct {
 	draining   atomic.Bool
 	retryAfter string // seconds, for Retry-After
 	ids        *requestIDs
+	routeSet   map[string]bool // the registered paths
 }
 
 // New builds a Server from deps.
@@ -91,6 +92,10 @@ func New(deps Deps) (*Server, error) {
 	}
 	s.echo = e
 	s.routes()
+	s.routeSet = map[string]bool{}
+	for _, r := range e.Routes() {
+		s.routeSet[r.Path] = true
+	}
 	return s, nil
 }
 
