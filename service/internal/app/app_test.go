@@ -553,3 +553,34 @@ func TestArgsRefused(t *testing.T) {
 		t.Error("Main accepted arguments")
 	}
 }
+
+func TestLogFormats(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		t.Run(format, func(t *testing.T) {
+			in := startApp(t, map[string]string{"ASAP_REDIS_URL": "", "ASAP_LOG_FORMAT": format})
+			get(t, in.url+"/v2?pkey=demo-feed&uid=SECRET-IFA")
+			waitFor(t, "the access log line", func() bool { return strings.Contains(in.logs.String(), "/v2") })
+			logs := in.logs.String()
+			if strings.Contains(logs, "SECRET") {
+				t.Errorf("logs show the query string:\n%s", logs)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+				var v map[string]any
+				isJSON := json.Unmarshal([]byte(line), &v) == nil
+				if isJSON != (format == "json") {
+					t.Errorf("ASAP_LOG_FORMAT=%s wrote %q", format, line)
+				}
+			}
+		})
+	}
+}
+
+func TestAdminDisabled(t *testing.T) {
+	in := startApp(t, map[string]string{"ASAP_REDIS_URL": "", "ASAP_ADMIN_ADDR": ""})
+	if in.admin != "" {
+		t.Errorf("admin listener at %s with ASAP_ADMIN_ADDR empty", in.admin)
+	}
+	if got := statusOf(in.url + "/v2?pkey=demo-feed"); got != 200 {
+		t.Errorf("GET /v2 = %d; want 200", got)
+	}
+}
