@@ -36,8 +36,12 @@ const (
 	// revalidateWorkers bounds the reads in flight when every entry is re-read
 	// after a reconnect.
 	revalidateWorkers = 4
-	minBackoff        = 100 * time.Millisecond
-	maxBackoff        = 5 * time.Second
+	// minBackoff and maxBackoff bound the wait between subscription attempts. The
+	// cap is short because a change must reach every instance within a second of
+	// Redis coming back (a 5 s cap delayed it by up to 5 s); an attempt on a Redis
+	// that is down costs one refused dial.
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 500 * time.Millisecond
 )
 
 // Cache is the in-process placement cache in front of a Store. It implements

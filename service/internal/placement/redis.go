@@ -59,6 +59,10 @@ func redisOptions(cfg config.Redis) (*redis.UniversalOptions, error) {
 		MinIdleConns:          cfg.MinIdleConns,
 		MaxRetries:            cfg.MaxRetries,
 		ContextTimeoutEnabled: true,
+		// One dial per attempt: go-redis otherwise dials 5 times, 100 ms apart, so a
+		// command to a Redis that refuses connections took 0.4 s per attempt (0.8 s
+		// with the retry) instead of failing at once. MaxRetries is the retry policy.
+		DialerRetries: 1,
 	}
 	// go-redis reads MaxRetries 0 as "the default (3)"; -1 means none.
 	if cfg.MaxRetries == 0 {
