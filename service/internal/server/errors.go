@@ -45,8 +45,8 @@ type errorBody struct {
 }
 
 // handleError is Echo's HTTPErrorHandler: the one place where errors become HTTP
-// statuses. Messages of the sentinel classes are written by this package and safe
-// to show; anything else is logged and answered with a bare 500.
+// statuses. Only messages written for clients are shown (InputError, lookupError's,
+// echo.HTTPError's); anything unexpected is logged and answered with a bare 500.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -61,8 +61,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case errors.Is(err, ErrBadInput):
 		code, status = http.StatusBadRequest, "BAD_REQUEST"
 	case errors.Is(err, placement.ErrNotFound):
-		code, status = http.StatusNotFound, "NOT_FOUND"
-	case errors.Is(err, placement.ErrUnavailable), errors.Is(err, errShed):
+		code, status, msg = http.StatusNotFound, "NOT_FOUND", placementMessage(err, placement.ErrNotFound)
+	case errors.Is(err, placement.ErrUnavailable):
+		code, status, msg = http.StatusServiceUnavailable, "UNAVAILABLE", placementMessage(err, placement.ErrUnavailable)
+	case errors.Is(err, errShed):
 		code, status = http.StatusServiceUnavailable, "UNAVAILABLE"
 	case errors.As(err, &he):
 		code, status = he.Code, statusOf(he.Code)
@@ -89,6 +91,17 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	body, _ := json.Marshal(errorBody{Status: status, Error: msg})
 	c.JSONBlob(code, body)
+}
+
+// placementMessage is the client's message for a failed placement lookup: the
+// pkey and the sentinel's text when the handler wrapped it with lookupError, else
+// the sentinel's text alone, so that store errors (hosts, addresses) never show.
+func placementMessage(err, sentinel error) string {
+	var pe *placementError
+	if errors.As(err, &pe) {
+		return pe.Error()
+	}
+	return sentinel.Error()
 }
 
 // statusOf names an HTTP status for the JSON "status" field.

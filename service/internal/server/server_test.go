@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"asap/service/config"
@@ -596,5 +597,22 @@ func TestHTTPServerSettings(t *testing.T) {
 	}
 	if hs.Handler != ts.srv {
 		t.Errorf("http.Server.Handler is not the Server")
+	}
+}
+
+// TestStoreErrorsNotShown has a handler return a store error as it is: the answer
+// must not show its text.
+func TestStoreErrorsNotShown(t *testing.T) {
+	ts := start(t, servertest.Samples(t), func(d *server.Deps) {
+		d.Ad = func(echo.Context) error {
+			return fmt.Errorf("read placement: dial tcp 10.9.9.9:6379: %w", placement.ErrUnavailable)
+		}
+	})
+	got := get(t, ts.URL+"/v2/ad?pkey=demo-feed")
+	if got.code != 503 || got.json["status"] != "UNAVAILABLE" {
+		t.Fatalf("answer = %d %s; want 503 UNAVAILABLE", got.code, got.body)
+	}
+	if strings.Contains(string(got.body), "10.9.9.9") {
+		t.Errorf("answer shows the store's error: %s", got.body)
 	}
 }

@@ -163,13 +163,23 @@ var (
 // the store becomes a 500. The store's own error is not shown: it may name hosts.
 func lookupError(log *slog.Logger, pkey string, err error) error {
 	if errors.Is(err, placement.ErrNotFound) {
-		return fmt.Errorf("pkey %q: %w", pkey, placement.ErrNotFound)
+		return &placementError{pkey: pkey, err: placement.ErrNotFound}
 	}
 	if !errors.Is(err, placement.ErrUnavailable) {
 		log.Debug("placement lookup failed", "pkey", pkey, "error", err)
 	}
-	return fmt.Errorf("pkey %q: %w", pkey, placement.ErrUnavailable)
+	return &placementError{pkey: pkey, err: placement.ErrUnavailable}
 }
+
+// placementError is a failed placement lookup, worded for the client. It wraps
+// placement.ErrNotFound or placement.ErrUnavailable.
+type placementError struct {
+	pkey string
+	err  error
+}
+
+func (e *placementError) Error() string { return fmt.Sprintf("pkey %q: %v", e.pkey, e.err) }
+func (e *placementError) Unwrap() error { return e.err }
 
 // appendV2 appends the GET /v2 answer, the JSON the SDKs in the field parse: the
 // field names, their order and status "OK" are frozen. It writes the JSON by hand
