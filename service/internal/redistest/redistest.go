@@ -66,15 +66,28 @@ func Client(t testing.TB) (redis.UniversalClient, string) {
 
 // Server is a private redis-server process that a test may stop, freeze and kill.
 type Server struct {
-	Addr string
-	cmd  *exec.Cmd
-	port int
-	t    testing.TB
+	Addr  string
+	cmd   *exec.Cmd
+	port  int
+	extra []string
+	t     testing.TB
 }
 
 // StartServer starts a private redis-server on a free port, or skips the test when
-// the binary is not installed. It is killed at cleanup.
+// the binary is not installed. It is killed at cleanup. By default it keeps no data
+// across a restart.
 func StartServer(t testing.TB) *Server {
+	return startServer(t, nil)
+}
+
+// StartDurableServer is StartServer with every write appended to a file in a
+// temporary directory and fsynced, so that a killed and restarted server comes
+// back with its data, as a failed-over Redis does.
+func StartDurableServer(t testing.TB) *Server {
+	return startServer(t, []string{"--dir", t.TempDir(), "--appendonly", "yes", "--appendfsync", "always"})
+}
+
+func startServer(t testing.TB, extra []string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server is not installed (apt-get install redis-server)")
@@ -85,7 +98,7 @@ func StartServer(t testing.TB) *Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), port: port, t: t}
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), port: port, extra: extra, t: t}
 	s.Start()
 	t.Cleanup(s.Kill)
 	return s
@@ -97,8 +110,9 @@ func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 // Start (re)starts the server on its port and waits until it answers.
 func (s *Server) Start() {
 	s.t.Helper()
-	s.cmd = exec.Command("redis-server", "--port", fmt.Sprint(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+	args := append([]string{"--port", fmt.Sprint(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}, s.extra...)
+	s.cmd = exec.Command("redis-server", args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}

@@ -1,0 +1,457 @@
+package faults
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"asap/service/internal/placement"
+	"asap/service/internal/placement/samples"
+	"asap/service/internal/redistest"
+)
+
+// full selects the full form of every scenario: the rates and durations of the
+// issue instead of the short form's reduced ones.
+var full = flag.Bool("faults.full", false, "run the scenarios at full rate and duration (make faults)")
+
+// pick returns short in the short form and long with -faults.full.
+func pick[T any](short, long T) T {
+	if *full {
+		return long
+	}
+	return short
+}
+
+// binDir holds the binaries built once per test run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "asap-faults-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "faults:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var builds sync.Map // package path → *build
+
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// binary builds the main package pkg (such as "asap/service") once per test run,
+// as the Dockerfiles build it (static, no race detector), and returns its path.
+func binary(t testing.TB, pkg string) string {
+	t.Helper()
+	v, _ := builds.LoadOrStore(pkg, &build{})
+	b := v.(*build)
+	b.once.Do(func() {
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			b.err = fmt.Errorf("the go command is needed to build %s: %w", pkg, err)
+			return
+		}
+		b.path = filepath.Join(binDir, strings.ReplaceAll(pkg, "/", "_"))
+		cmd := exec.Command(gobin, "build", "-o", b.path, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+// proc is a child process whose stderr is kept (the last lines) for the test log.
+type proc struct {
+	t    testing.TB
+	name string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+	err  error         // the exit status, set before done closes
+
+	mu    sync.Mutex
+	lines []string // the last stderr/stdout lines
+	seen  []func(line string) bool
+}
+
+const keepLines = 200
+
+func startProc(t testing.TB, name, path string, args []string, env []string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, done: make(chan struct{})}
+	p.cmd = exec.Command(path, args...)
+	p.cmd.Env = env
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stderr = p.cmd.Stdout
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			p.line(sc.Text())
+		}
+		io.Copy(io.Discard, out)
+	}()
+	go func() {
+		<-read
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			p.mu.Lock()
+			t.Logf("last lines of %s:\n%s", name, strings.Join(p.lines, "\n"))
+			p.mu.Unlock()
+		}
+	})
+	return p
+}
+
+func (p *proc) line(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	kept := p.seen[:0]
+	for _, f := range p.seen {
+		if !f(s) {
+			kept = append(kept, f)
+		}
+	}
+	p.seen = kept
+	if strings.Contains(s, `"msg":"request"`) {
+		return // the access log: too many to keep, and the load generator has the figures
+	}
+	if len(p.lines) == keepLines {
+		p.lines = p.lines[1:]
+	}
+	p.lines = append(p.lines, s)
+}
+
+// watch calls f with every later output line until f returns true.
+func (p *proc) watch(f func(line string) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen = append(p.seen, f)
+}
+
+// output returns the kept output lines.
+func (p *proc) output() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.lines...)
+}
+
+// signal sends sig to the process.
+func (p *proc) signal(sig os.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("signal %s: %v", p.name, err)
+	}
+}
+
+// wait waits up to d for the process to exit and returns its exit code, or -1 when
+// it is still running.
+func (p *proc) wait(d time.Duration) int {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(d):
+		return -1
+	}
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// baseEnv is the test process's environment without ASAP_ or GO variables that
+// could change what the child does.
+func baseEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "ASAP_") || strings.HasPrefix(kv, "GOMEMLIMIT=") ||
+			strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GODEBUG=") || strings.HasPrefix(kv, "GOMAXPROCS=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// asap is a running asap server process.
+type asap struct {
+	*proc
+	base  string // http://127.0.0.1:port of the public listener
+	admin string // http://127.0.0.1:port of the admin listener
+	env   map[string]string
+}
+
+// startASAP starts `asap serve` with ASAP_ENV=production (service/config/production.env)
+// on free loopback ports, with env overriding it, and waits until /readyz answers 200.
+func startASAP(t testing.TB, env map[string]string) *asap {
+	t.Helper()
+	all := map[string]string{
+		"ASAP_ENV":        "production",
+		"ASAP_HTTP_ADDR":  "127.0.0.1:0",
+		"ASAP_ADMIN_ADDR": "127.0.0.1:0",
+		"ASAP_VERSION":    "faults",
+	}
+	for k, v := range env {
+		all[k] = v
+	}
+	vars := baseEnv()
+	for k, v := range all {
+		vars = append(vars, k+"="+v)
+	}
+	addrs := make(chan [2]string, 1)
+	bin := binary(t, "asap/service")
+	a := &asap{env: all}
+	a.proc = startProc(t, "asap", bin, []string{"serve"}, vars)
+	a.watch(func(line string) bool {
+		var m struct {
+			Msg   string `json:"msg"`
+			HTTP  string `json:"http"`
+			Admin string `json:"admin"`
+		}
+		if json.Unmarshal([]byte(line), &m) != nil || m.Msg != "serving" {
+			return false
+		}
+		addrs <- [2]string{m.HTTP, m.Admin}
+		return true
+	})
+	select {
+	case got := <-addrs:
+		a.base, a.admin = "http://"+got[0], "http://"+got[1]
+	case <-a.done:
+		t.Fatalf("asap exited before serving: %v\n%s", a.err, strings.Join(a.output(), "\n"))
+	case <-time.After(20 * time.Second):
+		t.Fatalf("asap did not log \"serving\" within 20s:\n%s", strings.Join(a.output(), "\n"))
+	}
+	waitReady(t, a.base+"/readyz", 10*time.Second)
+	return a
+}
+
+// waitReady polls url until it answers 200.
+func waitReady(t testing.TB, url string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	c := &http.Client{Timeout: time.Second}
+	for {
+		res, err := c.Get(url)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer 200 within %s (last: %v)", url, within, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// metrics reads the admin port's /metrics and returns the sum of every sample of
+// metric name whose labels contain each of labels (such as `route="/v2"`).
+func (a *asap) metric(t testing.TB, name string, labels ...string) float64 {
+	t.Helper()
+	res, err := http.Get(a.admin + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer res.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+lines:
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		rest := line[len(name):]
+		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		for _, l := range labels {
+			if !strings.Contains(rest, l) {
+				continue lines
+			}
+		}
+		v, err := strconv.ParseFloat(rest[strings.LastIndexByte(rest, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
+}
+
+// goroutines is the server's go_goroutines gauge.
+func (a *asap) goroutines(t testing.TB) int { return int(a.metric(t, "go_goroutines")) }
+
+// fds counts the server's open file descriptors (sockets included).
+func (a *asap) fds(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", a.cmd.Process.Pid))
+	if err != nil {
+		t.Skipf("cannot count open files through /proc: %v", err)
+	}
+	return len(ents)
+}
+
+// memory returns the server's resident set size and its peak, in MiB.
+func (a *asap) memory(t testing.TB) (rss, peak float64) {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+	if err != nil {
+		t.Skipf("cannot read memory use through /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+		if k == "VmRSS" {
+			rss = kb / 1024
+		} else {
+			peak = kb / 1024
+		}
+	}
+	return rss, peak
+}
+
+// settle waits until the server's goroutines and open files are back to at most
+// the given counts plus slack, or until within has passed; it returns the last counts.
+func (a *asap) settle(t testing.TB, goroutines, fds, slack int, within time.Duration) (int, int) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		g, f := a.goroutines(t), a.fds(t)
+		if (g <= goroutines+slack && f <= fds+slack) || time.Now().After(deadline) {
+			return g, f
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// redis is a private redis-server with the sample placements under a key prefix.
+type redisServer struct {
+	*redistest.Server
+	prefix string
+	store  *placement.Store
+}
+
+// startRedis starts a private redis-server (killable, freezable, restarted with its
+// data) holding the sample placements and extra.
+func startRedis(t testing.TB, extra ...placement.Placement) *redisServer {
+	t.Helper()
+	srv := redistest.StartDurableServer(t)
+	r := &redisServer{Server: srv, prefix: "asap:"}
+	opts, err := redis.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { client.Close() })
+	r.store = placement.NewStore(client, r.prefix)
+	ps, err := placement.Decode(samples.JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.put(t, append(ps, extra...)...)
+	return r
+}
+
+// put writes placements and publishes the changes.
+func (r *redisServer) put(t testing.TB, ps ...placement.Placement) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := r.store.PutAll(ctx, ps); err != nil {
+		t.Fatalf("write placements: %v", err)
+	}
+}
+
+// freeze stops the redis-server process (SIGSTOP): connections stay open and
+// nothing answers.
+func (r *redisServer) freeze(t testing.TB) {
+	t.Helper()
+	if err := r.Process().Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *redisServer) thaw(t testing.TB) {
+	t.Helper()
+	if err := r.Process().Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sample returns the sample placement pkey.
+func sample(t testing.TB, pkey string) placement.Placement {
+	t.Helper()
+	ps, err := placement.Decode(samples.JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.PKey == pkey {
+			return p
+		}
+	}
+	t.Fatalf("no sample placement %q", pkey)
+	return placement.Placement{}
+}
+
+// freePort returns a loopback address nothing listens on (for a while).
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

@@ -1,0 +1,239 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// event is one request of a load run.
+type event struct {
+	start   time.Duration // since the run began
+	latency time.Duration
+	code    int    // 0 when no answer came
+	problem string // why the request failed: transport error or wrong answer; "" when it did not
+}
+
+// checkFunc judges an answer; it returns a problem or "".
+type checkFunc func(code int, h http.Header, body []byte) string
+
+// loadRun is the record of a load run.
+type loadRun struct {
+	began  time.Time
+	mu     sync.Mutex
+	events []event
+	late   int // requests the pool had no free worker for when due
+}
+
+func (r *loadRun) add(e event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+// newClient returns an HTTP client for load: keep-alive connections, up to conns
+// of them, and a timeout far above any bound the scenarios assert.
+func newClient(conns int) *http.Client {
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConns:        conns,
+			MaxIdleConnsPerHost: conns,
+			IdleConnTimeout:     30 * time.Second,
+			DisableCompression:  true,
+		},
+	}
+}
+
+// do sends one GET and records it.
+func do(ctx context.Context, c *http.Client, url string, check checkFunc) event {
+	start := time.Now()
+	var e event
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		e.problem = err.Error()
+		return e
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		e.latency, e.problem = time.Since(start), err.Error()
+		return e
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	e.latency, e.code = time.Since(start), res.StatusCode
+	switch {
+	case err != nil:
+		e.problem = "reading the body: " + err.Error()
+	case check != nil:
+		e.problem = check(res.StatusCode, res.Header, body)
+	}
+	return e
+}
+
+// openLoop sends rate requests per second for d from a pool of workers, whatever
+// the answers' latency (up to the pool's size), asking url(i) for the i-th request.
+// It stops early when ctx ends.
+func openLoop(ctx context.Context, c *http.Client, rate float64, d time.Duration, workers int, url func(i int) string, check checkFunc) *loadRun {
+	run := &loadRun{began: time.Now()}
+	type job struct {
+		i     int
+		start time.Duration
+	}
+	jobs := make(chan job, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range jobs {
+				// Stopping the run stops the dispatch; requests already sent finish.
+				e := do(context.WithoutCancel(ctx), c, url(j.i), check)
+				e.start = j.start
+				run.add(e)
+			}
+		})
+	}
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	sent := 0
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case now := <-tick.C:
+			elapsed := now.Sub(run.began)
+			if elapsed >= d {
+				break loop
+			}
+			for due := int(elapsed.Seconds() * rate); sent < due; sent++ {
+				select {
+				case jobs <- job{i: sent, start: elapsed}:
+				default:
+					run.mu.Lock()
+					run.late++
+					run.mu.Unlock()
+				}
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return run
+}
+
+// closedLoop runs conns workers, each sending its next request as soon as the last
+// is answered, for d.
+func closedLoop(ctx context.Context, c *http.Client, conns int, d time.Duration, url func(i int) string, check checkFunc) *loadRun {
+	run := &loadRun{began: time.Now()}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range conns {
+		wg.Go(func() {
+			for i := w; ctx.Err() == nil; i += conns {
+				start := time.Since(run.began)
+				e := do(ctx, c, url(i), check)
+				if ctx.Err() != nil && e.code == 0 {
+					return // cut by the end of the run, not a failure
+				}
+				e.start = start
+				run.add(e)
+			}
+		})
+	}
+	wg.Wait()
+	return run
+}
+
+// stats summarises some events of a run.
+type stats struct {
+	n        int
+	codes    map[int]int
+	failures int
+	problems []string // the first few distinct problems
+	p50, p99 time.Duration
+	max      time.Duration
+}
+
+func summarize(events []event) stats {
+	s := stats{n: len(events), codes: map[int]int{}}
+	lat := make([]time.Duration, 0, len(events))
+	for _, e := range events {
+		s.codes[e.code]++
+		if e.problem != "" {
+			s.failures++
+			if len(s.problems) < 5 && !slices.Contains(s.problems, e.problem) {
+				s.problems = append(s.problems, e.problem)
+			}
+		}
+		lat = append(lat, e.latency)
+	}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		s.p50 = lat[len(lat)/2]
+		s.p99 = lat[len(lat)*99/100]
+		s.max = lat[len(lat)-1]
+	}
+	return s
+}
+
+// where selects the events for which keep holds.
+func (r *loadRun) where(keep func(e event) bool) []event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []event
+	for _, e := range r.events {
+		if keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (r *loadRun) all() []event { return r.where(func(event) bool { return true }) }
+
+// String is one line of figures: count, statuses, failures, latency.
+func (s stats) String() string {
+	codes := make([]int, 0, len(s.codes))
+	for c := range s.codes {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d requests, statuses", s.n)
+	for _, c := range codes {
+		fmt.Fprintf(&b, " %d×%d", s.codes[c], c)
+	}
+	fmt.Fprintf(&b, ", %d failed, latency p50 %s p99 %s max %s", s.failures, ms(s.p50), ms(s.p99), ms(s.max))
+	if len(s.problems) > 0 {
+		fmt.Fprintf(&b, "; problems: %q", s.problems)
+	}
+	return b.String()
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
+
+// rate is the number of events per second over d.
+func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
+
+// wantStatus returns a check accepting only the given statuses.
+func wantStatus(codes ...int) checkFunc {
+	return func(code int, h http.Header, body []byte) string {
+		if !slices.Contains(codes, code) {
+			return fmt.Sprintf("status %d, want one of %v: %.200s", code, codes, body)
+		}
+		if code == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+			return "503 without Retry-After"
+		}
+		return ""
+	}
+}
