@@ -1,0 +1,96 @@
+package ad
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"asap/service/internal/placement"
+)
+
+// Answer is the SDK's answer to GET /v2/ad.
+type Answer struct {
+	MRID              string     `json:"mrid"`
+	AdserverRequestID string     `json:"adserverRequestId"`
+	Creatives         []Creative `json:"creatives"`
+}
+
+// Creative is one ad of an Answer.
+type Creative struct {
+	// AuctionWinID is the winning bid's id; HouseAuctionWinID for a house ad.
+	AuctionWinID string       `json:"auctionWinId"`
+	CPM          float64      `json:"cpm"`
+	Creative     CreativeBody `json:"creative"`
+	Beacons      Beacons      `json:"beacons"`
+}
+
+// CreativeBody is what the SDK renders.
+type CreativeBody struct {
+	CreativeKey string   `json:"creative_key"`
+	CampaignKey string   `json:"campaign_key"`
+	DealID      string   `json:"deal_id"`
+	Markup      string   `json:"markup"`
+	W           int64    `json:"w"`
+	H           int64    `json:"h"`
+	ADomain     []string `json:"adomain"`
+}
+
+// Beacons are the URLs the SDK calls: Impression when the ad is shown (the bid's
+// burl).
+type Beacons struct {
+	Impression []string `json:"impression"`
+}
+
+// HouseAuctionWinID is the auctionWinId of a house ad: there was no auction to win.
+const HouseAuctionWinID = "house"
+
+var noStrings = []string{}
+
+// WinAnswer is the answer for winner w of response resp, with markup and burl
+// already macro-substituted.
+func WinAnswer(mrid, responseID string, w Winner, markup, burl string) Answer {
+	b := w.Bid
+	c := Creative{
+		AuctionWinID: b.ID,
+		CPM:          b.Price,
+		Creative: CreativeBody{
+			CreativeKey: b.CrID,
+			CampaignKey: b.CID,
+			DealID:      b.DealID,
+			Markup:      markup,
+			W:           b.W,
+			H:           b.H,
+			ADomain:     b.ADomain,
+		},
+		Beacons: Beacons{Impression: noStrings},
+	}
+	if c.Creative.ADomain == nil {
+		c.Creative.ADomain = noStrings
+	}
+	if burl != "" {
+		c.Beacons.Impression = []string{burl}
+	}
+	return Answer{MRID: mrid, AdserverRequestID: responseID, Creatives: []Creative{c}}
+}
+
+// HouseAnswer is the answer serving the placement's house ad h: no auction, no
+// price, no beacons.
+func HouseAnswer(mrid string, h *placement.HouseAd) Answer {
+	return Answer{MRID: mrid, Creatives: []Creative{{
+		AuctionWinID: HouseAuctionWinID,
+		Creative: CreativeBody{
+			Markup:  h.Markup,
+			W:       int64(h.W),
+			H:       int64(h.H),
+			ADomain: noStrings,
+		},
+		Beacons: Beacons{Impression: noStrings},
+	}}}
+}
+
+// Encode appends a as JSON to buf. Markup is not HTML-escaped: it is JSON for a
+// renderer, not HTML for a browser, and escaping would grow it.
+func (a *Answer) Encode(buf *bytes.Buffer) error {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(a)
+}

@@ -1,0 +1,231 @@
+package ad
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"asap/service/internal/placement"
+)
+
+// Query is the parsed query of GET /v2/ad. Flags are -1 when absent, else 0 or 1.
+type Query struct {
+	PKey        string
+	UID         string // advertising id (IFA)
+	AppID       string // bundle or store id
+	AppName     string
+	AppVersion  string
+	CreativeKey string // echoed from the mediation answer of GET /v2
+	CampaignKey string
+	W, H        int // slot size in device-independent pixels; 0 when absent
+	OS, OSV     string
+	Make, Model string
+	GDPR        int8
+	GDPRConsent string
+	USPrivacy   string
+	GPP         string
+	GPPSID      []int
+	COPPA       int8
+	LMT         int8
+}
+
+// ParamError names a query parameter that is missing or malformed.
+type ParamError struct {
+	Param  string
+	Reason string
+}
+
+func (e *ParamError) Error() string { return "query parameter " + e.Param + ": " + e.Reason }
+
+// Bounds of the query parameters.
+const (
+	maxShort   = 64   // uid, appVersion, os, osv, make, model
+	maxName    = 256  // appId, appName
+	maxKey     = 128  // creative_key, campaign_key
+	maxConsent = 4096 // gdpr_consent, gpp: TCF and GPP strings run to a few kB
+	maxPrivacy = 16   // us_privacy: "1YNN"
+	maxSize    = 10000
+	maxSIDs    = 32
+	maxSID     = 255
+)
+
+// ParseQuery parses and validates a raw query string (URL.RawQuery). It returns a
+// *ParamError naming the first offending parameter. Unknown parameters are ignored,
+// so SDKs may send more than this version reads; a known parameter given twice is
+// an error, because it is ambiguous.
+func ParseQuery(raw string) (Query, error) {
+	q := Query{GDPR: -1, COPPA: -1, LMT: -1}
+	var seen uint32
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		key, err := unescape(k)
+		if err != nil {
+			return Query{}, &ParamError{Param: "(name)", Reason: "bad percent-encoding"}
+		}
+		bit, ok := paramBit[key]
+		if !ok {
+			continue
+		}
+		if seen&bit != 0 {
+			return Query{}, &ParamError{Param: key, Reason: "given more than once"}
+		}
+		seen |= bit
+		val, err := unescape(v)
+		if err != nil {
+			return Query{}, &ParamError{Param: key, Reason: "bad percent-encoding"}
+		}
+		if err := q.set(key, val); err != nil {
+			return Query{}, err
+		}
+	}
+	if q.PKey == "" {
+		return Query{}, &ParamError{Param: "pkey", Reason: "required"}
+	}
+	if (q.W == 0) != (q.H == 0) {
+		if q.W == 0 {
+			return Query{}, &ParamError{Param: "w", Reason: "required with h"}
+		}
+		return Query{}, &ParamError{Param: "h", Reason: "required with w"}
+	}
+	return q, nil
+}
+
+var paramBit = func() map[string]uint32 {
+	names := []string{"pkey", "uid", "appId", "appName", "appVersion", "creative_key", "campaign_key",
+		"w", "h", "os", "osv", "make", "model", "gdpr", "gdpr_consent", "us_privacy", "gpp", "gpp_sid",
+		"coppa", "lmt"}
+	m := make(map[string]uint32, len(names))
+	for i, n := range names {
+		m[n] = 1 << i
+	}
+	return m
+}()
+
+func (q *Query) set(key, val string) error {
+	var err error
+	switch key {
+	case "pkey":
+		if !placement.ValidKey(val) {
+			return &ParamError{Param: key, Reason: "want [A-Za-z0-9_-]{1,64}"}
+		}
+		q.PKey = val
+	case "uid":
+		q.UID, err = text(key, val, maxShort)
+	case "appId":
+		q.AppID, err = text(key, val, maxName)
+	case "appName":
+		q.AppName, err = text(key, val, maxName)
+	case "appVersion":
+		q.AppVersion, err = text(key, val, maxShort)
+	case "creative_key":
+		q.CreativeKey, err = text(key, val, maxKey)
+	case "campaign_key":
+		q.CampaignKey, err = text(key, val, maxKey)
+	case "w":
+		q.W, err = size(key, val)
+	case "h":
+		q.H, err = size(key, val)
+	case "os":
+		q.OS, err = text(key, val, maxShort)
+	case "osv":
+		q.OSV, err = text(key, val, maxShort)
+	case "make":
+		q.Make, err = text(key, val, maxShort)
+	case "model":
+		q.Model, err = text(key, val, maxShort)
+	case "gdpr":
+		q.GDPR, err = flag(key, val)
+	case "gdpr_consent":
+		q.GDPRConsent, err = text(key, val, maxConsent)
+	case "us_privacy":
+		q.USPrivacy, err = text(key, val, maxPrivacy)
+	case "gpp":
+		q.GPP, err = text(key, val, maxConsent)
+	case "gpp_sid":
+		q.GPPSID, err = sids(key, val)
+	case "coppa":
+		q.COPPA, err = flag(key, val)
+	case "lmt":
+		q.LMT, err = flag(key, val)
+	}
+	return err
+}
+
+// unescape decodes a query component, allocating only when it is encoded.
+func unescape(s string) (string, error) {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s, nil
+	}
+	return url.QueryUnescape(s)
+}
+
+// text accepts UTF-8 without control characters, at most max bytes. An empty value
+// is the same as an absent one.
+func text(key, val string, max int) (string, error) {
+	if len(val) > max {
+		return "", &ParamError{Param: key, Reason: fmt.Sprintf("longer than %d bytes", max)}
+	}
+	for i := 0; i < len(val); i++ {
+		if c := val[i]; c < 0x20 || c == 0x7f {
+			return "", &ParamError{Param: key, Reason: "control character"}
+		} else if c >= utf8.RuneSelf {
+			return textSlow(key, val)
+		}
+	}
+	return val, nil
+}
+
+func textSlow(key, val string) (string, error) {
+	if !utf8.ValidString(val) {
+		return "", &ParamError{Param: key, Reason: "not valid UTF-8"}
+	}
+	for _, r := range val {
+		if unicode.IsControl(r) {
+			return "", &ParamError{Param: key, Reason: "control character"}
+		}
+	}
+	return val, nil
+}
+
+func flag(key, val string) (int8, error) {
+	switch val {
+	case "0":
+		return 0, nil
+	case "1":
+		return 1, nil
+	}
+	return 0, &ParamError{Param: key, Reason: "want 0 or 1"}
+}
+
+func size(key, val string) (int, error) {
+	n, err := strconv.Atoi(val)
+	if err != nil || n < 1 || n > maxSize || val[0] == '+' {
+		return 0, &ParamError{Param: key, Reason: fmt.Sprintf("want an integer from 1 to %d", maxSize)}
+	}
+	return n, nil
+}
+
+// sids parses gpp_sid: comma-separated GPP section ids.
+func sids(key, val string) ([]int, error) {
+	if val == "" {
+		return nil, nil
+	}
+	bad := &ParamError{Param: key, Reason: fmt.Sprintf("want up to %d comma-separated integers from 0 to %d", maxSIDs, maxSID)}
+	out := make([]int, 0, strings.Count(val, ",")+1)
+	for part := range strings.SplitSeq(val, ",") {
+		n, err := strconv.Atoi(part)
+		if err != nil || n < 0 || n > maxSID || len(out) == maxSIDs || part[0] == '+' {
+			return nil, bad
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

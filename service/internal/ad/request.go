@@ -1,0 +1,157 @@
+package ad
+
+import (
+	"encoding/json"
+	"net/netip"
+	"time"
+
+	"asap/service/internal/openrtb"
+	"asap/service/internal/placement"
+)
+
+// Request is everything one GET /v2/ad brings: the parsed query, the User-Agent
+// header and the client IP (from the load balancer's X-Forwarded-For, through the
+// server's IP extractor).
+type Request struct {
+	Query
+	UserAgent string
+	IP        string
+}
+
+// Currency is the only currency ASAP bids and pays in.
+const Currency = "USD"
+
+// NativeRequest is the Native Ads 1.2 request ASAP offers for native placements: a
+// title, a main image and a sponsor, the assets every native layout of the SDK shows.
+const NativeRequest = `{"ver":"1.2","context":1,"plcmttype":1,"plcmtcnt":1,"assets":[` +
+	`{"id":1,"required":1,"title":{"len":90}},` +
+	`{"id":2,"required":1,"img":{"type":3,"wmin":300,"hmin":157}},` +
+	`{"id":3,"required":0,"data":{"type":1,"len":25}},` +
+	`{"id":4,"required":0,"data":{"type":2,"len":140}}]}`
+
+var (
+	one     int8 = 1
+	zero    int8 = 0
+	usd          = []string{Currency}
+	secure  int8 = 1
+	flagPtr      = [2]*int8{&zero, &one}
+)
+
+// Tmax is the OpenRTB tmax of a placement: its own tmaxMs, else def, capped at max.
+func Tmax(ad *placement.Ad, def, max time.Duration) time.Duration {
+	t := def
+	if ad != nil && ad.TmaxMs > 0 {
+		t = time.Duration(ad.TmaxMs) * time.Millisecond
+	}
+	return min(t, max)
+}
+
+// BuildBidRequest maps a request for placement p to the OpenRTB 2.6 BidRequest
+// with id mrid and the given tmax. p.Ad must not be nil.
+//
+// lmt=1 or coppa=1 strips the advertising id and truncates the IP (IPv4 to /24,
+// IPv6 to /48), as OpenRTB and COPPA expect.
+func BuildBidRequest(r *Request, p *placement.Placement, mrid string, tmax time.Duration) *openrtb.BidRequest {
+	ad := p.Ad
+	imp := openrtb.Imp{
+		ID:          "1",
+		TagID:       p.PKey,
+		BidFloor:    ad.BidFloor,
+		BidFloorCur: Currency,
+		Secure:      &secure,
+	}
+	if len(ad.Banner) > 0 {
+		b := &openrtb.Banner{Format: make([]openrtb.Format, len(ad.Banner))}
+		for i, s := range ad.Banner {
+			b.Format[i] = openrtb.Format{W: int64(s.W), H: int64(s.H)}
+		}
+		if r.W > 0 {
+			b.W, b.H = int64(r.W), int64(r.H)
+		}
+		imp.Banner = b
+	}
+	if ad.Native {
+		imp.Native = &openrtb.Native{Request: NativeRequest, Ver: "1.2"}
+	}
+	if r.CreativeKey != "" || r.CampaignKey != "" {
+		imp.Ext = keysExt(r.CreativeKey, r.CampaignKey)
+	}
+
+	req := &openrtb.BidRequest{
+		ID:     mrid,
+		Imp:    []openrtb.Imp{imp},
+		Tmax:   tmax.Milliseconds(),
+		Cur:    usd,
+		Bcat:   ad.Bcat,
+		Badv:   ad.Badv,
+		Source: &openrtb.Source{TID: mrid},
+	}
+	if r.AppID != "" || r.AppName != "" || r.AppVersion != "" || p.PublisherID != "" {
+		req.App = &openrtb.App{Bundle: r.AppID, Name: r.AppName, Ver: r.AppVersion}
+		if p.PublisherID != "" {
+			req.App.Publisher = &openrtb.Publisher{ID: p.PublisherID}
+		}
+	}
+
+	restricted := r.LMT == 1 || r.COPPA == 1
+	dev := &openrtb.Device{UA: r.UserAgent, OS: r.OS, OSV: r.OSV, Make: r.Make, Model: r.Model}
+	if r.LMT >= 0 {
+		dev.Lmt = flagPtr[r.LMT]
+	}
+	if !restricted {
+		dev.IFA = r.UID
+	}
+	if ip, err := netip.ParseAddr(r.IP); err == nil {
+		ip = ip.Unmap()
+		if restricted {
+			ip = truncate(ip)
+		}
+		if ip.Is4() {
+			dev.IP = ip.String()
+		} else {
+			dev.IPv6 = ip.String()
+		}
+	}
+	req.Device = dev
+
+	if r.GDPRConsent != "" {
+		req.User = &openrtb.User{Consent: r.GDPRConsent}
+	}
+	if r.GDPR >= 0 || r.COPPA >= 0 || r.USPrivacy != "" || r.GPP != "" || len(r.GPPSID) > 0 {
+		regs := &openrtb.Regs{USPrivacy: r.USPrivacy, GPP: r.GPP, GPPSID: r.GPPSID}
+		if r.GDPR >= 0 {
+			regs.GDPR = flagPtr[r.GDPR]
+		}
+		if r.COPPA >= 0 {
+			regs.COPPA = flagPtr[r.COPPA]
+		}
+		req.Regs = regs
+	}
+	return req
+}
+
+// truncate keeps the network part of ip: /24 of IPv4, /48 of IPv6.
+func truncate(ip netip.Addr) netip.Addr {
+	bits := 48
+	if ip.Is4() {
+		bits = 24
+	}
+	p, err := ip.Prefix(bits)
+	if err != nil {
+		return ip
+	}
+	return p.Addr()
+}
+
+// keysExt is imp.ext: the creative or campaign key the SDK got from GET /v2, so the
+// upstream can honour a direct-sold line item.
+func keysExt(creativeKey, campaignKey string) json.RawMessage {
+	ext, err := json.Marshal(struct {
+		CreativeKey string `json:"creative_key,omitempty"`
+		CampaignKey string `json:"campaign_key,omitempty"`
+	}{creativeKey, campaignKey})
+	if err != nil {
+		return nil // strings always marshal
+	}
+	return ext
+}

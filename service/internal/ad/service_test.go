@@ -1,0 +1,509 @@
+package ad_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"asap/service/config"
+	"asap/service/internal/ad"
+	"asap/service/internal/demoad"
+	"asap/service/internal/openrtb"
+	"asap/service/internal/openrtb/openrtbtest"
+	"asap/service/internal/placement"
+	"asap/service/internal/upstream"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// placements is a placement.Getter over a fixed set; it counts lookups.
+type placements struct {
+	byKey map[string]*placement.Placement
+	err   error
+}
+
+func (p *placements) Get(_ context.Context, pkey string) (*placement.Placement, error) {
+	if p.err != nil {
+		return nil, p.err
+	}
+	if pl, ok := p.byKey[pkey]; ok {
+		return pl, nil
+	}
+	return nil, fmt.Errorf("%q: %w", pkey, placement.ErrNotFound)
+}
+
+func testPlacements() *placements {
+	house := &placement.HouseAd{Markup: `<div class="house">Try our app</div>`, W: 300, H: 250}
+	return &placements{byKey: map[string]*placement.Placement{
+		"feed": {PKey: "feed", Status: "OK", PublisherID: "pub-1", Ad: &placement.Ad{
+			Upstream: "primary", Banner: []placement.Size{{W: 300, H: 250}}, Native: true, BidFloor: 0.5, TmaxMs: 150,
+			Bcat: []string{"IAB25"}, Badv: []string{"blocked.example"}, HouseAd: house}},
+		"article": {PKey: "article", Status: "OK", Ad: &placement.Ad{
+			Upstream: "primary", Banner: []placement.Size{{W: 320, H: 50}}, TmaxMs: 150}},
+		"paused":    {PKey: "paused", Status: "PAUSED", Ad: &placement.Ad{Upstream: "primary", Banner: []placement.Size{{W: 300, H: 250}}}},
+		"noad":      {PKey: "noad", Status: "OK"},
+		"elsewhere": {PKey: "elsewhere", Status: "OK", Ad: &placement.Ad{Upstream: "nowhere", Banner: []placement.Size{{W: 300, H: 250}}, HouseAd: house}},
+	}}
+}
+
+// harness is an ad.Service whose "primary" upstream is an httptest server.
+type harness struct {
+	svc     *ad.Service
+	reg     *prometheus.Registry
+	notices *upstream.Notifier
+	calls   atomic.Int64 // auctions that reached the upstream
+	bodies  chan []byte  // every bid request the upstream received
+}
+
+func testConfig(t testing.TB, upstreamURL string) config.Ad {
+	t.Helper()
+	var ups config.Upstreams
+	if err := ups.Decode("primary=" + upstreamURL + "/openrtb2/auction"); err != nil {
+		t.Fatal(err)
+	}
+	return config.Ad{
+		Upstreams: ups, DefaultTmax: 100 * time.Millisecond, MaxTmax: time.Second,
+		UpstreamDialTimeout: 100 * time.Millisecond, UpstreamTLSHandshakeTimeout: 100 * time.Millisecond,
+		UpstreamResponseHeaderTimeout: time.Second, UpstreamMaxIdleConnsPerHost: 16, UpstreamIdleConnTimeout: time.Minute,
+		UpstreamMaxResponseBytes: 1 << 20, BreakerFailures: 3, BreakerOpenTimeout: 300 * time.Millisecond,
+		NoticeConcurrency: 2, NoticeQueue: 16, NoticeTimeout: 2 * time.Second,
+	}
+}
+
+// newHarness starts handler as the upstream (wrapped to count and record calls).
+// noticeTransport, when not nil, carries the win notices.
+func newHarness(t testing.TB, handler http.Handler, tweak func(*config.Ad), noticeTransport http.RoundTripper) *harness {
+	t.Helper()
+	h := &harness{reg: prometheus.NewRegistry(), bodies: make(chan []byte, 1000)}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/openrtb2/auction" {
+			h.calls.Add(1)
+			var buf bytes.Buffer
+			buf.ReadFrom(r.Body)
+			select {
+			case h.bodies <- buf.Bytes():
+			default:
+			}
+			if got := r.Header.Get("X-Openrtb-Version"); got != "2.6" {
+				t.Errorf("x-openrtb-version %q; want 2.6", got)
+			}
+			if got := r.Header.Get("Content-Type"); got != "application/json" {
+				t.Errorf("content-type %q; want application/json", got)
+			}
+			r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+		}
+		handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(up.Close)
+	cfg := testConfig(t, up.URL)
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	ups, err := upstream.NewSet(cfg, h.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ups.CloseIdleConnections)
+	h.notices, err = upstream.NewNotifier(upstream.NotifierOptions{
+		Concurrency: cfg.NoticeConcurrency, Queue: cfg.NoticeQueue, Timeout: cfg.NoticeTimeout, Transport: noticeTransport,
+	}, h.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		h.notices.Close(ctx)
+	})
+	var seq atomic.Int64
+	h.svc, err = ad.New(ad.Deps{
+		Config: cfg, Placements: testPlacements(), Upstreams: ups, Notifier: h.notices, Registerer: h.reg,
+		NewID: func() string { return fmt.Sprintf("mrid-%d", seq.Add(1)) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// serve runs one request and checks every bid request sent so far against the schema.
+func (h *harness) serve(t *testing.T, query string) (int, *ad.Answer, error) {
+	t.Helper()
+	q, err := ad.ParseQuery(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	status, err := h.svc.Serve(context.Background(), &ad.Request{Query: q, UserAgent: "test-agent", IP: "192.0.2.10"}, &out)
+	for drained := false; !drained; {
+		select {
+		case b := <-h.bodies:
+			openrtbtest.ValidateRequest(t, b)
+		default:
+			drained = true
+		}
+	}
+	if err != nil || status != http.StatusOK {
+		if out.Len() != 0 {
+			t.Errorf("status %d with a body: %s", status, out.Bytes())
+		}
+		return status, nil, err
+	}
+	var a ad.Answer
+	if err := json.Unmarshal(out.Bytes(), &a); err != nil {
+		t.Fatalf("answer is not JSON: %v\n%s", err, out.Bytes())
+	}
+	return status, &a, nil
+}
+
+func (h *harness) metric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue()
+			case m.Gauge != nil:
+				return m.Gauge.GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+func TestServeFill(t *testing.T) {
+	demo := demoad.New(demoad.Options{})
+	h := newHarness(t, demo.Handler(), nil, nil)
+	status, a, err := h.serve(t, "pkey=feed&uid=ifa-1&appId=com.example&w=300&h=250&gdpr=1&gdpr_consent=C")
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("got %d, %v; want 200", status, err)
+	}
+	if a.MRID != "mrid-1" || a.AdserverRequestID != "mrid-1" || len(a.Creatives) != 1 {
+		t.Fatalf("got %+v; want mrid-1 with one creative", a)
+	}
+	c := a.Creatives[0]
+	if c.CPM < 0.5 || !strings.HasPrefix(c.AuctionWinID, "bid-") || c.Creative.W != 300 || c.Creative.H != 250 ||
+		c.Creative.CreativeKey != "demo-creative-1" || c.Creative.CampaignKey != "demo-campaign-1" {
+		t.Errorf("got creative %+v", c)
+	}
+	price := fmt.Sprint(c.CPM)
+	if strings.Contains(c.Creative.Markup, "${") || !strings.Contains(c.Creative.Markup, "$"+price+" CPM") {
+		t.Errorf("markup %q: want macros replaced with the price %s", c.Creative.Markup, price)
+	}
+	if len(c.Beacons.Impression) != 1 || !strings.Contains(c.Beacons.Impression[0], "auction=mrid-1&price="+price) {
+		t.Errorf("impression beacons %q: want the burl with macros replaced", c.Beacons.Impression)
+	}
+	if got := h.metric(t, "asap_ad_fills_total"); got != 1 {
+		t.Errorf("fills = %v; want 1", got)
+	}
+}
+
+// The raw SDK JSON has exactly the design's keys.
+func TestAnswerShape(t *testing.T) {
+	a := ad.WinAnswer("m", "r", ad.Winner{Bid: &openrtb.Bid{ID: "b", Price: 1.5, CrID: "cr", CID: "c", DealID: "d", W: 320, H: 50,
+		ADomain: []string{"adv.example"}}}, `<a href="x">&</a>`, "https://b.example/imp")
+	var buf bytes.Buffer
+	if err := a.Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"mrid":"m","adserverRequestId":"r","creatives":[{"auctionWinId":"b","cpm":1.5,"creative":{"creative_key":"cr",` +
+		`"campaign_key":"c","deal_id":"d","markup":"<a href=\"x\">&</a>","w":320,"h":50,"adomain":["adv.example"]},` +
+		`"beacons":{"impression":["https://b.example/imp"]}}]}` + "\n"
+	if got := buf.String(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestServeNoAdPaths(t *testing.T) {
+	tests := []struct {
+		name      string
+		upstream  http.Handler
+		pkey      string
+		wantHouse bool
+		wantCalls int64
+		wantWhy   string
+	}{
+		{"upstream 204, house ad", demoad.New(demoad.Options{NoFill: true}).Handler(), "feed", true, 1, "upstream_204"},
+		{"upstream 204, no house ad", demoad.New(demoad.Options{NoFill: true}).Handler(), "article", false, 1, "upstream_204"},
+		{"upstream 500", demoad.New(demoad.Options{Status: 500}).Handler(), "article", false, 1, "error"},
+		{"upstream 400", demoad.New(demoad.Options{Status: 400}).Handler(), "feed", true, 1, "error"},
+		{"empty seatbid", constant(`{"id":"r","seatbid":[]}`), "feed", true, 1, "no_bid"},
+		{"no seatbid with nbr", constant(`{"id":"r","nbr":2}`), "article", false, 1, "no_bid"},
+		{"bid below floor", constant(`{"id":"r","seatbid":[{"bid":[{"id":"b","impid":"1","price":0.1,"adm":"x"}]}]}`), "feed", true, 1, "no_bid"},
+		{"not json", constant(`<html>`), "article", false, 1, "invalid_response"},
+		{"bid without markup or nurl", constant(`{"id":"r","seatbid":[{"bid":[{"id":"b","impid":"1","price":1}]}]}`), "article", false, 1, "no_markup"},
+		{"paused placement", demoad.New(demoad.Options{}).Handler(), "paused", false, 0, "paused"},
+		{"placement without ad", demoad.New(demoad.Options{}).Handler(), "noad", false, 0, "no_ad_config"},
+		{"upstream not configured", demoad.New(demoad.Options{}).Handler(), "elsewhere", true, 0, "unknown_upstream"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.upstream, nil, nil)
+			status, a, err := h.serve(t, "pkey="+tt.pkey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantHouse {
+				if status != http.StatusOK || a.Creatives[0].AuctionWinID != ad.HouseAuctionWinID ||
+					a.Creatives[0].Creative.Markup != `<div class="house">Try our app</div>` || a.Creatives[0].CPM != 0 {
+					t.Errorf("got %d %+v; want 200 with the house ad", status, a)
+				}
+				if got := h.metric(t, "asap_ad_house_ads_total"); got != 1 {
+					t.Errorf("house ads = %v; want 1", got)
+				}
+			} else if status != http.StatusNoContent {
+				t.Errorf("got %d; want 204", status)
+			}
+			if got := h.calls.Load(); got != tt.wantCalls {
+				t.Errorf("upstream called %d times; want %d", got, tt.wantCalls)
+			}
+			if got := h.metric(t, "asap_ad_no_fills_total", "reason", tt.wantWhy); got != 1 {
+				t.Errorf("no fills for %s = %v; want 1", tt.wantWhy, got)
+			}
+		})
+	}
+}
+
+func constant(body string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(body))
+	})
+}
+
+func TestServePlacementErrors(t *testing.T) {
+	h := newHarness(t, demoad.New(demoad.Options{}).Handler(), nil, nil)
+	if _, _, err := h.serve(t, "pkey=unknown"); !errors.Is(err, placement.ErrNotFound) {
+		t.Errorf("unknown pkey: got %v; want ErrNotFound", err)
+	}
+	if h.calls.Load() != 0 {
+		t.Errorf("upstream called for an unknown placement")
+	}
+}
+
+// An upstream that never answers costs the SDK at most tmax and a little; it did
+// receive the request; the timeout is counted.
+func TestServeTmaxEnforced(t *testing.T) {
+	h := newHarness(t, demoad.New(demoad.Options{Hang: true}).Handler(), nil, nil)
+	start := time.Now()
+	status, _, err := h.serve(t, "pkey=article") // tmaxMs 150
+	took := time.Since(start)
+	if err != nil || status != http.StatusNoContent {
+		t.Fatalf("got %d, %v; want 204", status, err)
+	}
+	if limit := 150*time.Millisecond + 100*time.Millisecond; took > limit {
+		t.Errorf("took %s; want at most tmax+100ms = %s", took, limit)
+	}
+	if h.calls.Load() != 1 {
+		t.Errorf("upstream saw %d requests; want 1", h.calls.Load())
+	}
+	if got := h.metric(t, "asap_upstream_timeouts_total", "upstream", "primary"); got != 1 {
+		t.Errorf("timeouts = %v; want 1", got)
+	}
+}
+
+func TestServeBreaker(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	demo := demoad.New(demoad.Options{})
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		demo.Handler().ServeHTTP(w, r)
+	})
+	h := newHarness(t, up, nil, nil) // BreakerFailures 3, BreakerOpenTimeout 300ms
+	for i := range 3 {
+		if status, _, _ := h.serve(t, "pkey=article"); status != http.StatusNoContent {
+			t.Fatalf("failure %d: got %d; want 204", i, status)
+		}
+	}
+	if got := h.metric(t, "asap_upstream_breaker_state", "upstream", "primary"); got != 2 {
+		t.Fatalf("breaker state %v after 3 failures; want 2 (open)", got)
+	}
+	failing.Store(false)
+	start := time.Now()
+	status, a, _ := h.serve(t, "pkey=feed")
+	if status != http.StatusOK || a.Creatives[0].AuctionWinID != ad.HouseAuctionWinID {
+		t.Errorf("open breaker: got %d %+v; want the house ad", status, a)
+	}
+	if took := time.Since(start); took > 50*time.Millisecond {
+		t.Errorf("open breaker answer took %s; want it at once", took)
+	}
+	if got := h.calls.Load(); got != 3 {
+		t.Errorf("upstream called %d times; want 3 (not while open)", got)
+	}
+	if got := h.metric(t, "asap_ad_no_fills_total", "reason", "breaker_open"); got != 1 {
+		t.Errorf("breaker_open no-fills = %v; want 1", got)
+	}
+
+	time.Sleep(350 * time.Millisecond) // past BreakerOpenTimeout: a probe goes through
+	if status, a, _ := h.serve(t, "pkey=article"); status != http.StatusOK || a.Creatives[0].AuctionWinID == ad.HouseAuctionWinID {
+		t.Fatalf("after the open timeout: got %d; want 200 from the upstream", status)
+	}
+	if got := h.metric(t, "asap_upstream_breaker_state", "upstream", "primary"); got != 0 {
+		t.Errorf("breaker state %v after a good probe; want 0 (closed)", got)
+	}
+	if got := h.calls.Load(); got != 4 {
+		t.Errorf("upstream called %d times; want 4", got)
+	}
+}
+
+// The nurl is fired once, in the background: a notice endpoint that never answers
+// does not delay the answer.
+func TestServeWinNotice(t *testing.T) {
+	demo := demoad.New(demoad.Options{BlockWins: true})
+	h := newHarness(t, demo.Handler(), nil, nil)
+	start := time.Now()
+	status, _, err := h.serve(t, "pkey=article")
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("got %d, %v; want 200", status, err)
+	}
+	if took := time.Since(start); took > 150*time.Millisecond {
+		t.Errorf("answer took %s while the win notice blocks; want it not to wait", took)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for demo.Stats().Wins < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // a second notice, if any, would arrive now
+	if got := demo.Stats().Wins; got != 1 {
+		t.Errorf("win notices received = %d; want exactly 1", got)
+	}
+}
+
+func TestServeWinNoticeMacros(t *testing.T) {
+	var got atomic.Value
+	up := http.NewServeMux()
+	up.Handle("/openrtb2/auction", constant(`{"id":"r","bidid":"B","cur":"USD","seatbid":[{"seat":"S","bid":[{"id":"b","impid":"1","price":2.5,`+
+		`"adid":"A","adm":"m","nurl":"http://notice.test/win?p=${AUCTION_PRICE}&a=${AUCTION_ID}&b=${AUCTION_BID_ID}&i=${AUCTION_IMP_ID}&s=${AUCTION_SEAT_ID}&ad=${AUCTION_AD_ID}&c=${AUCTION_CURRENCY}"}]}]}`))
+	notice := roundTrip(func(r *http.Request) (*http.Response, error) {
+		got.Store(r.URL.String())
+		return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r}, nil
+	})
+	h := newHarness(t, up, nil, notice)
+	if status, _, _ := h.serve(t, "pkey=article"); status != http.StatusOK {
+		t.Fatalf("got %d; want 200", status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	h.notices.Close(ctx)
+	want := "http://notice.test/win?p=2.5&a=mrid-1&b=B&i=1&s=S&ad=A&c=USD"
+	if g, _ := got.Load().(string); g != want {
+		t.Errorf("nurl fired %q; want %q", g, want)
+	}
+	if n := h.metric(t, "asap_upstream_win_notices_total", "outcome", "sent"); n != 1 {
+		t.Errorf("sent notices = %v; want 1", n)
+	}
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Every official example response decodes and maps to an SDK answer. Win notices
+// (and the markup of the "ad served on win" example) are answered by a local
+// transport, whatever host the example names.
+func TestServeOfficialExamples(t *testing.T) {
+	for _, ex := range openrtbtest.Examples(t, "bid-responses") {
+		t.Run(ex.Name, func(t *testing.T) {
+			var mu sync.Mutex
+			var notices []string
+			notice := roundTrip(func(r *http.Request) (*http.Response, error) {
+				mu.Lock()
+				notices = append(notices, r.URL.String())
+				mu.Unlock()
+				return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("<div>served on win</div>")), Request: r}, nil
+			})
+			h := newHarness(t, constant(string(ex.Body)), nil, notice)
+			status, a, err := h.serve(t, "pkey=article")
+			if err != nil || status != http.StatusOK {
+				t.Fatalf("got %d, %v; want 200", status, err)
+			}
+			var resp openrtb.BidResponse
+			json.Unmarshal(ex.Body, &resp)
+			bid := resp.SeatBid[0].Bid[0]
+			c := a.Creatives[0]
+			if a.AdserverRequestID != resp.ID || c.AuctionWinID != bid.ID || c.CPM != bid.Price ||
+				c.Creative.CreativeKey != bid.CrID || c.Creative.CampaignKey != bid.CID || c.Creative.Markup == "" {
+				t.Errorf("got %+v; want the example's bid %+v", a, bid)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			h.notices.Close(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if len(notices) != 1 || notices[0] != bid.NURL {
+				t.Errorf("nurl calls %q; want exactly [%q]", notices, bid.NURL)
+			}
+		})
+	}
+}
+
+// FuzzBidResponse: no upstream answer makes the service fail or panic; what it
+// returns is 200 with an answer or 204.
+func FuzzBidResponse(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"r","seatbid":[{"seat":"s","bid":[{"id":"b","impid":"1","price":1.5,"adm":"<b>${AUCTION_PRICE}</b>","burl":"http://x/${AUCTION_ID}"}]}]}`,
+		`{"id":"r","seatbid":[]}`, `{"id":"r","cur":"EUR"}`, `{"id":"r","seatbid":[{"bid":[{"id":"b","price":-1}]}]}`,
+		`{"id":1}`, `null`, `[]`, ``, `{"id":"r","seatbid":[{"bid":[{"id":"b","impid":"1","price":1e308,"adm":"x"}]}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	var body atomic.Value
+	body.Store([]byte(nil))
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body.Load().([]byte)) })
+	noNotices := roundTrip(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("m")), Request: r}, nil
+	})
+	h := newHarness(f, up, func(c *config.Ad) { c.BreakerFailures = 1 << 30 }, noNotices)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		body.Store(b)
+		q, _ := ad.ParseQuery("pkey=article")
+		var out bytes.Buffer
+		status, err := h.svc.Serve(context.Background(), &ad.Request{Query: q}, &out)
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+		switch status {
+		case http.StatusNoContent:
+		case http.StatusOK:
+			var a ad.Answer
+			if err := json.Unmarshal(out.Bytes(), &a); err != nil || len(a.Creatives) != 1 || a.Creatives[0].Creative.Markup == "" {
+				t.Fatalf("answer %s: %v", out.Bytes(), err)
+			}
+		default:
+			t.Fatalf("status %d", status)
+		}
+	})
+}

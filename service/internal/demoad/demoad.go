@@ -1,0 +1,241 @@
+// Package demoad is a small OpenRTB 2.6 responder: the demo ad server `make run`
+// starts beside ASAP, and the upstream of ASAP's tests and benchmarks.
+//
+// It answers POST /openrtb2/auction with one seatbid holding one bid per request
+// (priced at or above the imp's floor, markup carrying ${AUCTION_PRICE}, nurl and
+// burl pointing at its own /win and /imp, which it counts), or 204 when it does not
+// fill. GET /stats reports its counters.
+package demoad
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"asap/service/internal/openrtb"
+)
+
+// Options configure a Server. The zero value fills every request at once.
+type Options struct {
+	// Fill is the share of requests answered with a bid, from 0 to 1. Zero means
+	// 1 unless NoFill is set.
+	Fill float64
+	// NoFill answers every request with 204 (Fill is then ignored).
+	NoFill bool
+	// Latency is how long each answer waits; Jitter adds up to ±Jitter to it.
+	Latency, Jitter time.Duration
+	// Fixed answers every auction with one constant, pre-encoded BidResponse, without
+	// decoding the request: the cheapest possible upstream, for benchmarks.
+	Fixed bool
+	// Status, when not 0, is the HTTP status of every auction answer, with an empty
+	// body (tests of upstream failures).
+	Status int
+	// Hang never answers an auction: the handler waits until the client gives up.
+	Hang bool
+	// BlockWins makes GET /win wait until the client gives up (tests that win
+	// notices never delay the SDK).
+	BlockWins bool
+}
+
+// Server is the demo ad server. Its counters are safe for concurrent use.
+type Server struct {
+	opts Options
+
+	requests, bids, wins, imps atomic.Int64
+
+	mu   sync.Mutex
+	last []byte // the last auction body, for tests
+
+	fixedOnce sync.Once
+	fixed     []byte
+}
+
+// New returns a demo ad server.
+func New(opts Options) *Server {
+	if opts.Fill == 0 && !opts.NoFill {
+		opts.Fill = 1
+	}
+	if opts.NoFill {
+		opts.Fill = 0
+	}
+	return &Server{opts: opts}
+}
+
+// Handler serves POST /openrtb2/auction, GET /win, GET /imp and GET /stats.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /openrtb2/auction", s.auction)
+	mux.HandleFunc("GET /win", s.win)
+	mux.HandleFunc("GET /imp", func(w http.ResponseWriter, r *http.Request) {
+		s.imps.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s.Stats())
+	})
+	return mux
+}
+
+// Stats are the server's counters.
+type Stats struct {
+	Requests int64 `json:"requests"`
+	Bids     int64 `json:"bids"`
+	Wins     int64 `json:"wins"`
+	Imps     int64 `json:"imps"`
+}
+
+// Stats returns the counters: auctions received, bids made, win notices and
+// impression beacons received.
+func (s *Server) Stats() Stats {
+	return Stats{Requests: s.requests.Load(), Bids: s.bids.Load(), Wins: s.wins.Load(), Imps: s.imps.Load()}
+}
+
+// LastRequest returns the body of the last auction received (nil in Fixed mode).
+func (s *Server) LastRequest() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+func (s *Server) win(w http.ResponseWriter, r *http.Request) {
+	s.wins.Add(1)
+	if s.opts.BlockWins {
+		<-r.Context().Done()
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) auction(w http.ResponseWriter, r *http.Request) {
+	s.requests.Add(1)
+	if s.opts.Hang {
+		io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+		return
+	}
+	if !s.wait(r.Context()) {
+		return
+	}
+	if s.opts.Status != 0 {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(s.opts.Status)
+		return
+	}
+	if s.opts.Fixed {
+		io.Copy(io.Discard, r.Body)
+		s.fixedOnce.Do(func() { s.fixed = fixedResponse(base(r)) })
+		s.bids.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Openrtb-Version", openrtb.Version)
+		w.Write(s.fixed)
+		return
+	}
+
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, "read body", http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	s.last = body
+	s.mu.Unlock()
+	var req openrtb.BidRequest
+	if err := json.Unmarshal(body, &req); err != nil || req.ID == "" || len(req.Imp) == 0 {
+		http.Error(w, "not an OpenRTB 2.6 BidRequest", http.StatusBadRequest)
+		return
+	}
+	if rand.Float64() >= s.opts.Fill {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	s.bids.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Openrtb-Version", openrtb.Version)
+	json.NewEncoder(w).Encode(bidFor(&req, base(r)))
+}
+
+// wait sleeps Latency±Jitter; false when the client gave up first.
+func (s *Server) wait(ctx context.Context) bool {
+	d := s.opts.Latency
+	if s.opts.Jitter > 0 {
+		d += time.Duration(rand.Int64N(int64(2*s.opts.Jitter)+1)) - s.opts.Jitter
+	}
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func base(r *http.Request) string { return "http://" + r.Host }
+
+// bidFor bids on the first imp of req: a banner of its first size, else a native ad.
+func bidFor(req *openrtb.BidRequest, base string) *openrtb.BidResponse {
+	imp := &req.Imp[0]
+	// A price at or above the floor, in whole cents, so demo numbers read easily.
+	price := math.Ceil(max(imp.BidFloor, 0.5)*(1+rand.Float64())*100) / 100
+	bid := openrtb.Bid{
+		ID:      "bid-" + strconv.FormatUint(rand.Uint64(), 36),
+		ImpID:   imp.ID,
+		Price:   price,
+		NURL:    base + "/win?auction=${AUCTION_ID}&imp=${AUCTION_IMP_ID}&price=${AUCTION_PRICE}",
+		BURL:    base + "/imp?auction=${AUCTION_ID}&price=${AUCTION_PRICE}",
+		AdID:    "demo-ad-1",
+		ADomain: []string{"demo-advertiser.example"},
+		CID:     "demo-campaign-1",
+		CrID:    "demo-creative-1",
+	}
+	switch {
+	case imp.Banner != nil:
+		w, h := imp.Banner.W, imp.Banner.H
+		if len(imp.Banner.Format) > 0 {
+			w, h = imp.Banner.Format[0].W, imp.Banner.Format[0].H
+		}
+		bid.W, bid.H, bid.MType = w, h, 1
+		bid.AdM = fmt.Sprintf(`<div class="demo-ad" style="width:%dpx;height:%dpx">Demo ad for %s, won at $${AUCTION_PRICE} CPM</div>`,
+			w, h, html.EscapeString(imp.TagID))
+	default:
+		bid.MType = 4
+		bid.AdM = `{"native":{"ver":"1.2","assets":[{"id":1,"title":{"text":"Demo native ad"}},` +
+			`{"id":2,"img":{"url":"https://demo-advertiser.example/ad.png","w":1200,"h":628}},` +
+			`{"id":3,"data":{"value":"Demo advertiser"}}],"link":{"url":"https://demo-advertiser.example/"}}}`
+	}
+	return &openrtb.BidResponse{
+		ID:      req.ID,
+		BidID:   "demo-" + strconv.FormatUint(rand.Uint64(), 36),
+		Cur:     "USD",
+		SeatBid: []openrtb.SeatBid{{Seat: "demo-seat", Bid: []openrtb.Bid{bid}}},
+	}
+}
+
+// fixedResponse is the constant answer of Fixed mode: a 300x250 banner at $1.50.
+func fixedResponse(base string) []byte {
+	resp := bidFor(&openrtb.BidRequest{ID: "fixed", Imp: []openrtb.Imp{{
+		ID: "1", TagID: "fixed", BidFloor: 1.5,
+		Banner: &openrtb.Banner{Format: []openrtb.Format{{W: 300, H: 250}}},
+	}}}, base)
+	resp.SeatBid[0].Bid[0].Price = 1.5
+	resp.SeatBid[0].Bid[0].ID = "fixed-bid"
+	resp.BidID = "fixed"
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return []byte(`{"id":"fixed"}`)
+	}
+	return b
+}

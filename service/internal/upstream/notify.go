@@ -1,0 +1,204 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// NotifierOptions sizes a Notifier. Zero values mean: 1 worker, no queue (a notice
+// is dropped unless a worker is idle), a 2s timeout.
+type NotifierOptions struct {
+	// Concurrency is the number of notices in flight at once.
+	Concurrency int
+	// Queue is the number of notices waiting for a worker; past it they are dropped.
+	Queue int
+	// Timeout bounds one notice: connect, send and read the answer.
+	Timeout time.Duration
+	// Transport overrides the HTTP transport (tests); nil builds a pooled one.
+	Transport http.RoundTripper
+}
+
+// Notifier fires win notices (OpenRTB nurl) in the background with bounded
+// concurrency. Notify never blocks: when the queue is full the notice is dropped and
+// counted. Close stops it and waits for the queued notices.
+type Notifier struct {
+	client  *http.Client
+	timeout time.Duration
+	queue   chan string
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu     sync.RWMutex
+	closed bool
+
+	sent, failed, dropped prometheus.Counter
+}
+
+// NewNotifier starts the workers of a notifier and registers its metrics on reg.
+func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, error) {
+	opts.Concurrency = max(opts.Concurrency, 1)
+	opts.Queue = max(opts.Queue, 0)
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	transport := opts.Transport
+	if transport == nil {
+		transport = &http.Transport{
+			Proxy:                 nil,
+			DialContext:           (&net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   opts.Timeout,
+			ResponseHeaderTimeout: opts.Timeout,
+			MaxIdleConnsPerHost:   opts.Concurrency,
+			IdleConnTimeout:       90 * time.Second,
+			ForceAttemptHTTP2:     true,
+		}
+	}
+	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "asap_upstream_win_notices_total",
+		Help: "Win notices (nurl) by outcome: sent (2xx/3xx answer), failed, dropped (queue full or shutting down).",
+	}, []string{"outcome"})
+	if err := reg.Register(outcomes); err != nil {
+		return nil, fmt.Errorf("notifier metrics: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Notifier{
+		client: &http.Client{
+			Transport: transport,
+			Timeout:   opts.Timeout,
+			// A notice is one GET; following a chain of redirects is not part of it.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		timeout: opts.Timeout,
+		queue:   make(chan string, opts.Queue),
+		ctx:     ctx,
+		cancel:  cancel,
+		sent:    outcomes.WithLabelValues("sent"),
+		failed:  outcomes.WithLabelValues("failed"),
+		dropped: outcomes.WithLabelValues("dropped"),
+	}
+	n.wg.Add(opts.Concurrency)
+	for range opts.Concurrency {
+		go n.work()
+	}
+	return n, nil
+}
+
+// Notify queues a GET of url and reports whether it was queued. URLs other than
+// http(s) are dropped.
+func (n *Notifier) Notify(url string) bool {
+	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+		n.dropped.Inc()
+		return false
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.closed {
+		n.dropped.Inc()
+		return false
+	}
+	select {
+	case n.queue <- url:
+		return true
+	default:
+		n.dropped.Inc()
+		return false
+	}
+}
+
+// Close stops accepting notices and waits until the queued ones are sent or ctx
+// ends; then the notices still in flight are cancelled. It returns ctx's error when
+// the queue could not be drained in time.
+func (n *Notifier) Close(ctx context.Context) error {
+	n.mu.Lock()
+	if !n.closed {
+		n.closed = true
+		close(n.queue)
+	}
+	n.mu.Unlock()
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		n.cancel()
+		return nil
+	case <-ctx.Done():
+		n.cancel()
+		<-done
+		return fmt.Errorf("notifier: queued win notices abandoned: %w", ctx.Err())
+	}
+}
+
+func (n *Notifier) work() {
+	defer n.wg.Done()
+	for url := range n.queue {
+		if n.ctx.Err() != nil {
+			n.dropped.Inc()
+			continue
+		}
+		if n.send(url) {
+			n.sent.Inc()
+		} else {
+			n.failed.Inc()
+		}
+	}
+}
+
+func (n *Notifier) send(url string) bool {
+	ctx, cancel := context.WithTimeout(n.ctx, n.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode < 400
+}
+
+// Fetch GETs url at once and returns its body, at most limit bytes. It serves bids
+// whose markup is "served on win" (no adm): the GET of their nurl is the win notice
+// and its answer is the markup, so such a nurl is fetched, never also notified.
+func (n *Notifier) Fetch(ctx context.Context, url string, limit int64) ([]byte, error) {
+	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+		n.failed.Inc()
+		return nil, fmt.Errorf("win notice: not an http(s) URL")
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		n.failed.Inc()
+		return nil, fmt.Errorf("win notice: %w", err)
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		n.failed.Inc()
+		return nil, fmt.Errorf("win notice: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		n.failed.Inc()
+		return nil, fmt.Errorf("win notice: status %d", resp.StatusCode)
+	}
+	var buf bytes.Buffer
+	if err := readLimited(&buf, resp.Body, limit); err != nil {
+		n.failed.Inc()
+		return nil, fmt.Errorf("win notice markup: %w", err)
+	}
+	n.sent.Inc()
+	return buf.Bytes(), nil
+}

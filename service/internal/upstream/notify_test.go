@@ -1,0 +1,145 @@
+package upstream_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"asap/service/internal/upstream"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestNotifierDropsWhenFullAndNeverBlocks(t *testing.T) {
+	release := make(chan struct{})
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	reg := prometheus.NewRegistry()
+	n, err := upstream.NewNotifier(upstream.NotifierOptions{Concurrency: 1, Queue: 2, Timeout: 5 * time.Second}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One in flight (after the worker takes it), two queued, the rest dropped.
+	if !n.Notify(srv.URL + "/1") {
+		t.Fatal("first notice not queued")
+	}
+	for hits.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	queued := 0
+	for i := range 10 {
+		if n.Notify(srv.URL + "/" + string(rune('a'+i))) {
+			queued++
+		}
+	}
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Errorf("Notify blocked for %s", took)
+	}
+	if queued != 2 {
+		t.Errorf("queued %d; want 2", queued)
+	}
+	if n.Notify("ftp://x/") {
+		t.Errorf("a non-http URL was queued")
+	}
+	close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n.Notify(srv.URL) {
+		t.Errorf("queued after Close")
+	}
+	outcomes := []struct {
+		outcome string
+		want    float64
+	}{{"sent", 3}, {"dropped", 10}, {"failed", 0}}
+	for _, o := range outcomes {
+		if got := counter(t, reg, o.outcome); got != o.want {
+			t.Errorf("%s = %v; want %v", o.outcome, got, o.want)
+		}
+	}
+}
+
+// Close gives up on notices that outlive its context and cancels them.
+func TestNotifierCloseBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer srv.Close()
+	n, err := upstream.NewNotifier(upstream.NotifierOptions{Concurrency: 1, Queue: 4, Timeout: time.Minute}, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Notify(srv.URL)
+	n.Notify(srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := n.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close = %v; want DeadlineExceeded", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Close took %s", took)
+	}
+}
+
+func TestNotifierFetch(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(500)
+			return
+		}
+		w.Write([]byte("<div>markup</div>"))
+	}))
+	defer srv.Close()
+	n, err := upstream.NewNotifier(upstream.NotifierOptions{Timeout: time.Second}, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close(context.Background())
+	got, err := n.Fetch(context.Background(), srv.URL+"/win", 1024)
+	if err != nil || string(got) != "<div>markup</div>" {
+		t.Errorf("got %q, %v; want the markup", got, err)
+	}
+	if _, err := n.Fetch(context.Background(), srv.URL+"/fail", 1024); err == nil {
+		t.Errorf("500: got no error")
+	}
+	if _, err := n.Fetch(context.Background(), srv.URL+"/win", 4); !errors.Is(err, upstream.ErrTooLarge) {
+		t.Errorf("over the limit: got %v; want ErrTooLarge", err)
+	}
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "asap_upstream_win_notices_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+var _ = testutil.ToFloat64

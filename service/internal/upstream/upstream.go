@@ -1,0 +1,312 @@
+// Package upstream calls the upstream ad servers named in ASAP_UPSTREAMS: one pooled
+// HTTP client and one circuit breaker per upstream, and a bounded notifier that fires
+// win notices.
+//
+// Only URLs from the configuration are ever called for bid requests, and redirects
+// are not followed, so no placement or query can point ASAP at another address.
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"asap/service/config"
+	"asap/service/internal/openrtb"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+)
+
+// Errors of Client.Do. Each is wrapped with detail; test them with errors.Is.
+var (
+	// ErrOpen means the breaker is open (or half-open with its probe in flight): the
+	// upstream was not called.
+	ErrOpen = errors.New("upstream circuit breaker is open")
+	// ErrTimeout means no answer came within the request's deadline (tmax).
+	ErrTimeout = errors.New("upstream timed out")
+	// ErrStatus means the upstream answered with a status other than 200 or 204.
+	ErrStatus = errors.New("upstream answered an unexpected status")
+	// ErrTooLarge means the answer exceeded ASAP_UPSTREAM_MAX_RESPONSE_BYTES.
+	ErrTooLarge = errors.New("upstream answer too large")
+	// ErrTransport is any other failure to get an answer (refused, reset, bad TLS).
+	ErrTransport = errors.New("upstream unreachable")
+)
+
+// Set is the configured upstreams, by name.
+type Set struct {
+	clients map[string]*Client
+}
+
+// NewSet builds a client for every upstream of cfg.Upstreams and registers their
+// metrics on reg.
+func NewSet(cfg config.Ad, reg prometheus.Registerer) (*Set, error) {
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Set{clients: make(map[string]*Client, len(cfg.Upstreams))}
+	for _, up := range cfg.Upstreams {
+		c := newClient(up, cfg, m)
+		if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "asap_upstream_breaker_state",
+			Help:        "State of the upstream's circuit breaker: 0 closed, 1 half-open, 2 open.",
+			ConstLabels: prometheus.Labels{"upstream": up.Name},
+		}, func() float64 { return float64(c.breaker.State()) })); err != nil {
+			return nil, fmt.Errorf("upstream %q: register breaker gauge: %w", up.Name, err)
+		}
+		s.clients[up.Name] = c
+	}
+	return s, nil
+}
+
+// Client returns the client of the upstream called name.
+func (s *Set) Client(name string) (*Client, bool) {
+	c, ok := s.clients[name]
+	return c, ok
+}
+
+// CloseIdleConnections closes the idle keep-alive connections of every upstream.
+func (s *Set) CloseIdleConnections() {
+	for _, c := range s.clients {
+		c.http.CloseIdleConnections()
+	}
+}
+
+// Client posts bid requests to one upstream.
+type Client struct {
+	name     string
+	url      string
+	http     *http.Client
+	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
+	maxBytes int64
+	m        *metrics
+	latency  prometheus.Observer
+}
+
+var (
+	contentJSON    = []string{"application/json"}
+	openrtbVersion = []string{openrtb.Version}
+)
+
+func newClient(up config.Upstream, cfg config.Ad, m *metrics) *Client {
+	transport := &http.Transport{
+		// Never a proxy from the environment: the configured URL is the only peer.
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   cfg.UpstreamDialTimeout,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		TLSHandshakeTimeout:   cfg.UpstreamTLSHandshakeTimeout,
+		ResponseHeaderTimeout: cfg.UpstreamResponseHeaderTimeout,
+		MaxIdleConns:          cfg.UpstreamMaxIdleConnsPerHost,
+		MaxIdleConnsPerHost:   cfg.UpstreamMaxIdleConnsPerHost,
+		IdleConnTimeout:       cfg.UpstreamIdleConnTimeout,
+		ForceAttemptHTTP2:     true,
+	}
+	c := &Client{
+		name: up.Name,
+		url:  up.URL.String(),
+		http: &http.Client{
+			Transport: transport,
+			// A redirect would send the bid request to a URL outside the configuration.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		maxBytes: cfg.UpstreamMaxResponseBytes,
+		m:        m,
+		latency:  m.latency.WithLabelValues(up.Name),
+	}
+	failures := uint32(max(cfg.BreakerFailures, 1))
+	c.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        up.Name,
+		MaxRequests: 1,
+		Timeout:     cfg.BreakerOpenTimeout,
+		ReadyToTrip: func(counts gobreaker.Counts) bool { return counts.ConsecutiveFailures >= failures },
+		// The SDK hanging up says nothing about the upstream's health.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+	})
+	return c
+}
+
+// Name returns the upstream's name from the configuration.
+func (c *Client) Name() string { return c.name }
+
+// Breaker returns the state of the upstream's circuit breaker.
+func (c *Client) Breaker() gobreaker.State { return c.breaker.State() }
+
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// NewBody returns an empty buffer for a bid request, from a pool. Client.Do takes
+// it back.
+func NewBody() *bytes.Buffer { return bodies.Get().(*bytes.Buffer) }
+
+// pooledBody is a request body that goes back to the pool when the transport
+// closes it, which may be after Do returns.
+type pooledBody struct {
+	bytes.Reader
+	buf    *bytes.Buffer
+	closed atomic.Bool
+}
+
+func (b *pooledBody) Close() error {
+	if b.closed.CompareAndSwap(false, true) && b.buf.Cap() <= 64<<10 {
+		b.buf.Reset()
+		bodies.Put(b.buf)
+	}
+	return nil
+}
+
+// Do posts the encoded BidRequest body and appends the answer's body to dst. It
+// takes ownership of body (from NewBody). It
+// returns 200 with the BidResponse in dst, or 204 for no bid; any other outcome is
+// an error wrapping ErrOpen, ErrTimeout, ErrStatus, ErrTooLarge or ErrTransport.
+// The deadline of ctx bounds the whole exchange: pass one of tmax.
+//
+// Timeouts, transport errors and 5xx answers count as failures of the breaker; 204,
+// 4xx and oversized answers do not (the upstream is alive).
+func (c *Client) Do(ctx context.Context, body *bytes.Buffer, dst *bytes.Buffer) (int, error) {
+	pb := &pooledBody{buf: body}
+	pb.Reset(body.Bytes())
+	done, err := c.breaker.Allow()
+	if err != nil {
+		pb.Close()
+		c.m.errors.WithLabelValues(c.name, "breaker_open").Inc()
+		return 0, fmt.Errorf("%w: %s", ErrOpen, c.name)
+	}
+	status, healthy, err := c.do(ctx, pb, dst)
+	if healthy {
+		done(nil)
+	} else {
+		done(err)
+	}
+	return status, err
+}
+
+// do returns the status, whether the outcome shows a healthy upstream (what the
+// breaker counts) and the error for the caller.
+func (c *Client) do(ctx context.Context, body *pooledBody, dst *bytes.Buffer) (status int, healthy bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, body)
+	if err != nil {
+		body.Close()
+		// The URL was validated at start; only a nil context gets here.
+		return 0, true, fmt.Errorf("%w: %s: %w", ErrTransport, c.name, err)
+	}
+	req.ContentLength = int64(body.Len())
+	req.Header = http.Header{"Content-Type": contentJSON, "X-Openrtb-Version": openrtbVersion}
+
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.latency.Observe(time.Since(start).Seconds())
+		return 0, false, c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+
+	switch resp.StatusCode {
+	case http.StatusOK:
+		err := readLimited(dst, resp.Body, c.maxBytes)
+		c.latency.Observe(time.Since(start).Seconds())
+		c.m.responses.WithLabelValues(c.name, "2xx").Inc()
+		if errors.Is(err, ErrTooLarge) {
+			c.m.errors.WithLabelValues(c.name, "too_large").Inc()
+			return resp.StatusCode, true, fmt.Errorf("%w: %s: over %d bytes", ErrTooLarge, c.name, c.maxBytes)
+		}
+		if err != nil {
+			return 0, false, c.transportError(ctx, err)
+		}
+		return resp.StatusCode, true, nil
+	default:
+		// Drain a little so the connection can be reused.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		c.latency.Observe(time.Since(start).Seconds())
+		c.m.responses.WithLabelValues(c.name, statusClass(resp.StatusCode)).Inc()
+		if resp.StatusCode == http.StatusNoContent {
+			return resp.StatusCode, true, nil
+		}
+		return resp.StatusCode, resp.StatusCode < 500, fmt.Errorf("%w: %s: %d", ErrStatus, c.name, resp.StatusCode)
+	}
+}
+
+func (c *Client) transportError(ctx context.Context, err error) error {
+	var netErr net.Error
+	if ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &netErr) && netErr.Timeout()) {
+		c.m.timeouts.WithLabelValues(c.name).Inc()
+		return fmt.Errorf("%w: %s", ErrTimeout, c.name)
+	}
+	if errors.Is(err, context.Canceled) {
+		c.m.errors.WithLabelValues(c.name, "canceled").Inc()
+		return fmt.Errorf("%w: %s: %w", ErrTransport, c.name, err)
+	}
+	c.m.errors.WithLabelValues(c.name, "transport").Inc()
+	return fmt.Errorf("%w: %s: %w", ErrTransport, c.name, err)
+}
+
+// readLimited appends r to dst, failing with ErrTooLarge past limit bytes.
+func readLimited(dst *bytes.Buffer, r io.Reader, limit int64) error {
+	n, err := dst.ReadFrom(io.LimitReader(r, limit+1))
+	if err != nil {
+		return err
+	}
+	if n > limit {
+		return ErrTooLarge
+	}
+	return nil
+}
+
+func statusClass(code int) string {
+	switch {
+	case code == http.StatusNoContent:
+		return "204"
+	case code < 300:
+		return "2xx"
+	case code < 400:
+		return "3xx"
+	case code < 500:
+		return "4xx"
+	default:
+		return "5xx"
+	}
+}
+
+type metrics struct {
+	latency   *prometheus.HistogramVec
+	responses *prometheus.CounterVec
+	timeouts  *prometheus.CounterVec
+	errors    *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "asap_upstream_request_duration_seconds",
+			Help:    "Time from sending a bid request to reading the upstream's answer.",
+			Buckets: []float64{.005, .01, .02, .03, .05, .075, .1, .15, .2, .25, .3, .5, .75, 1},
+		}, []string{"upstream"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "asap_upstream_responses_total",
+			Help: "Upstream answers by status class (204 on its own: no bid).",
+		}, []string{"upstream", "class"}),
+		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "asap_upstream_timeouts_total",
+			Help: "Bid requests the upstream did not answer within tmax.",
+		}, []string{"upstream"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "asap_upstream_errors_total",
+			Help: "Bid requests without an answer, by reason: transport, canceled, too_large, breaker_open.",
+		}, []string{"upstream", "reason"}),
+	}
+	for _, c := range []prometheus.Collector{m.latency, m.responses, m.timeouts, m.errors} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("upstream metrics: %w", err)
+		}
+	}
+	return m, nil
+}

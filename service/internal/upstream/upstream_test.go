@@ -1,0 +1,178 @@
+package upstream_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"asap/service/config"
+	"asap/service/internal/upstream"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/sony/gobreaker/v2"
+)
+
+func adConfig(t *testing.T, upstreams string) config.Ad {
+	t.Helper()
+	var ups config.Upstreams
+	if err := ups.Decode(upstreams); err != nil {
+		t.Fatal(err)
+	}
+	return config.Ad{
+		Upstreams: ups, UpstreamDialTimeout: 100 * time.Millisecond, UpstreamTLSHandshakeTimeout: 100 * time.Millisecond,
+		UpstreamResponseHeaderTimeout: time.Second, UpstreamMaxIdleConnsPerHost: 4, UpstreamIdleConnTimeout: time.Minute,
+		UpstreamMaxResponseBytes: 64, BreakerFailures: 2, BreakerOpenTimeout: time.Hour,
+	}
+}
+
+func body(s string) *bytes.Buffer {
+	b := upstream.NewBody()
+	b.WriteString(s)
+	return b
+}
+
+func TestClientDo(t *testing.T) {
+	tests := []struct {
+		name       string
+		handler    http.HandlerFunc
+		timeout    time.Duration
+		wantStatus int
+		wantErr    error
+		wantBody   string
+		wantState  gobreaker.State // after two calls
+	}{
+		{name: "200", handler: func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"id":"r"}`)) },
+			wantStatus: 200, wantBody: `{"id":"r"}`, wantState: gobreaker.StateClosed},
+		{name: "204", handler: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) },
+			wantStatus: 204, wantState: gobreaker.StateClosed},
+		{name: "400 is not a breaker failure", handler: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(400) },
+			wantStatus: 400, wantErr: upstream.ErrStatus, wantState: gobreaker.StateClosed},
+		{name: "503 is a breaker failure", handler: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) },
+			wantStatus: 503, wantErr: upstream.ErrStatus, wantState: gobreaker.StateOpen},
+		{name: "too large", handler: func(w http.ResponseWriter, r *http.Request) { w.Write(bytes.Repeat([]byte("x"), 65)) },
+			wantStatus: 200, wantErr: upstream.ErrTooLarge, wantState: gobreaker.StateClosed},
+		{name: "exactly the limit", handler: func(w http.ResponseWriter, r *http.Request) { w.Write(bytes.Repeat([]byte("x"), 64)) },
+			wantStatus: 200, wantBody: strings.Repeat("x", 64), wantState: gobreaker.StateClosed},
+		{name: "redirect not followed", handler: func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://192.0.2.1/elsewhere", http.StatusTemporaryRedirect)
+		}, wantStatus: 307, wantErr: upstream.ErrStatus, wantState: gobreaker.StateClosed},
+		{name: "timeout", handler: func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body); <-r.Context().Done() },
+			timeout: 30 * time.Millisecond, wantErr: upstream.ErrTimeout, wantState: gobreaker.StateOpen},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.handler)
+			defer srv.Close()
+			set, err := upstream.NewSet(adConfig(t, "primary="+srv.URL), prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer set.CloseIdleConnections()
+			c, ok := set.Client("primary")
+			if !ok {
+				t.Fatal("no client primary")
+			}
+			for range 2 {
+				ctx, cancel := context.WithTimeout(context.Background(), max(tt.timeout, time.Second))
+				var dst bytes.Buffer
+				status, err := c.Do(ctx, body(`{"id":"x","imp":[{"id":"1"}]}`), &dst)
+				cancel()
+				if status != tt.wantStatus || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+					t.Fatalf("got %d, %v; want %d, %v", status, err, tt.wantStatus, tt.wantErr)
+				}
+				if tt.wantErr == nil && dst.String() != tt.wantBody {
+					t.Errorf("got body %q; want %q", dst.String(), tt.wantBody)
+				}
+			}
+			if got := c.Breaker(); got != tt.wantState {
+				t.Errorf("breaker %s; want %s", got, tt.wantState)
+			}
+		})
+	}
+}
+
+func TestClientSendsOpenRTBHeadersAndBody(t *testing.T) {
+	var gotVersion, gotType, gotBody, gotMethod string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotVersion, gotType, gotMethod = r.Header.Get("X-Openrtb-Version"), r.Header.Get("Content-Type"), r.Method
+		var b bytes.Buffer
+		b.ReadFrom(r.Body)
+		gotBody = b.String()
+		w.WriteHeader(204)
+	}))
+	defer srv.Close()
+	set, err := upstream.NewSet(adConfig(t, "primary="+srv.URL+"/openrtb2/auction"), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := set.Client("primary")
+	if _, err := c.Do(context.Background(), body(`{"id":"x"}`), new(bytes.Buffer)); err != nil {
+		t.Fatal(err)
+	}
+	if gotVersion != "2.6" || gotType != "application/json" || gotBody != `{"id":"x"}` || gotMethod != "POST" {
+		t.Errorf("got %s %q %q %q; want POST 2.6 application/json {\"id\":\"x\"}", gotMethod, gotVersion, gotType, gotBody)
+	}
+	if _, ok := set.Client("other"); ok {
+		t.Errorf("Client(other) found; want only configured upstreams")
+	}
+}
+
+// An open breaker answers at once without calling the upstream.
+func TestClientOpenBreakerDoesNotCall(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(500)
+	}))
+	defer srv.Close()
+	reg := prometheus.NewRegistry()
+	set, err := upstream.NewSet(adConfig(t, "primary="+srv.URL), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := set.Client("primary")
+	for range 5 {
+		c.Do(context.Background(), body("{}"), new(bytes.Buffer))
+	}
+	if got := calls.Load(); got != 2 {
+		t.Errorf("upstream called %d times; want 2 (BreakerFailures), then not while open", got)
+	}
+	_, err = c.Do(context.Background(), body("{}"), new(bytes.Buffer))
+	if !errors.Is(err, upstream.ErrOpen) {
+		t.Errorf("got %v; want ErrOpen", err)
+	}
+	if got := testutil.ToFloat64(mustCollector(t, reg, "asap_upstream_breaker_state")); got != 2 {
+		t.Errorf("breaker gauge %v; want 2", got)
+	}
+}
+
+func mustCollector(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	return gathererCollector{reg: reg, name: name}
+}
+
+// gathererCollector re-exposes one family of a registry, for testutil.ToFloat64.
+type gathererCollector struct {
+	reg  *prometheus.Registry
+	name string
+}
+
+func (g gathererCollector) Describe(chan<- *prometheus.Desc) {}
+func (g gathererCollector) Collect(ch chan<- prometheus.Metric) {
+	fams, _ := g.reg.Gather()
+	for _, f := range fams {
+		if f.GetName() == g.name {
+			for _, m := range f.GetMetric() {
+				ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(g.name, "", nil, nil), prometheus.GaugeValue, m.GetGauge().GetValue())
+			}
+		}
+	}
+}
