@@ -507,3 +507,29 @@ func FuzzBidResponse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkServe is one whole ad request against the demo ad server in fixed mode
+// over loopback: placement lookup, mapping, upstream round trip, answer.
+func BenchmarkServe(b *testing.B) {
+	h := newHarness(b, demoad.New(demoad.Options{Fixed: true}).Handler(), nil, roundTrip(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 204, Body: http.NoBody, Request: r}, nil
+	}))
+	q, err := ad.ParseQuery("pkey=feed&uid=ifa-1&appId=com.example&w=300&h=250")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &ad.Request{Query: q, UserAgent: "bench", IP: "192.0.2.10"}
+	var out bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		out.Reset()
+		status, err := h.svc.Serve(context.Background(), r, &out)
+		if err != nil || status != http.StatusOK {
+			b.Fatalf("got %d, %v", status, err)
+		}
+		select {
+		case <-h.bodies:
+		default:
+		}
+	}
+}
