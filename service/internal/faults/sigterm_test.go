@@ -1,0 +1,225 @@
+package faults
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"asap/service/config"
+)
+
+// TestSIGTERM is scenario 4: SIGTERM with requests in flight and load still
+// arriving. /readyz turns 503 at once; the listener keeps accepting and serving new
+// connections for the drain period; requests in flight complete; then the process
+// exits 0 within drain period + shutdown timeout.
+func TestSIGTERM(t *testing.T) {
+	t.Parallel()
+	var (
+		drain    = pick(time.Second, 5*time.Second)
+		shutdown = pick(2*time.Second, 10*time.Second)
+		rps      = pick(100.0, 400.0)
+	)
+	rdb := startRedis(t)
+	srv := startASAP(t, map[string]string{
+		"ASAP_REDIS_URL":        rdb.URL(),
+		"ASAP_DRAIN_PERIOD":     drain.String(),
+		"ASAP_SHUTDOWN_TIMEOUT": shutdown.String(),
+		// The requests in flight send the end of their headers half way through the drain period.
+		"ASAP_READ_HEADER_TIMEOUT": max(2*time.Second, drain+time.Second).String(),
+	})
+	paths := warmPaths([]string{"demo-feed", "demo-article"})
+
+	// Requests in flight at SIGTERM: their headers are half sent, and the rest
+	// follows during the drain period.
+	const inFlight = 8
+	partial := make([]net.Conn, inFlight)
+	for i := range partial {
+		c, err := net.Dial("tcp", strings.TrimPrefix(srv.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("GET /v2?pkey=demo-feed HTTP/1.1\r\nHost: asap\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		partial[i] = c
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Two load pools: one on keep-alive connections, one opening a new connection
+	// for every request, which only an open listener can serve.
+	kept, fresh := newClient(16), newClient(16)
+	fresh.Transport.(*http.Transport).DisableKeepAlives = true
+	url := func(i int) string { return srv.base + paths[i%len(paths)] }
+	keptRun, freshRun := make(chan *loadRun), make(chan *loadRun)
+	go func() { keptRun <- openLoop(ctx, kept, rps/2, time.Hour, 16, url, nil) }()
+	go func() { freshRun <- openLoop(ctx, fresh, rps/2, time.Hour, 16, url, nil) }()
+	time.Sleep(500 * time.Millisecond)
+
+	srv.signal(syscall.SIGTERM)
+	sigAt := time.Now()
+
+	// /readyz turns 503 at once.
+	var notReadyAfter time.Duration
+	for notReadyAfter == 0 && time.Since(sigAt) < drain {
+		res, err := http.Get(srv.base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusServiceUnavailable {
+				notReadyAfter = time.Since(sigAt)
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	// The requests in flight finish their headers during the drain period. (Go's
+	// http.Server drops a request whose headers are still arriving when the
+	// listener closes; the load balancer sends whole requests, so that case is left
+	// to the GET /v2/ad requests that wait on their upstream across the close.)
+	inflightOK := 0
+	time.Sleep(time.Until(sigAt.Add(drain / 2)))
+	for _, c := range partial {
+		c.SetDeadline(time.Now().Add(drain + shutdown))
+		if _, err := c.Write([]byte("\r\n")); err != nil {
+			t.Errorf("request in flight: writing the end of its headers: %v", err)
+			continue
+		}
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Errorf("request in flight: %v", err)
+			continue
+		}
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			inflightOK++
+		} else {
+			t.Errorf("request in flight: status %d, want 200", res.StatusCode)
+		}
+	}
+	time.Sleep(time.Until(sigAt.Add(drain + 200*time.Millisecond)))
+	if c, err := net.DialTimeout("tcp", strings.TrimPrefix(srv.base, "http://"), time.Second); err == nil {
+		c.Close()
+		t.Errorf("the listener still accepts after the drain period")
+	}
+
+	code := srv.wait(drain + shutdown + 5*time.Second)
+	exitAfter := time.Since(sigAt)
+	cancel()
+	kr, fr := <-keptRun, <-freshRun
+
+	// Requests sent before the drain period ended (less a margin for the race with
+	// the listener's close) must all have been answered 200.
+	before := func(r *loadRun) []event {
+		end := sigAt.Sub(r.began) + drain - 100*time.Millisecond
+		return r.where(func(e event) bool { return e.start < end })
+	}
+	after := func(r *loadRun) []event {
+		end := sigAt.Sub(r.began) + drain - 100*time.Millisecond
+		return r.where(func(e event) bool { return e.start >= end })
+	}
+	keptStats, freshStats := summarize(before(kr)), summarize(before(fr))
+	freshDrain := summarize(fr.where(func(e event) bool {
+		return e.start >= sigAt.Sub(fr.began) && e.start < sigAt.Sub(fr.began)+drain-100*time.Millisecond
+	}))
+	afterStats := summarize(append(after(kr), after(fr)...))
+
+	t.Logf("drain %s, shutdown timeout %s: /readyz 503 %s after SIGTERM; exit code %d %s after SIGTERM",
+		drain, shutdown, notReadyAfter.Round(time.Millisecond), code, exitAfter.Round(time.Millisecond))
+	t.Logf("requests in flight at SIGTERM: %d of %d answered 200", inflightOK, inFlight)
+	t.Logf("before the end of the drain period: keep-alive %s", keptStats)
+	t.Logf("before the end of the drain period: new connections %s", freshStats)
+	t.Logf("new connections during the drain period: %s", freshDrain)
+	t.Logf("after the drain period (the load balancer sends none by then): %s", afterStats)
+
+	if notReadyAfter == 0 || notReadyAfter > 500*time.Millisecond {
+		t.Errorf("/readyz turned 503 %s after SIGTERM, want at once", notReadyAfter)
+	}
+	if code != 0 {
+		t.Errorf("exit code %d, want 0 within drain + shutdown timeout + 5s", code)
+	}
+	if exitAfter > drain+shutdown+time.Second {
+		t.Errorf("exited %s after SIGTERM, want within drain %s + shutdown timeout %s", exitAfter, drain, shutdown)
+	}
+	if exitAfter < drain {
+		t.Errorf("exited %s after SIGTERM, before the end of the drain period %s", exitAfter, drain)
+	}
+	for name, s := range map[string]stats{"keep-alive": keptStats, "new connections": freshStats} {
+		if s.failures > 0 || s.codes[http.StatusOK] != s.n {
+			t.Errorf("%s before the end of the drain period: %s; want every one 200", name, s)
+		}
+	}
+	if freshDrain.codes[http.StatusOK] == 0 {
+		t.Errorf("no new connection was served during the drain period: %s", freshDrain)
+	}
+}
+
+// TestShutdownOrderInStackFiles checks that the stack files (Pulumi.<stack>.yaml)
+// and the service's env files agree on the stop sequence: ECS must not kill a task
+// (stopTimeout) before it has drained and shut down, and the target group's
+// deregistration delay ends before the stop timeout.
+func TestShutdownOrderInStackFiles(t *testing.T) {
+	root := filepath.Join("..", "..", "..")
+	for _, stack := range []string{"staging", "production"} {
+		t.Run(stack, func(t *testing.T) {
+			keys := stackConfig(t, filepath.Join(root, "Pulumi."+stack+".yaml"))
+			env, err := config.EnvFile(stack)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seconds := func(key string) time.Duration {
+				n, err := strconv.Atoi(keys[key])
+				if err != nil {
+					t.Fatalf("Pulumi.%s.yaml: %s = %q: want a number of seconds", stack, key, keys[key])
+				}
+				return time.Duration(n) * time.Second
+			}
+			duration := func(name string) time.Duration {
+				d, err := time.ParseDuration(env[name])
+				if err != nil {
+					t.Fatalf("service/config/%s.env: %s = %q: %v", stack, name, env[name], err)
+				}
+				return d
+			}
+			stop, dereg := seconds("asap:stopTimeout"), seconds("asap:deregistrationDelay")
+			drain, shutdown := duration("ASAP_DRAIN_PERIOD"), duration("ASAP_SHUTDOWN_TIMEOUT")
+			t.Logf("drain %s + shutdown %s; deregistration delay %s; stop timeout %s", drain, shutdown, dereg, stop)
+			if drain == 0 {
+				t.Errorf("ASAP_DRAIN_PERIOD is 0: the listener would close before the load balancer notices /readyz")
+			}
+			if drain+shutdown >= stop {
+				t.Errorf("drain %s + shutdown %s >= stopTimeout %s: ECS kills the task mid-shutdown", drain, shutdown, stop)
+			}
+			if dereg >= stop {
+				t.Errorf("deregistrationDelay %s >= stopTimeout %s", dereg, stop)
+			}
+		})
+	}
+}
+
+var stackKey = regexp.MustCompile(`^\s+(asap:[A-Za-z0-9]+):\s*"?([^"#\s]*)"?\s*(#.*)?$`)
+
+// stackConfig reads the scalar asap: keys of a Pulumi stack file.
+func stackConfig(t *testing.T, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read the stack file: %v", err)
+	}
+	keys := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if m := stackKey.FindStringSubmatch(line); m != nil {
+			keys[m[1]] = m[2]
+		}
+	}
+	return keys
+}
