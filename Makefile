@@ -11,7 +11,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 run: ## run ASAP locally: embedded Redis with sample placements, demo ad server, nothing to install but Go
-	ASAP_ENV=local $(GO) run ./service
+	GO=$(GO) scripts/run-local.sh
 
 test: ## run every test (starts a private redis-server when none answers on 127.0.0.1:6379)
 	scripts/with-redis.sh $(MAKE) --no-print-directory test-go
@@ -22,6 +22,17 @@ test-go:
 	$(GO) test -count=1 ./infra/...
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./service
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./service/... >/dev/null
+
+# ---- Performance (README, "Performance"). Not part of `make test`: they take minutes
+# and want the machine to themselves.
+BENCH_FLAGS ?=
+SOAK_FLAGS ?=
+
+bench: ## side-by-side benchmark on 127.0.0.1 (ASAP, bare Echo, ReverseProxy, nginx if installed, upstream); writes bench/results.md
+	scripts/with-redis.sh $(GO) run ./service/cmd/bench $(BENCH_FLAGS)
+
+soak: ## ASAP at 1,000 req/s for 10 minutes; fails unless resident memory stays flat (within 10%)
+	scripts/with-redis.sh $(GO) run ./service/cmd/bench -soak $(SOAK_FLAGS)
 
 # ---- Delivery (README, "Deployment"). ENV is the stack: staging or production (image
 # also takes local). Each target checks its tools and credentials first (scripts/require.sh).

@@ -1,0 +1,474 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"asap/service/internal/ad"
+	"asap/service/internal/placement"
+	"asap/service/internal/placement/samples"
+)
+
+// Names of the contenders, as the table shows them.
+const (
+	nameASAP     = "ASAP"
+	nameEcho     = "bare Echo"
+	nameProxy    = "httputil.ReverseProxy"
+	nameNginx    = "nginx proxy_pass"
+	nameUpstream = "upstream direct"
+)
+
+// The requests ASAP is measured with: an SDK asking for the feed placement's
+// mediation, and for its ad.
+const (
+	v2URI = "/v2?pkey=demo-feed&pubAppName=Example%20News&pubAppVersion=4.2.0&customKeys%5Bsection%5D=sports"
+	adURI = "/v2/ad?pkey=demo-feed&uid=6f1c2c4e-4a9e-4b5e-9c3a-0d6e7b8a9f10&appId=com.example.news" +
+		"&appName=Example%20News&appVersion=4.2.0&creative_key=ck-123&w=300&h=250&os=android&osv=14" +
+		"&make=Google&model=Pixel%208&gdpr=1&gdpr_consent=CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA&us_privacy=1YNN&lmt=0"
+	sdkUserAgent = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"
+	auctionPath  = "/openrtb2/auction"
+)
+
+// contender is one server measured on one route.
+type contender struct {
+	route  string // "/v2" or "/v2/ad"
+	name   string
+	target target
+	asap   bool
+}
+
+// sample is one round's measurement of one contender.
+type sample struct {
+	tput  throughput
+	lat   latency
+	redis map[string]int64 // Redis commands during the measurement, by name
+}
+
+// bench is `make bench`.
+func bench(ctx context.Context, o options, stdout io.Writer) error {
+	started := time.Now()
+	s, err := newStack(ctx, o, stdout)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	var addrs struct{ up, asap, admin, echo, proxy, nginx string }
+	for _, a := range []*string{&addrs.up, &addrs.asap, &addrs.admin, &addrs.echo, &addrs.proxy, &addrs.nginx} {
+		if *a, err = freeAddr(); err != nil {
+			return err
+		}
+	}
+	upURL := "http://" + addrs.up + auctionPath
+
+	// The upstream: the demo ad server answering one constant bid at once.
+	up, err := s.start("demo ad server", nil, nil, s.adBin, "-addr", addrs.up, "-fixed", "-fill", "1", "-latency", "0", "-jitter", "0")
+	if err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, up, get(addrs.up, "/stats"), http.StatusOK); err != nil {
+		return err
+	}
+
+	// ASAP, as shipped for production, its log lines counted.
+	env := s.asapEnv(addrs.asap, addrs.admin, upURL, o.profile != "")
+	if err := s.loadPlacements(ctx, env); err != nil {
+		return err
+	}
+	logs := &lineCounter{}
+	asap, err := s.start("ASAP", env, logs, s.asapBin)
+	if err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, asap, get(addrs.asap, "/readyz"), http.StatusOK); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ASAP (pid %d) serving on %s, admin %s, upstream %s, Redis key prefix %s\n",
+		asap.cmd.Process.Pid, addrs.asap, addrs.admin, upURL, s.prefix)
+
+	sdkHeader := http.Header{"User-Agent": {sdkUserAgent}}
+	asapV2 := target{method: http.MethodGet, addr: addrs.asap, uri: v2URI, header: sdkHeader}
+	asapAd := target{method: http.MethodGet, addr: addrs.asap, uri: adURI, header: sdkHeader}
+	bidRequest, err := sampleBidRequest()
+	if err != nil {
+		return err
+	}
+	auction := func(addr string) target {
+		return target{method: http.MethodPost, addr: addr, uri: auctionPath, body: bidRequest,
+			header: http.Header{"Content-Type": {"application/json"}, "X-Openrtb-Version": {"2.6"}, "User-Agent": {"asap-bench"}}}
+	}
+
+	var notes []string
+	var contenders []contender
+	if o.only != "/v2/ad" {
+		// The bare Echo contender answers what ASAP answers.
+		status, body, err := fetch(ctx, asapV2)
+		if err != nil || status != http.StatusOK {
+			return fmt.Errorf("ASAP GET %s: status %d, %v: %s", v2URI, status, err, body)
+		}
+		bodyFile := filepath.Join(s.dir, "v2.json")
+		if err := os.WriteFile(bodyFile, body, 0o644); err != nil {
+			return err
+		}
+		p, err := s.start(nameEcho, nil, nil, s.self, "-serve", "echo", "-addr", addrs.echo, "-body", bodyFile)
+		if err != nil {
+			return err
+		}
+		if err := waitHTTP(ctx, p, get(addrs.echo, v2URI), http.StatusOK); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "GET /v2 answers %d bytes; bare Echo answers the same bytes\n", len(body))
+		contenders = append(contenders,
+			contender{route: "/v2", name: nameASAP, target: asapV2, asap: true},
+			contender{route: "/v2", name: nameEcho, target: target{method: http.MethodGet, addr: addrs.echo, uri: v2URI, header: sdkHeader}},
+		)
+	}
+	if o.only != "/v2" {
+		status, body, err := fetch(ctx, asapAd)
+		switch {
+		case err != nil:
+			return fmt.Errorf("ASAP GET /v2/ad: %w", err)
+		case status == http.StatusOK && bytes.Contains(body, []byte(`"creatives"`)):
+			fmt.Fprintf(stdout, "GET /v2/ad answers %d bytes (the upstream's bid)\n", len(body))
+			contenders = append(contenders, contender{route: "/v2/ad", name: nameASAP, target: asapAd, asap: true})
+		default:
+			note := fmt.Sprintf("ASAP's GET /v2/ad was not measured: it answered %d %s", status, bytes.TrimSpace(body))
+			fmt.Fprintln(stdout, note)
+			notes = append(notes, note)
+		}
+		p, err := s.start(nameProxy, nil, nil, s.self, "-serve", "proxy", "-addr", addrs.proxy, "-upstream", upURL)
+		if err != nil {
+			return err
+		}
+		if err := waitHTTP(ctx, p, auction(addrs.proxy), http.StatusOK); err != nil {
+			return err
+		}
+		contenders = append(contenders, contender{route: "/v2/ad", name: nameProxy, target: auction(addrs.proxy)})
+		switch bin, note := nginxBinary(o.nginx); {
+		case bin == "":
+			fmt.Fprintln(stdout, note)
+			notes = append(notes, note)
+		default:
+			p, err := s.startNginx(bin, addrs.nginx, addrs.up)
+			if err != nil {
+				return err
+			}
+			if err := waitHTTP(ctx, p, auction(addrs.nginx), http.StatusOK); err != nil {
+				return err
+			}
+			contenders = append(contenders, contender{route: "/v2/ad", name: nameNginx, target: auction(addrs.nginx)})
+		}
+		contenders = append(contenders, contender{route: "/v2/ad", name: nameUpstream, target: auction(addrs.up)})
+	}
+	for _, c := range contenders {
+		status, body, err := fetch(ctx, c.target)
+		if err != nil || status != http.StatusOK {
+			return fmt.Errorf("%s %s: status %d, %v: %.200s", c.name, c.route, status, err, body)
+		}
+	}
+
+	if o.warmup > 0 {
+		fmt.Fprintf(stdout, "warming up each contender for %s\n", o.warmup)
+		for _, c := range contenders {
+			closedLoop(ctx, c.target, o.conns, o.warmup)
+		}
+	}
+	lookupsBefore, _ := cacheLookups(ctx, addrs.admin)
+	logsBefore := logs.Lines()
+
+	results := make(map[string][]sample) // by route + name
+	for round := range o.rounds {
+		for _, c := range contenders {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			for _, p := range s.procs {
+				if err := p.exited(); err != nil {
+					return err
+				}
+			}
+			before, err := commandStats(ctx, s)
+			if err != nil {
+				return err
+			}
+			var profiled chan error
+			if c.asap && round == 0 && o.profile != "" {
+				profiled = make(chan error, 1)
+				go func() { profiled <- s.profile(ctx, addrs.admin, o.profile, c.route, o.duration) }()
+			}
+			tp := closedLoop(ctx, c.target, o.conns, o.duration)
+			if profiled != nil {
+				if err := <-profiled; err != nil {
+					fmt.Fprintln(stdout, "profile:", err)
+				}
+			}
+			lat := openLoop(ctx, c.target, o.rate, o.duration)
+			after, err := commandStats(ctx, s)
+			if err != nil {
+				return err
+			}
+			smp := sample{tput: tp, lat: lat, redis: diffStats(before, after)}
+			key := c.route + " " + c.name
+			results[key] = append(results[key], smp)
+			fmt.Fprintf(stdout, "round %d/%d  %-7s %-22s %9.0f req/s (%d failed)  p50 %-9s p99 %-9s p99.9 %-9s @%d/s (%d/%d ok)%s\n",
+				round+1, o.rounds, c.route, c.name, tp.rps(), tp.failed,
+				fmtDur(lat.p50), fmtDur(lat.p99), fmtDur(lat.p999), o.rate, lat.ok, lat.sent, firstErrors(tp, lat))
+		}
+	}
+	lookupsAfter, _ := cacheLookups(ctx, addrs.admin)
+	logLines := logs.Lines() - logsBefore
+
+	rep := report{
+		opts: o, contenders: contenders, results: results, notes: notes,
+		logLines: logLines, lookups: diffStats(lookupsBefore, lookupsAfter),
+		machine: describeMachine(), commit: gitCommit(ctx, o.root), started: started,
+	}
+	text := rep.markdown()
+	fmt.Fprintln(stdout)
+	fmt.Fprint(stdout, text)
+	if o.out != "" {
+		path := o.out
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(o.root, path)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\nwritten to %s\n", path)
+	}
+	return nil
+}
+
+func firstErrors(tp throughput, lat latency) string {
+	var s []string
+	if tp.firstError != "" {
+		s = append(s, "throughput: "+tp.firstError)
+	}
+	if lat.firstError != "" {
+		s = append(s, "latency: "+lat.firstError)
+	}
+	if len(s) == 0 {
+		return ""
+	}
+	return "  first errors: " + strings.Join(s, "; ")
+}
+
+// sampleBidRequest is the BidRequest ASAP builds for adURI, encoded as ASAP
+// encodes it: the body the proxy contenders and the direct upstream calls send.
+func sampleBidRequest() ([]byte, error) {
+	var list []placement.Placement
+	if err := json.Unmarshal(samples.JSON, &list); err != nil {
+		return nil, err
+	}
+	var p *placement.Placement
+	for i := range list {
+		if list[i].PKey == "demo-feed" {
+			p = &list[i]
+		}
+	}
+	if p == nil || p.Ad == nil {
+		return nil, errors.New("the sample placements have no demo-feed with an ad section")
+	}
+	_, rawQuery, _ := strings.Cut(adURI, "?")
+	q, err := ad.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("bench query: %w", err)
+	}
+	req := ad.BuildBidRequest(&ad.Request{Query: q, UserAgent: sdkUserAgent, IP: "127.0.0.1"}, p,
+		"0b7a3c52-5d7e-4f1a-9a43-3f7c2d1e9b86", ad.Tmax(p.Ad, 250*time.Millisecond, time.Second))
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(req); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// commandStats reads Redis's INFO commandstats: calls by command.
+func commandStats(ctx context.Context, s *stack) (map[string]int64, error) {
+	info, err := s.redis.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis INFO commandstats: %w", err)
+	}
+	stats := parseCommandStats(info)
+	delete(stats, "info") // the benchmark's own reads
+	return stats, nil
+}
+
+// parseCommandStats parses lines like "cmdstat_get:calls=12,usec=3,..." into
+// calls by command name.
+func parseCommandStats(info string) map[string]int64 {
+	out := make(map[string]int64)
+	for line := range strings.Lines(info) {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		name, isCmd := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !isCmd {
+			continue
+		}
+		for field := range strings.SplitSeq(rest, ",") {
+			if v, ok := strings.CutPrefix(field, "calls="); ok {
+				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+					out[name] = n
+				}
+			}
+		}
+	}
+	return out
+}
+
+// diffStats returns after - before, without the zero differences.
+func diffStats(before, after map[string]int64) map[string]int64 {
+	out := make(map[string]int64)
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// cacheLookups reads asap_placement_cache_lookups_total by result from ASAP's
+// /metrics.
+func cacheLookups(ctx context.Context, admin string) (map[string]int64, error) {
+	status, body, err := fetch(ctx, get(admin, "/metrics"))
+	if err != nil || status != http.StatusOK {
+		return nil, fmt.Errorf("ASAP /metrics: %d %v", status, err)
+	}
+	out := make(map[string]int64)
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "asap_placement_cache_lookups_total{")
+		if !ok {
+			continue
+		}
+		labels, value, _ := strings.Cut(rest, "} ")
+		f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			continue
+		}
+		out[labels] = int64(f)
+	}
+	return out, nil
+}
+
+// profile saves a CPU profile of ASAP (ASAP_DEBUG=true serves pprof on the admin
+// port) taken over one measurement window.
+func (s *stack) profile(ctx context.Context, admin, dir, route string, d time.Duration) error {
+	secs := max(1, int(d.Seconds())-1)
+	client := &http.Client{Timeout: d + 10*time.Second, Transport: &http.Transport{Proxy: nil}}
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof: %s", resp.Status)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	name := filepath.Join(dir, "asap"+strings.ReplaceAll(route, "/", "-")+".pprof")
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.progress, "CPU profile of ASAP under %s written to %s (go tool pprof -top %s %s)\n", route, name, s.asapBin, name)
+	return nil
+}
+
+// nginxBinary returns the nginx binary to run, or "" and why there is none.
+func nginxBinary(flag string) (bin, note string) {
+	switch flag {
+	case "off":
+		return "", "nginx contender skipped (-nginx off)"
+	case "auto":
+		bin, err := exec.LookPath("nginx")
+		if err != nil {
+			return "", "nginx contender skipped: nginx is not installed (Debian/Ubuntu: apt-get install nginx-light)"
+		}
+		return bin, ""
+	default:
+		return flag, ""
+	}
+}
+
+// nginxConf is the nginx contender: proxy_pass to the upstream over a keep-alive
+// pool, no access log (the thinnest nginx), one worker per core.
+var nginxConf = template.Must(template.New("nginx").Parse(`# Written by service/cmd/bench for one run.
+worker_processes auto;
+daemon off;
+pid {{.Dir}}/nginx.pid;
+error_log {{.Dir}}/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path {{.Dir}}/client_body;
+    proxy_temp_path {{.Dir}}/proxy;
+    fastcgi_temp_path {{.Dir}}/fastcgi;
+    uwsgi_temp_path {{.Dir}}/uwsgi;
+    scgi_temp_path {{.Dir}}/scgi;
+    keepalive_requests 1000000;
+    upstream adserver {
+        server {{.Upstream}};
+        keepalive 128;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen {{.Listen}};
+        location / {
+            proxy_pass http://adserver;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+`))
+
+// startNginx writes the nginx configuration into the run's directory and starts
+// nginx with it.
+func (s *stack) startNginx(bin, listen, upstream string) (*proc, error) {
+	var conf bytes.Buffer
+	if err := nginxConf.Execute(&conf, map[string]string{"Dir": s.dir, "Listen": listen, "Upstream": upstream}); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(s.dir, "nginx.conf")
+	if err := os.WriteFile(path, conf.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	return s.start(nameNginx, nil, nil, bin, "-p", s.dir, "-c", path, "-e", filepath.Join(s.dir, "nginx-error.log"))
+}
+
+// gitCommit describes the checked-out commit, "+dirty" when the tree has changes.
+func gitCommit(ctx context.Context, root string) string {
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "describe", "--always", "--dirty=+dirty").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}

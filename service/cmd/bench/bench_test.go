@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestReadResponse(t *testing.T) {
+	tests := []struct {
+		name          string
+		raw           string
+		wantStatus    int
+		wantKeepAlive bool
+		wantErr       bool
+	}{
+		{"content length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 200, true, false},
+		{"chunked with trailer", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n", 200, true, false},
+		{"no content", "HTTP/1.1 204 No Content\r\n\r\n", 204, true, false},
+		{"connection close", "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", 503, false, false},
+		{"http/1.0 keep-alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", 200, true, false},
+		{"body to the end", "HTTP/1.1 200 OK\r\n\r\nall of it", 200, false, false},
+		{"garbage", "SSH-2.0-OpenSSH\r\n", 0, false, true},
+		{"bad length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", 0, false, true},
+		{"truncated body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 200, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			br := bufio.NewReader(strings.NewReader(tt.raw))
+			status, keepAlive, err := readResponse(br)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v; want error %t", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				return
+			}
+			if status != tt.wantStatus || keepAlive != tt.wantKeepAlive {
+				t.Errorf("got status %d keep-alive %t; want %d %t", status, keepAlive, tt.wantStatus, tt.wantKeepAlive)
+			}
+			if n := br.Buffered(); n != 0 {
+				t.Errorf("%d bytes left unread after the response", n)
+			}
+		})
+	}
+}
+
+// TestClosedLoopCountsAnswers runs the closed loop against a real server that
+// answers with a fixed length, chunked, then fails, and checks what it counts.
+func TestClosedLoopCountsAnswers(t *testing.T) {
+	var posts, bodies atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/chunked":
+			w.Write([]byte("part one "))
+			w.(http.Flusher).Flush()
+			w.Write([]byte("part two"))
+		case "/fail":
+			http.Error(w, "no", http.StatusInternalServerError)
+		case "/post":
+			posts.Add(1)
+			if b, _ := io.ReadAll(r.Body); string(b) == "body" {
+				bodies.Add(1)
+			}
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.Write([]byte("ok"))
+		}
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+
+	for _, uri := range []string{"/", "/chunked"} {
+		got := closedLoop(context.Background(), target{method: http.MethodGet, addr: addr, uri: uri}, 2, 200*time.Millisecond)
+		if got.ok == 0 || got.failed != 0 {
+			t.Errorf("%s: ok %d failed %d (%s); want answers and no failures", uri, got.ok, got.failed, got.firstError)
+		}
+	}
+	got := closedLoop(context.Background(), target{method: http.MethodPost, addr: addr, uri: "/post", body: []byte("body")}, 1, 100*time.Millisecond)
+	if got.ok == 0 || got.failed != 0 || posts.Load() != bodies.Load() {
+		t.Errorf("POST: ok %d failed %d, %d posts of which %d with the body; want all with it", got.ok, got.failed, posts.Load(), bodies.Load())
+	}
+	got = closedLoop(context.Background(), target{method: http.MethodGet, addr: addr, uri: "/fail"}, 1, 100*time.Millisecond)
+	if got.ok != 0 || got.failed == 0 || !strings.Contains(got.firstError, "500") {
+		t.Errorf("/fail: ok %d failed %d (%q); want failures naming status 500", got.ok, got.failed, got.firstError)
+	}
+}
+
+func TestOpenLoop(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer srv.Close()
+	got := openLoop(context.Background(), target{method: http.MethodGet, addr: strings.TrimPrefix(srv.URL, "http://"), uri: "/"}, 200, 250*time.Millisecond)
+	if got.sent < 40 || got.ok != got.sent {
+		t.Errorf("sent %d, ok %d; want about 50 sent, all ok", got.sent, got.ok)
+	}
+	if got.p50 <= 0 || got.p50 > got.p99 || got.p99 > got.p999 || got.p999 > got.max {
+		t.Errorf("quantiles p50 %s p99 %s p99.9 %s max %s; want 0 < p50 ≤ p99 ≤ p99.9 ≤ max", got.p50, got.p99, got.p999, got.max)
+	}
+}
+
+func TestQuantileAndMedian(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	var sorted []time.Duration
+	for i := 1; i <= 1000; i++ {
+		sorted = append(sorted, ms(i))
+	}
+	for _, tt := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, ms(500)}, {0.99, ms(990)}, {0.999, ms(999)}, {1, ms(1000)}, {0, ms(1)}} {
+		if got := quantile(sorted, tt.q); got != tt.want {
+			t.Errorf("quantile(1..1000 ms, %v) = %s; want %s", tt.q, got, tt.want)
+		}
+	}
+	if got := quantile(nil, 0.5); got != 0 {
+		t.Errorf("quantile(nil) = %s; want 0", got)
+	}
+	if got, want := median([]float64{3, 1, 2}), 2.0; got != want {
+		t.Errorf("median(3 1 2) = %v; want %v", got, want)
+	}
+	if got, want := median([]time.Duration{4, 1, 3, 2}), time.Duration(2); got != want { // (2+3)/2 in integer nanoseconds
+		t.Errorf("median(4 1 3 2) = %v; want %v", got, want)
+	}
+}
+
+func TestParseCommandStats(t *testing.T) {
+	info := "# Commandstats\r\ncmdstat_get:calls=1450,usec=1401,usec_per_call=0.97,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_client|list:calls=3,usec=11,usec_per_call=11.00,rejected_calls=0,failed_calls=0\r\nnot a stat\r\n"
+	got := parseCommandStats(info)
+	if len(got) != 2 || got["get"] != 1450 || got["client|list"] != 3 {
+		t.Errorf("parseCommandStats = %v; want get 1450, client|list 3", got)
+	}
+	d := diffStats(map[string]int64{"get": 10, "ping": 5}, map[string]int64{"get": 12, "ping": 5, "set": 1})
+	if len(d) != 2 || d["get"] != 2 || d["set"] != 1 {
+		t.Errorf("diffStats = %v; want get 2, set 1", d)
+	}
+}
+
+func TestTargetsVerdicts(t *testing.T) {
+	smp := func(rps float64, p99 time.Duration) []sample {
+		return []sample{{tput: throughput{ok: int64(rps), elapsed: time.Second}, lat: latency{sent: 10, ok: 10, p99: p99}}}
+	}
+	r := &report{
+		opts: options{rate: 2000},
+		contenders: []contender{
+			{route: "/v2", name: nameASAP, asap: true}, {route: "/v2", name: nameEcho},
+			{route: "/v2/ad", name: nameASAP, asap: true}, {route: "/v2/ad", name: nameProxy},
+			{route: "/v2/ad", name: nameUpstream},
+		},
+		results: map[string][]sample{
+			"/v2 " + nameASAP:        smp(95, 0),
+			"/v2 " + nameEcho:        smp(100, 0),
+			"/v2/ad " + nameASAP:     smp(90, 3*time.Millisecond),
+			"/v2/ad " + nameProxy:    smp(100, 0),
+			"/v2/ad " + nameUpstream: smp(200, time.Millisecond),
+		},
+		lookups: map[string]int64{`result="hit"`: 100},
+	}
+	got := map[string]string{}
+	for _, tr := range r.targets() {
+		got[tr.what] = tr.result
+	}
+	want := map[string]string{
+		"/v2 throughput ≥ 0.9× bare Echo":                            "met",
+		"/v2/ad throughput ≥ 1.0× httputil.ReverseProxy":             "**missed**: 10% short",
+		"/v2/ad throughput ≥ 0.7× nginx":                             "—",
+		"/v2/ad p99 at 2000 req/s within 1 ms of the upstream's p99": "**missed**: 1.00 ms over",
+		"zero Redis commands per request in steady state":            "met",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: got %q; want %q", k, got[k], w)
+		}
+	}
+	if !strings.Contains(r.markdown(), "| /v2 | ASAP | 95 | 0.95× bare Echo |") {
+		t.Errorf("markdown lacks the /v2 ASAP row with its ratio:\n%s", r.markdown())
+	}
+}

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// report is the results of a run, as the table of bench/results.md.
+type report struct {
+	opts       options
+	contenders []contender
+	results    map[string][]sample // by route + " " + name
+	notes      []string
+	logLines   int64            // ASAP's log lines during the rounds
+	lookups    map[string]int64 // ASAP's placement cache lookups during the rounds, by result label
+	machine    machine
+	commit     string
+	started    time.Time
+}
+
+// summary is the medians of one contender's rounds.
+type summary struct {
+	rps              float64
+	p50, p99, p999   time.Duration
+	failed, requests int64
+	redis            map[string]int64 // summed over the rounds
+}
+
+func (r *report) summary(route, name string) (summary, bool) {
+	ss := r.results[route+" "+name]
+	if len(ss) == 0 {
+		return summary{}, false
+	}
+	var out summary
+	out.redis = make(map[string]int64)
+	var rps []float64
+	var p50, p99, p999 []time.Duration
+	for _, s := range ss {
+		rps = append(rps, s.tput.rps())
+		p50, p99, p999 = append(p50, s.lat.p50), append(p99, s.lat.p99), append(p999, s.lat.p999)
+		out.failed += s.tput.failed + int64(s.lat.sent-s.lat.ok)
+		out.requests += s.tput.ok + s.tput.failed + int64(s.lat.sent)
+		for k, v := range s.redis {
+			out.redis[k] += v
+		}
+	}
+	out.rps = median(rps)
+	out.p50, out.p99, out.p999 = median(p50), median(p99), median(p999)
+	return out, true
+}
+
+// markdown renders the report.
+func (r *report) markdown() string {
+	var b strings.Builder
+	o := r.opts
+	fmt.Fprintf(&b, "# ASAP side-by-side benchmark\n\n")
+	fmt.Fprintf(&b, "`make bench` (service/cmd/bench) on %s, commit %s: %d round(s); each round runs every contender in turn "+
+		"(A B C A B C ...), %s of closed-loop throughput over %d keep-alive connections, then %s of open-loop latency "+
+		"at a constant %d req/s (vegeta's pacer). Medians of the rounds.\n\n",
+		r.started.UTC().Format("2006-01-02 15:04 MST"), r.commit, o.rounds, o.duration, o.conns, o.duration, o.rate)
+	fmt.Fprintf(&b, "Machine: %s. The load generator, the contenders and the upstream share these cores.\n\n", r.machine)
+
+	fmt.Fprintf(&b, "| route | contender | throughput (req/s) | ratio | p50 | p99 | p99.9 | failed |\n")
+	fmt.Fprintf(&b, "|---|---|---:|---|---:|---:|---:|---:|\n")
+	for _, c := range r.contenders {
+		s, ok := r.summary(c.route, c.name)
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d |\n", c.route, c.name, fmtRate(s.rps), r.ratios(c),
+			fmtDur(s.p50), fmtDur(s.p99), fmtDur(s.p999), s.failed)
+	}
+	fmt.Fprintf(&b, "\nASAP runs as shipped for production (ASAP_ENV=production: JSON access log on, %d log lines written during the rounds) "+
+		"with real Redis and the demo ad server (`adserver -fixed`, one constant bid, no delay) as upstream. "+
+		"The bare Echo handler answers GET /v2 with the bytes ASAP answered; httputil.ReverseProxy and nginx forward the "+
+		"BidRequest ASAP would send to the same upstream; \"upstream direct\" posts it to the upstream itself.\n",
+		r.logLines)
+	for _, n := range r.notes {
+		fmt.Fprintf(&b, "\n- %s", n)
+	}
+	if len(r.notes) > 0 {
+		b.WriteString("\n")
+	}
+
+	b.WriteString("\n## Targets\n\n| target | measured | result |\n|---|---|---|\n")
+	for _, t := range r.targets() {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", t.what, t.measured, t.result)
+	}
+
+	b.WriteString("\n## Redis\n\n")
+	asapCmds, asapReqs := map[string]int64{}, int64(0)
+	otherCmds := map[string]int64{}
+	for _, c := range r.contenders {
+		s, ok := r.summary(c.route, c.name)
+		if !ok {
+			continue
+		}
+		dst := otherCmds
+		if c.asap {
+			dst = asapCmds
+			asapReqs += s.requests
+		}
+		for k, v := range s.redis {
+			dst[k] += v
+		}
+	}
+	fmt.Fprintf(&b, "INFO commandstats, summed over ASAP's measurements: %s over %d ASAP requests (%s per request). "+
+		"Over the other contenders' measurements (ASAP idle): %s. Redis is shared with every client of the machine, so both "+
+		"include other clients' commands; ASAP's own steady-state traffic is its placement subscription's keep-alive PING, about one a second.\n\n",
+		fmtCommands(asapCmds), asapReqs, perRequest(sum(asapCmds), asapReqs), fmtCommands(otherCmds))
+	fmt.Fprintf(&b, "ASAP's placement cache lookups during the rounds (asap_placement_cache_lookups_total): %s.\n", fmtCommands(r.lookups))
+	return b.String()
+}
+
+// ratios is the ratio column of c: ASAP's throughput against the route's baselines.
+func (r *report) ratios(c contender) string {
+	if !c.asap {
+		return ""
+	}
+	s, _ := r.summary(c.route, c.name)
+	var parts []string
+	for _, base := range r.contenders {
+		if base.route != c.route || base.asap {
+			continue
+		}
+		if bs, ok := r.summary(base.route, base.name); ok && bs.rps > 0 {
+			parts = append(parts, fmt.Sprintf("%.2f× %s", s.rps/bs.rps, base.name))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// targetResult is one line of the targets table.
+type targetResult struct{ what, measured, result string }
+
+// targets checks the issue's targets against the medians.
+func (r *report) targets() []targetResult {
+	var out []targetResult
+	ratio := func(what, route, base string, want float64) {
+		a, ok1 := r.summary(route, nameASAP)
+		b, ok2 := r.summary(route, base)
+		if !ok1 || !ok2 || b.rps == 0 {
+			out = append(out, targetResult{what, "not measured", "—"})
+			return
+		}
+		got := a.rps / b.rps
+		out = append(out, targetResult{what, fmt.Sprintf("%.2f×", got), verdict(got >= want, fmt.Sprintf("%.0f%% short", (want-got)/want*100))})
+	}
+	ratio("/v2 throughput ≥ 0.9× bare Echo", "/v2", nameEcho, 0.9)
+	ratio("/v2/ad throughput ≥ 1.0× httputil.ReverseProxy", "/v2/ad", nameProxy, 1.0)
+	ratio("/v2/ad throughput ≥ 0.7× nginx", "/v2/ad", nameNginx, 0.7)
+
+	what := fmt.Sprintf("/v2/ad p99 at %d req/s within 1 ms of the upstream's p99", r.opts.rate)
+	a, ok1 := r.summary("/v2/ad", nameASAP)
+	u, ok2 := r.summary("/v2/ad", nameUpstream)
+	if ok1 && ok2 {
+		d := a.p99 - u.p99
+		out = append(out, targetResult{what, fmt.Sprintf("%s vs %s (%+.2f ms)", fmtDur(a.p99), fmtDur(u.p99), ms(d)),
+			verdict(d <= time.Millisecond, fmt.Sprintf("%.2f ms over", ms(d-time.Millisecond)))})
+	} else {
+		out = append(out, targetResult{what, "not measured", "—"})
+	}
+
+	// Requests that reach Redis are cache misses; the commands Redis counted are the
+	// cross-check (they include the subscription's PING and other clients).
+	misses := int64(0)
+	for k, v := range r.lookups {
+		if !strings.Contains(k, `"hit"`) {
+			misses += v
+		}
+	}
+	var cmds, reqs int64
+	for _, c := range r.contenders {
+		if s, ok := r.summary(c.route, c.name); ok && c.asap {
+			cmds += sum(s.redis)
+			reqs += s.requests
+		}
+	}
+	out = append(out, targetResult{"zero Redis commands per request in steady state",
+		fmt.Sprintf("%d cache lookups that were not hits; %s Redis commands per request (all clients)", misses, perRequest(cmds, reqs)),
+		verdict(misses == 0 && reqs > 0 && float64(cmds)/float64(reqs) < 0.001, "requests reach Redis")})
+	return out
+}
+
+func verdict(ok bool, miss string) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**: " + miss
+}
+
+// machine describes where the run happened.
+type machine struct {
+	cpus                     int
+	model, kernel, goVersion string
+	load                     string
+}
+
+func describeMachine() machine {
+	m := machine{cpus: runtime.NumCPU(), model: "unknown CPU", kernel: "unknown kernel", goVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			m.load = strings.Join(f[:3], " ")
+		}
+	}
+	return m
+}
+
+func (m machine) String() string {
+	s := fmt.Sprintf("%d CPUs (`nproc`), %s, %s, %s", m.cpus, m.model, m.kernel, m.goVersion)
+	if m.load != "" {
+		s += ", load average " + m.load + " at the start"
+	}
+	return s
+}
+
+func median[T float64 | time.Duration](xs []T) T {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func fmtDur(d time.Duration) string { return fmt.Sprintf("%.2f ms", ms(d)) }
+
+// fmtRate formats a rate with thousands separators.
+func fmtRate(r float64) string {
+	s := fmt.Sprintf("%.0f", r)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func fmtCommands(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func perRequest(n, reqs int64) string {
+	if reqs == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.5f", float64(n)/float64(reqs))
+}

@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// stack is the processes of a run and what they share: the temporary directory
+// holding the binaries, and the Redis key prefix holding the placements.
+type stack struct {
+	root     string
+	dir      string
+	self     string // this binary, for the Echo and ReverseProxy contenders
+	asapBin  string
+	adBin    string
+	progress io.Writer
+
+	redisURL string
+	prefix   string
+	redis    *redis.Client
+
+	procs []*proc
+}
+
+// newStack builds ASAP and the demo ad server into a temporary directory and
+// connects to Redis. Close undoes everything it and the later steps did.
+func newStack(ctx context.Context, o options, progress io.Writer) (*stack, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "asap-bench-")
+	if err != nil {
+		return nil, err
+	}
+	// nginx workers drop privileges when started as root; they must reach the dir.
+	os.Chmod(dir, 0o755)
+	s := &stack{
+		root: o.root, dir: dir, self: self, progress: progress,
+		asapBin: filepath.Join(dir, "asap"), adBin: filepath.Join(dir, "adserver"),
+		redisURL: o.redisURL,
+		prefix:   fmt.Sprintf("asap-bench-%d-%d:", os.Getpid(), time.Now().Unix()),
+	}
+	fmt.Fprintf(progress, "building ASAP and the demo ad server into %s\n", dir)
+	for _, b := range [][2]string{{s.asapBin, "./service"}, {s.adBin, "./service/cmd/adserver"}} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", b[0], b[1])
+		cmd.Dir = o.root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("go build %s: %w\n%s", b[1], err, out)
+		}
+	}
+	ropts, err := redis.ParseURL(o.redisURL)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("-redis: %w", err)
+	}
+	s.redis = redis.NewClient(ropts)
+	if err := s.redis.Ping(ctx).Err(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("redis %s: %w", ropts.Addr, err)
+	}
+	return s, nil
+}
+
+// Close stops every process, deletes the placements under the run's key prefix
+// and removes the temporary directory.
+func (s *stack) Close() {
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		s.procs[i].stop()
+	}
+	if s.redis != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		iter := s.redis.Scan(ctx, 0, s.prefix+"*", 100).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if len(keys) > 0 {
+			s.redis.Del(ctx, keys...)
+		}
+		s.redis.Close()
+	}
+	os.RemoveAll(s.dir)
+}
+
+// asapEnv is ASAP's environment: production as shipped, on 127.0.0.1 ports, with
+// the run's Redis key prefix and the demo ad server as upstream "primary".
+func (s *stack) asapEnv(httpAddr, adminAddr, upstreamURL string, debug bool) []string {
+	env := []string{
+		"ASAP_ENV=production",
+		"ASAP_HTTP_ADDR=" + httpAddr,
+		"ASAP_ADMIN_ADDR=" + adminAddr,
+		"ASAP_REDIS_URL=" + s.redisURL,
+		"ASAP_REDIS_KEY_PREFIX=" + s.prefix,
+		"ASAP_UPSTREAMS=primary=" + upstreamURL,
+		// Stop at once: there is no load balancer to drain.
+		"ASAP_DRAIN_PERIOD=0s",
+	}
+	if debug {
+		env = append(env, "ASAP_DEBUG=true")
+	}
+	return env
+}
+
+// loadPlacements runs `asap load` (the sample placements) with ASAP's environment.
+func (s *stack) loadPlacements(ctx context.Context, env []string) error {
+	cmd := exec.CommandContext(ctx, s.asapBin, "load")
+	cmd.Env = childEnv(env)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("asap load: %w\n%s", err, out)
+	}
+	fmt.Fprintf(s.progress, "asap load: %s", out)
+	return nil
+}
+
+// proc is a process of the stack.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *tailWriter
+	done chan struct{}
+	err  error
+}
+
+// start starts a process; its output goes to out (nil: kept only for errors).
+func (s *stack) start(name string, env []string, out io.Writer, bin string, args ...string) (*proc, error) {
+	p := &proc{name: name, out: &tailWriter{max: 8 << 10}, done: make(chan struct{})}
+	w := io.Writer(p.out)
+	if out != nil {
+		w = io.MultiWriter(p.out, out)
+	}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = childEnv(env)
+	p.cmd.Stdout, p.cmd.Stderr = w, w
+	setParentDeath(p.cmd)
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	s.procs = append(s.procs, p)
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop asks the process to stop (SIGTERM) and kills it after 5 s.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// exited reports the process's end, with the tail of its output, if it has ended.
+func (p *proc) exited() error {
+	select {
+	case <-p.done:
+		return fmt.Errorf("%s exited (%v):\n%s", p.name, p.err, p.out.String())
+	default:
+		return nil
+	}
+}
+
+// waitHTTP sends t until it is answered with want, the process exits or 15 s pass.
+func waitHTTP(ctx context.Context, p *proc, t target, want int) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	last := "no answer"
+	for {
+		if err := p.exited(); err != nil {
+			return err
+		}
+		status, _, err := fetch(ctx, t)
+		switch {
+		case err == nil && status == want:
+			return nil
+		case err == nil:
+			last = http.StatusText(status)
+		default:
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %s %s did not answer %d within 15s (last: %s); its output:\n%s", p.name, t.method, t.url(), want, last, p.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// get is a GET of uri on addr.
+func get(addr, uri string) target { return target{method: http.MethodGet, addr: addr, uri: uri} }
+
+// fetch sends t and returns the status and body of the answer.
+func fetch(ctx context.Context, t target) (int, []byte, error) {
+	var body io.Reader
+	if t.body != nil {
+		body = bytes.NewReader(t.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, t.method, t.url(), body)
+	if err != nil {
+		return 0, nil, err
+	}
+	for k, vs := range t.header {
+		req.Header[k] = vs
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b, err
+}
+
+// freeAddr returns a 127.0.0.1 address with a port free at the time of the call.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// childEnv is this process's environment without any ASAP_ variable (so the
+// caller's shell cannot change what is measured), plus env.
+func childEnv(env []string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ASAP_") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, env...)
+}
+
+// findRoot returns the repository root: the nearest directory up from the working
+// directory that holds go.work.
+func findRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		if filepath.Dir(dir) == dir {
+			return "", fmt.Errorf("no go.work in %s or any parent: run from the repository or set -root", wd)
+		}
+	}
+}
+
+// tailWriter keeps the last max bytes written to it.
+type tailWriter struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if over := len(w.buf) - w.max; over > 0 {
+		w.buf = append(w.buf[:0], w.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (w *tailWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf)
+}
+
+// lineCounter counts the lines written to it and keeps nothing: ASAP's access log
+// goes there, so that logging costs what it costs in production (a JSON line
+// written per request) while the run proves it was on.
+type lineCounter struct {
+	mu    sync.Mutex
+	lines int64
+}
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	n := bytes.Count(p, []byte{'\n'})
+	c.mu.Lock()
+	c.lines += int64(n)
+	c.mu.Unlock()
+	return len(p), nil
+}
+
+func (c *lineCounter) Lines() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lines
+}
+
+// rssBytes reads the resident set size of process pid from /proc.
+func rssBytes(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v) // "123456 kB"
+			if len(f) == 2 && f[1] == "kB" {
+				kb, err := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10, err
+			}
+		}
+	}
+	return 0, errors.New("no VmRSS line in /proc/" + strconv.Itoa(pid) + "/status")
+}
