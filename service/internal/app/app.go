@@ -113,12 +113,18 @@ func Run(ctx context.Context, o Options) error {
 	if o.WrapPlacements != nil {
 		getter = o.WrapPlacements(getter)
 	}
+	adHandler, closeAd, err := newAd(cfg, getter, reg, log)
+	if err != nil {
+		return err
+	}
+	defer closeAd() // after the public server's shutdown: no new win notices
 	srv, err := server.New(server.Deps{
 		Config:     cfg,
 		Placements: getter,
 		Logger:     log,
 		Registry:   reg,
 		Ready:      cache.Ready,
+		Ad:         adHandler,
 	})
 	if err != nil {
 		return err

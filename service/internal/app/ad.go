@@ -1,0 +1,61 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"asap/service/config"
+	"asap/service/internal/ad"
+	"asap/service/internal/placement"
+	"asap/service/internal/server"
+	"asap/service/internal/upstream"
+)
+
+// newAd builds GET /v2/ad: a pooled client and breaker per upstream of
+// ASAP_UPSTREAMS, the win notifier and the ad service. closeAd waits for the
+// queued win notices (at most ASAP_NOTICE_TIMEOUT) and closes idle upstream
+// connections; call it after the public server has shut down.
+func newAd(cfg config.Config, placements placement.Getter, reg prometheus.Registerer, log *slog.Logger) (handler echo.HandlerFunc, closeAd func(), err error) {
+	ups, err := upstream.NewSet(cfg.Ad, reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	notices, err := upstream.NewNotifier(upstream.NotifierOptions{
+		Concurrency: cfg.Ad.NoticeConcurrency,
+		Queue:       cfg.Ad.NoticeQueue,
+		Timeout:     cfg.Ad.NoticeTimeout,
+	}, reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeAd = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Ad.NoticeTimeout)
+		defer cancel()
+		if err := notices.Close(ctx); err != nil {
+			log.Warn("shutdown: win notices still queued were dropped", "err", err)
+		}
+		ups.CloseIdleConnections()
+	}
+	svc, err := ad.New(ad.Deps{
+		Config: cfg.Ad, Placements: placements, Upstreams: ups, Notifier: notices, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		closeAd()
+		return nil, nil, err
+	}
+	if len(cfg.Ad.Upstreams) == 0 {
+		log.Warn("ASAP_UPSTREAMS is empty: GET /v2/ad serves only house ads and 204")
+	} else {
+		names := make([]string, len(cfg.Ad.Upstreams))
+		for i, u := range cfg.Ad.Upstreams {
+			names[i] = u.Name
+		}
+		// Names only: a URL may carry credentials.
+		log.Info("upstream ad servers", "upstreams", strings.Join(names, ","))
+	}
+	return server.AdHandler(svc, log), closeAd, nil
+}

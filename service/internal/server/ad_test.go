@@ -1,0 +1,152 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"asap/service/internal/ad"
+	"asap/service/internal/demoad"
+	"asap/service/internal/openrtb"
+	"asap/service/internal/placement"
+	"asap/service/internal/server"
+	"asap/service/internal/server/servertest"
+	"asap/service/internal/upstream"
+)
+
+// adServer is the public server with GET /v2/ad wired to a demo ad server.
+type adServer struct {
+	srv        *server.Server
+	demo       *demoad.Server
+	placements *servertest.Placements
+}
+
+func newAdServer(t *testing.T, opts demoad.Options) *adServer {
+	t.Helper()
+	demo := demoad.New(opts)
+	up := httptest.NewServer(demo.Handler())
+	t.Cleanup(up.Close)
+	cfg := testConfig()
+	if err := cfg.Ad.Upstreams.Decode("primary=" + up.URL + "/openrtb2/auction"); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Ad.DefaultTmax, cfg.Ad.MaxTmax = 200*time.Millisecond, time.Second
+	cfg.Ad.UpstreamDialTimeout, cfg.Ad.UpstreamTLSHandshakeTimeout = 100*time.Millisecond, 100*time.Millisecond
+	cfg.Ad.UpstreamResponseHeaderTimeout, cfg.Ad.UpstreamIdleConnTimeout = time.Second, time.Minute
+	cfg.Ad.UpstreamMaxIdleConnsPerHost, cfg.Ad.UpstreamMaxResponseBytes = 4, 1<<20
+	cfg.Ad.BreakerFailures, cfg.Ad.BreakerOpenTimeout = 5, time.Second
+	reg := prometheus.NewRegistry()
+	ups, err := upstream.NewSet(cfg.Ad, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notices, err := upstream.NewNotifier(upstream.NotifierOptions{Concurrency: 2, Queue: 8, Timeout: time.Second}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { notices.Close(context.Background()); ups.CloseIdleConnections() })
+	placements := servertest.Samples(t)
+	svc, err := ad.New(ad.Deps{Config: cfg.Ad, Placements: placements, Upstreams: ups, Notifier: notices, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Deps{Config: cfg, Placements: placements, Registry: reg, Ad: server.AdHandler(svc, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &adServer{srv: srv, demo: demo, placements: placements}
+}
+
+func (s *adServer) get(t *testing.T, target, remoteAddr, xff string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	req.RemoteAddr = remoteAddr
+	req.Header.Set("User-Agent", "Mozilla/5.0 (Linux; Android 14)")
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	rec := httptest.NewRecorder()
+	s.srv.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestAdAnswers(t *testing.T) {
+	s := newAdServer(t, demoad.Options{})
+	tests := []struct {
+		name       string
+		target     string
+		wantStatus int
+		wantInBody string
+	}{
+		{"fill", "/v2/ad?pkey=demo-feed&uid=ifa-1&w=300&h=250", http.StatusOK, `"creatives":[{"auctionWinId":"bid-`},
+		{"paused", "/v2/ad?pkey=demo-paused", http.StatusNoContent, ""},
+		{"unknown", "/v2/ad?pkey=nope", http.StatusNotFound, `"status":"NOT_FOUND"`},
+		{"missing pkey", "/v2/ad", http.StatusBadRequest, `pkey`},
+		{"bad flag", "/v2/ad?pkey=demo-feed&lmt=yes", http.StatusBadRequest, `"error":"lmt: want 0 or 1"`},
+		{"bad size", "/v2/ad?pkey=demo-feed&w=300&h=big", http.StatusBadRequest, `"error":"h: `},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := s.get(t, tt.target, "192.0.2.1:1234", "")
+			if rec.Code != tt.wantStatus || !strings.Contains(rec.Body.String(), tt.wantInBody) {
+				t.Errorf("got %d %s; want %d containing %q", rec.Code, rec.Body, tt.wantStatus, tt.wantInBody)
+			}
+			if tt.wantStatus == http.StatusNoContent && rec.Body.Len() != 0 {
+				t.Errorf("204 with a body %q", rec.Body)
+			}
+			if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control %q; want no-store", got)
+			}
+		})
+	}
+}
+
+func TestAdStoreDown(t *testing.T) {
+	s := newAdServer(t, demoad.Options{})
+	s.placements.Fail(fmt.Errorf("redis: %w", placement.ErrUnavailable))
+	rec := s.get(t, "/v2/ad?pkey=demo-feed", "192.0.2.1:1234", "")
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("got %d (Retry-After %q); want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if got := s.demo.Stats().Requests; got != 0 {
+		t.Errorf("upstream called %d times; want 0", got)
+	}
+}
+
+// The device IP is the client's from X-Forwarded-For only when the load balancer
+// (a trusted proxy, 10.0.0.0/8 here) relays it; lmt=1 truncates it.
+func TestAdClientIP(t *testing.T) {
+	tests := []struct {
+		name, remote, xff, query, wantIP string
+	}{
+		{"through the load balancer", "10.1.2.3:5555", "198.51.100.7", "", "198.51.100.7"},
+		{"spoofed header from the internet", "203.0.113.9:5555", "198.51.100.7", "", "203.0.113.9"},
+		{"lmt truncates", "10.1.2.3:5555", "198.51.100.7", "&lmt=1&uid=ifa-1", "198.51.100.0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newAdServer(t, demoad.Options{})
+			if rec := s.get(t, "/v2/ad?pkey=demo-article"+tt.query, tt.remote, tt.xff); rec.Code != http.StatusOK {
+				t.Fatalf("got %d %s; want 200", rec.Code, rec.Body)
+			}
+			var req openrtb.BidRequest
+			if err := json.Unmarshal(s.demo.LastRequest(), &req); err != nil {
+				t.Fatal(err)
+			}
+			if req.Device.IP != tt.wantIP || req.Device.UA != "Mozilla/5.0 (Linux; Android 14)" {
+				t.Errorf("device ip %q ua %q; want %q", req.Device.IP, req.Device.UA, tt.wantIP)
+			}
+			if strings.Contains(tt.query, "lmt=1") && req.Device.IFA != "" {
+				t.Errorf("ifa %q sent with lmt=1", req.Device.IFA)
+			}
+		})
+	}
+}
+
