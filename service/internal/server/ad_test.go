@@ -149,4 +149,3 @@ func TestAdClientIP(t *testing.T) {
 		})
 	}
 }
-
