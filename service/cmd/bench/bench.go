@@ -84,7 +84,10 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	}
 
 	// ASAP, as shipped for production, its log lines counted.
-	env := s.asapEnv(addrs.asap, addrs.admin, upURL, o.profile != "")
+	env, err := s.asapEnv(addrs.asap, addrs.admin, upURL, o.profile != "")
+	if err != nil {
+		return err
+	}
 	if err := s.loadPlacements(ctx, env); err != nil {
 		return err
 	}

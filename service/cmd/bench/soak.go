@@ -34,7 +34,10 @@ func soak(ctx context.Context, o options, stdout io.Writer) error {
 	if err := waitHTTP(ctx, up, get(upAddr, "/stats"), http.StatusOK); err != nil {
 		return err
 	}
-	env := s.asapEnv(asapAddr, adminAddr, "http://"+upAddr+auctionPath, false)
+	env, err := s.asapEnv(asapAddr, adminAddr, "http://"+upAddr+auctionPath, false)
+	if err != nil {
+		return err
+	}
 	if err := s.loadPlacements(ctx, env); err != nil {
 		return err
 	}

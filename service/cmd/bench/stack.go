@@ -102,21 +102,34 @@ func (s *stack) Close() {
 
 // asapEnv is ASAP's environment: production as shipped, on 127.0.0.1 ports, with
 // the run's Redis key prefix and the demo ad server as upstream "primary".
-func (s *stack) asapEnv(httpAddr, adminAddr, upstreamURL string, debug bool) []string {
-	env := []string{
-		"ASAP_ENV=production",
-		"ASAP_HTTP_ADDR=" + httpAddr,
-		"ASAP_ADMIN_ADDR=" + adminAddr,
-		"ASAP_REDIS_URL=" + s.redisURL,
-		"ASAP_REDIS_KEY_PREFIX=" + s.prefix,
-		"ASAP_UPSTREAMS=primary=" + upstreamURL,
+//
+// With debug (-profile), production refuses ASAP_DEBUG, so ASAP runs as local with
+// every value of production.env set as a variable (they override local.env), plus
+// ASAP_DEBUG=true: the production configuration with pprof on the admin port.
+func (s *stack) asapEnv(httpAddr, adminAddr, upstreamURL string, debug bool) ([]string, error) {
+	env := []string{"ASAP_ENV=production"}
+	if debug {
+		b, err := os.ReadFile(filepath.Join(s.root, "service", "config", "production.env"))
+		if err != nil {
+			return nil, err
+		}
+		env = nil
+		for line := range strings.Lines(string(b)) {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				env = append(env, line)
+			}
+		}
+		env = append(env, "ASAP_ENV=local", "ASAP_DEBUG=true")
+	}
+	return append(env,
+		"ASAP_HTTP_ADDR="+httpAddr,
+		"ASAP_ADMIN_ADDR="+adminAddr,
+		"ASAP_REDIS_URL="+s.redisURL,
+		"ASAP_REDIS_KEY_PREFIX="+s.prefix,
+		"ASAP_UPSTREAMS=primary="+upstreamURL,
 		// Stop at once: there is no load balancer to drain.
 		"ASAP_DRAIN_PERIOD=0s",
-	}
-	if debug {
-		env = append(env, "ASAP_DEBUG=true")
-	}
-	return env
+	), nil
 }
 
 // loadPlacements runs `asap load` (the sample placements) with ASAP's environment.
