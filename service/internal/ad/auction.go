@@ -42,13 +42,14 @@ func SelectWinner(resp *openrtb.BidResponse, floor float64) (w Winner, ok bool) 
 
 // Macros replaces the OpenRTB substitution macros in a winning bid's adm, nurl and
 // burl (OpenRTB 2.6 §4.4): the clearing price is the bid's own price (ASAP runs a
-// first-price auction of one imp). The one strings.Replacer of an answer is built
-// on first use, so bids without macros cost nothing.
+// first-price auction of one imp). One Macros serves one answer. It scans for
+// "${AUCTION_" itself rather than using a strings.Replacer, whose construction
+// cost more than the whole substitution; text without macros is returned as is.
 type Macros struct {
 	requestID string
 	resp      *openrtb.BidResponse
 	w         Winner
-	r         *strings.Replacer
+	price     string // formatted on first use
 }
 
 // NewMacros prepares the replacements for winner w of the response resp to the
@@ -57,26 +58,61 @@ func NewMacros(requestID string, resp *openrtb.BidResponse, w Winner) *Macros {
 	return &Macros{requestID: requestID, resp: resp, w: w}
 }
 
-// Replace returns s with every macro replaced; s is returned as is when it holds
-// none.
+const macroPrefix = "${AUCTION_"
+
+// Replace returns s with every known macro replaced; unknown ones are left as
+// they are.
 func (m *Macros) Replace(s string) string {
-	if !strings.Contains(s, "${AUCTION_") {
+	i := strings.Index(s, macroPrefix)
+	if i < 0 {
 		return s
 	}
-	if m.r == nil {
-		cur := m.resp.Cur
-		if cur == "" {
-			cur = Currency
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	for i >= 0 {
+		b.WriteString(s[:i])
+		s = s[i:]
+		end := strings.IndexByte(s, '}')
+		if end < 0 {
+			break
 		}
-		m.r = strings.NewReplacer(
-			"${AUCTION_PRICE}", strconv.FormatFloat(m.w.Bid.Price, 'f', -1, 64),
-			"${AUCTION_ID}", m.requestID,
-			"${AUCTION_BID_ID}", m.resp.BidID,
-			"${AUCTION_IMP_ID}", m.w.Bid.ImpID,
-			"${AUCTION_SEAT_ID}", m.w.Seat,
-			"${AUCTION_AD_ID}", m.w.Bid.AdID,
-			"${AUCTION_CURRENCY}", cur,
-		)
+		if v, ok := m.value(s[len(macroPrefix):end]); ok {
+			b.WriteString(v)
+			s = s[end+1:]
+		} else {
+			// Not a macro: keep its "$" and look again from the next byte, as a
+			// strings.Replacer would.
+			b.WriteByte('$')
+			s = s[1:]
+		}
+		i = strings.Index(s, macroPrefix)
 	}
-	return m.r.Replace(s)
+	b.WriteString(s)
+	return b.String()
+}
+
+func (m *Macros) value(name string) (string, bool) {
+	switch name {
+	case "PRICE":
+		if m.price == "" {
+			m.price = strconv.FormatFloat(m.w.Bid.Price, 'f', -1, 64)
+		}
+		return m.price, true
+	case "ID":
+		return m.requestID, true
+	case "BID_ID":
+		return m.resp.BidID, true
+	case "IMP_ID":
+		return m.w.Bid.ImpID, true
+	case "SEAT_ID":
+		return m.w.Seat, true
+	case "AD_ID":
+		return m.w.Bid.AdID, true
+	case "CURRENCY":
+		if m.resp.Cur == "" {
+			return Currency, true
+		}
+		return m.resp.Cur, true
+	}
+	return "", false
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,7 +84,7 @@ func (s *Set) CloseIdleConnections() {
 // Client posts bid requests to one upstream.
 type Client struct {
 	name     string
-	url      string
+	url      *url.URL
 	http     *http.Client
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
 	maxBytes int64
@@ -113,7 +114,7 @@ func newClient(up config.Upstream, cfg config.Ad, m *metrics) *Client {
 	}
 	c := &Client{
 		name: up.Name,
-		url:  up.URL.String(),
+		url:  up.URL,
 		http: &http.Client{
 			Transport: transport,
 			// A redirect would send the bid request to a URL outside the configuration.
@@ -192,14 +193,19 @@ func (c *Client) Do(ctx context.Context, body *bytes.Buffer, dst *bytes.Buffer) 
 // do returns the status, whether the outcome shows a healthy upstream (what the
 // breaker counts) and the error for the caller.
 func (c *Client) do(ctx context.Context, body *pooledBody, dst *bytes.Buffer) (status int, healthy bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, body)
-	if err != nil {
-		body.Close()
-		// The URL was validated at start; only a nil context gets here.
-		return 0, true, fmt.Errorf("%w: %s: %w", ErrTransport, c.name, err)
-	}
-	req.ContentLength = int64(body.Len())
-	req.Header = http.Header{"Content-Type": contentJSON, "X-Openrtb-Version": openrtbVersion}
+	// Built by hand from the URL parsed at start: http.NewRequest would parse it
+	// again for every request. The transport only reads the shared URL.
+	req := (&http.Request{
+		Method:        http.MethodPost,
+		URL:           c.url,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        http.Header{"Content-Type": contentJSON, "X-Openrtb-Version": openrtbVersion},
+		Body:          body,
+		ContentLength: int64(body.Len()),
+		Host:          c.url.Host,
+	}).WithContext(ctx)
 
 	start := time.Now()
 	resp, err := c.http.Do(req)
