@@ -15,8 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"asap/service/config"
@@ -142,27 +140,13 @@ func (c *Client) Name() string { return c.name }
 // Breaker returns the state of the upstream's circuit breaker.
 func (c *Client) Breaker() gobreaker.State { return c.breaker.State() }
 
-var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// NewBody returns an empty buffer for a bid request, from a pool. Client.Do takes
-// it back.
-func NewBody() *bytes.Buffer { return bodies.Get().(*bytes.Buffer) }
-
-// pooledBody is a request body that goes back to the pool when the transport
-// closes it, which may be after Do returns.
-type pooledBody struct {
-	bytes.Reader
-	buf    *bytes.Buffer
-	closed atomic.Bool
-}
-
-func (b *pooledBody) Close() error {
-	if b.closed.CompareAndSwap(false, true) && b.buf.Cap() <= 64<<10 {
-		b.buf.Reset()
-		bodies.Put(b.buf)
-	}
-	return nil
-}
+// NewBody returns an empty buffer for a bid request. Client.Do takes ownership of it.
+//
+// It is not pooled: the transport may still be writing a body after Do returns (an
+// upstream may answer before reading it all), and only an in-memory body the
+// transport recognises (*bytes.Reader) goes out in one write with the headers; a
+// pooled body would need a Close hook, which costs a second write per request.
+func NewBody() *bytes.Buffer { return bytes.NewBuffer(make([]byte, 0, 2048)) }
 
 // Do posts the encoded BidRequest body and appends the answer's body to dst. It
 // takes ownership of body (from NewBody). It
@@ -173,15 +157,12 @@ func (b *pooledBody) Close() error {
 // Timeouts, transport errors and 5xx answers count as failures of the breaker; 204,
 // 4xx and oversized answers do not (the upstream is alive).
 func (c *Client) Do(ctx context.Context, body *bytes.Buffer, dst *bytes.Buffer) (int, error) {
-	pb := &pooledBody{buf: body}
-	pb.Reset(body.Bytes())
 	done, err := c.breaker.Allow()
 	if err != nil {
-		pb.Close()
 		c.m.errors.WithLabelValues(c.name, "breaker_open").Inc()
 		return 0, fmt.Errorf("%w: %s", ErrOpen, c.name)
 	}
-	status, healthy, err := c.do(ctx, pb, dst)
+	status, healthy, err := c.do(ctx, body.Bytes(), dst)
 	if healthy {
 		done(nil)
 	} else {
@@ -192,18 +173,20 @@ func (c *Client) Do(ctx context.Context, body *bytes.Buffer, dst *bytes.Buffer) 
 
 // do returns the status, whether the outcome shows a healthy upstream (what the
 // breaker counts) and the error for the caller.
-func (c *Client) do(ctx context.Context, body *pooledBody, dst *bytes.Buffer) (status int, healthy bool, err error) {
+func (c *Client) do(ctx context.Context, body []byte, dst *bytes.Buffer) (status int, healthy bool, err error) {
 	// Built by hand from the URL parsed at start: http.NewRequest would parse it
 	// again for every request. The transport only reads the shared URL.
 	req := (&http.Request{
-		Method:        http.MethodPost,
-		URL:           c.url,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        http.Header{"Content-Type": contentJSON, "X-Openrtb-Version": openrtbVersion},
-		Body:          body,
-		ContentLength: int64(body.Len()),
+		Method:     http.MethodPost,
+		URL:        c.url,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     http.Header{"Content-Type": contentJSON, "X-Openrtb-Version": openrtbVersion},
+		// A *bytes.Reader (behind NopCloser) is a body the transport knows to be in
+		// memory: it writes it with the headers in one system call.
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
 		Host:          c.url.Host,
 	}).WithContext(ctx)
 
