@@ -455,3 +455,151 @@ func freePort(t testing.TB) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// adserver is a running demo ad server process (service/cmd/adserver).
+type adserver struct {
+	*proc
+	auction string // the URL of its auction endpoint
+}
+
+// startAdserver starts the demo ad server with args (such as -latency 300ms) on a
+// free loopback port.
+func startAdserver(t testing.TB, args ...string) *adserver {
+	t.Helper()
+	bin := binary(t, "asap/service/cmd/adserver")
+	p := startProc(t, "adserver", bin, append([]string{"-addr", "127.0.0.1:0"}, args...), baseEnv())
+	urls := make(chan string, 1)
+	p.watch(func(line string) bool {
+		rest, ok := strings.CutPrefix(line, "demo ad server on ")
+		if !ok {
+			return false
+		}
+		url, _, _ := strings.Cut(rest, " ")
+		urls <- url
+		return true
+	})
+	select {
+	case url := <-urls:
+		return &adserver{proc: p, auction: url}
+	case <-p.done:
+		t.Fatalf("adserver exited: %v\n%s", p.err, strings.Join(p.output(), "\n"))
+	case <-time.After(20 * time.Second):
+		t.Fatalf("adserver did not start within 20s:\n%s", strings.Join(p.output(), "\n"))
+	}
+	return nil
+}
+
+// blackhole is an upstream that accepts connections and never answers: it reads
+// what the peer sends and writes nothing until the peer gives up.
+type blackhole struct {
+	ln       net.Listener
+	mu       sync.Mutex
+	conns    map[net.Conn]bool
+	accepted int
+}
+
+// startBlackhole listens on a free loopback port; the listener and every
+// connection close at cleanup.
+func startBlackhole(t testing.TB) *blackhole {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &blackhole{ln: ln, conns: map[net.Conn]bool{}}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.conns[c] = true
+			b.accepted++
+			b.mu.Unlock()
+			go func() {
+				io.Copy(io.Discard, c) // until the peer closes
+				c.Close()
+				b.mu.Lock()
+				delete(b.conns, c)
+				b.mu.Unlock()
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for c := range b.conns {
+			c.Close()
+		}
+	})
+	return b
+}
+
+// URL is the auction URL to name in ASAP_UPSTREAMS.
+func (b *blackhole) URL() string { return "http://" + b.ln.Addr().String() + "/openrtb2/auction" }
+
+// open returns how many connections were accepted, and how many of them the peer
+// still holds open.
+func (b *blackhole) open() (accepted, open int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.accepted, len(b.conns)
+}
+
+// sockets counts the server's TCP sockets by peer: "in:<port>" for connections
+// accepted on one of its ports, "out:<port>" for connections it opened to a port,
+// "listen:<port>" for listeners. It reads /proc/<pid>/net/tcp for the sockets
+// among /proc/<pid>/fd.
+func (a *asap) sockets(t testing.TB) map[string]int {
+	t.Helper()
+	pid := a.cmd.Process.Pid
+	inodes := map[string]bool{}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Skipf("cannot list open files through /proc: %v", err)
+	}
+	for _, e := range ents {
+		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name())); err == nil {
+			if inode, ok := strings.CutPrefix(target, "socket:["); ok {
+				inodes[strings.TrimSuffix(inode, "]")] = true
+			}
+		}
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+	if err != nil {
+		t.Skipf("cannot read /proc/%d/net/tcp: %v", pid, err)
+	}
+	port := func(hexAddr string) int64 {
+		_, p, _ := strings.Cut(hexAddr, ":")
+		n, _ := strconv.ParseInt(p, 16, 32)
+		return n
+	}
+	listening := map[int64]bool{}
+	type sock struct{ local, remote int64 }
+	var socks []sock
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 10 || !inodes[f[9]] {
+			continue
+		}
+		if f[3] == "0A" { // LISTEN
+			listening[port(f[1])] = true
+			continue
+		}
+		socks = append(socks, sock{port(f[1]), port(f[2])})
+	}
+	counts := map[string]int{}
+	for p := range listening {
+		counts[fmt.Sprintf("listen:%d", p)]++
+	}
+	for _, s := range socks {
+		if listening[s.local] {
+			counts[fmt.Sprintf("in:%d", s.local)]++
+		} else {
+			counts[fmt.Sprintf("out:%d", s.remote)]++
+		}
+	}
+	return counts
+}
