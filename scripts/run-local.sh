@@ -32,4 +32,13 @@ if ! kill -0 "$adserver_pid" 2>/dev/null; then
   echo "run-local: the demo ad server did not start on $ADSERVER_ADDR (in use?); GET /v2/ad will answer house ads and 204" >&2
 fi
 
-ASAP_ENV=local "$dir/asap" "$@"
+# ASAP runs in the background so that a SIGTERM or SIGINT sent to this script alone
+# (not only Ctrl-C to the whole process group) reaches it and it shuts down cleanly.
+ASAP_ENV=local "$dir/asap" "$@" &
+asap_pid=$!
+trap 'kill -TERM "$asap_pid" 2>/dev/null || true' TERM INT
+status=0
+wait "$asap_pid" || status=$?
+# wait returns early when a trapped signal arrives: wait again for ASAP's own exit.
+if kill -0 "$asap_pid" 2>/dev/null; then wait "$asap_pid" || status=$?; fi
+exit "$status"
