@@ -35,7 +35,9 @@ func TestRunServesAuctions(t *testing.T) {
 	defer cancel()
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-fill", "1", "-latency", "0s", "-jitter", "0s"}, &out, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-fill", "1", "-latency", "0s", "-jitter", "0s"}, &out, io.Discard)
+	}()
 
 	addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/openrtb2/auction`)
 	var url string
