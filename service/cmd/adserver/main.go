@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -38,6 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	jitter := fs.Duration("jitter", 10*time.Millisecond, "random extra latency, up to ± this")
 	fixed := fs.Bool("fixed", false, "answer every auction with one constant pre-encoded bid, without decoding the request (benchmarks)")
 	status := fs.Int("status", 0, "answer every auction with this HTTP status and no body (failure drills)")
+	baseURL := fs.String("base-url", "", "URL the bids' nurl and burl point at, as ASAP and SDKs reach this server (default: http://<Host header of the auction>)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,11 +49,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *latency < 0 || *jitter < 0 {
 		return errors.New("-latency and -jitter must not be negative")
 	}
+	if *baseURL != "" {
+		if u, err := url.Parse(*baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("-base-url %q: want an http(s) URL", *baseURL)
+		}
+	}
 	if *status != 0 && (*status < 100 || *status > 599) {
 		return fmt.Errorf("-status %d: not an HTTP status", *status)
 	}
 	srv := demoad.New(demoad.Options{
 		Fill: *fill, NoFill: *fill == 0, Latency: *latency, Jitter: *jitter, Fixed: *fixed, Status: *status,
+		BaseURL: *baseURL,
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

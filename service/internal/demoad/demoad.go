@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,9 @@ type Options struct {
 	// BlockWins makes GET /win wait until the client gives up (tests that win
 	// notices never delay the SDK).
 	BlockWins bool
+	// BaseURL is where the bids' nurl and burl point (this server as its clients
+	// reach it). Empty means http://<the Host header of the auction request>.
+	BaseURL string
 }
 
 // Server is the demo ad server. Its counters are safe for concurrent use.
@@ -133,7 +137,7 @@ func (s *Server) auction(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.opts.Fixed {
 		io.Copy(io.Discard, r.Body)
-		s.fixedOnce.Do(func() { s.fixed = fixedResponse(base(r)) })
+		s.fixedOnce.Do(func() { s.fixed = fixedResponse(s.base(r)) })
 		s.bids.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Openrtb-Version", openrtb.Version)
@@ -161,7 +165,7 @@ func (s *Server) auction(w http.ResponseWriter, r *http.Request) {
 	s.bids.Add(1)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Openrtb-Version", openrtb.Version)
-	json.NewEncoder(w).Encode(bidFor(&req, base(r)))
+	json.NewEncoder(w).Encode(bidFor(&req, s.base(r)))
 }
 
 // wait sleeps Latency±Jitter; false when the client gave up first.
@@ -183,7 +187,12 @@ func (s *Server) wait(ctx context.Context) bool {
 	}
 }
 
-func base(r *http.Request) string { return "http://" + r.Host }
+func (s *Server) base(r *http.Request) string {
+	if s.opts.BaseURL != "" {
+		return strings.TrimSuffix(s.opts.BaseURL, "/")
+	}
+	return "http://" + r.Host
+}
 
 // bidFor bids on the first imp of req: a banner of its first size, else a native ad.
 func bidFor(req *openrtb.BidRequest, base string) *openrtb.BidResponse {

@@ -111,3 +111,15 @@ func TestFillRateAndLatency(t *testing.T) {
 		t.Errorf("answers by status %v; want both 200 and 204 at fill 0.5", filled)
 	}
 }
+
+func TestBaseURL(t *testing.T) {
+	srv := httptest.NewServer(demoad.New(demoad.Options{BaseURL: "http://localhost:8081/"}).Handler())
+	defer srv.Close()
+	var br openrtb.BidResponse
+	if err := json.NewDecoder(post(t, srv, bannerRequest).Body).Decode(&br); err != nil {
+		t.Fatal(err)
+	}
+	if b := br.SeatBid[0].Bid[0]; !strings.HasPrefix(b.NURL, "http://localhost:8081/win?") || !strings.HasPrefix(b.BURL, "http://localhost:8081/imp?") {
+		t.Errorf("nurl %q burl %q; want them under http://localhost:8081/", b.NURL, b.BURL)
+	}
+}
