@@ -125,6 +125,7 @@ func Run(ctx context.Context, o Options) error {
 		Registry:   reg,
 		Ready:      cache.Ready,
 		Ad:         adHandler,
+		AccessLog:  accessLogWriter(cfg, logs),
 	})
 	if err != nil {
 		return err
@@ -237,6 +238,19 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// accessLogWriter is where the server writes access log lines itself: the log
+// writer when logs are JSON at info level or below (the lines are what the JSON
+// handler would write, for a tenth of its cost), else nil, so that they go through
+// the logger and its format and level.
+func accessLogWriter(cfg config.Config, w io.Writer) io.Writer {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
+	if cfg.LogFormat == "text" || level > slog.LevelInfo {
+		return nil
+	}
+	return w
 }
 
 // setMemoryLimit applies ASAP_MEMORY_LIMIT as the runtime's soft memory limit,

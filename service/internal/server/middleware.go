@@ -30,12 +30,20 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := next(c); err != nil {
 			c.Error(err)
 		}
-		elapsed := time.Since(start)
+		end := time.Now()
+		elapsed := end.Sub(start)
 		req, res := c.Request(), c.Response()
 		route := s.routeLabel(c)
 		s.metrics.requests.WithLabelValues(route, codeLabel(res.Status)).Inc()
 		s.metrics.latency.WithLabelValues(route).Observe(elapsed.Seconds())
 		if !s.cfg.AccessLog {
+			return nil
+		}
+		if s.accessLog != nil {
+			writeAccessLine(s.accessLog, &accessLine{
+				time: end, method: req.Method, route: route, status: res.Status, latency: elapsed,
+				bytes: res.Size, requestID: s.requestID(req), pkey: queryPkey(req.URL.RawQuery),
+			})
 			return nil
 		}
 		attrs := [...]slog.Attr{

@@ -220,6 +220,7 @@ func BenchmarkV2CacheHit(b *testing.B) {
 		},
 		Placements: getter,
 		Logger:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		AccessLog:  io.Discard, // as the app wires it for JSON logs
 	})
 	if err != nil {
 		b.Fatal(err)
