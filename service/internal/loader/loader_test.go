@@ -185,6 +185,9 @@ func TestLoadDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(out, "3 placements valid") {
+		t.Errorf("output with -redis %q; want it to say 3 placements are valid", out)
+	}
 	keys, _ := client.Keys(context.Background(), prefix+"*").Result()
 	if len(keys) != 0 {
 		t.Errorf("dry run wrote %q", keys)
