@@ -48,6 +48,8 @@ type contender struct {
 	name   string
 	target target
 	asap   bool
+	pid    int // the process serving it, for its CPU time
+	upPID  int // the upstream behind it, if any
 }
 
 // sample is one round's measurement of one contender.
@@ -55,6 +57,9 @@ type sample struct {
 	tput  throughput
 	lat   latency
 	redis map[string]int64 // Redis commands during the measurement, by name
+	// cpu and upCPU are the CPU time the contender's process and the upstream behind
+	// it used during the throughput run.
+	cpu, upCPU time.Duration
 }
 
 // bench is `make bench`.
@@ -75,7 +80,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	upURL := "http://" + addrs.up + auctionPath
 
 	// The upstream: the demo ad server answering one constant bid at once.
-	up, err := s.start("demo ad server", nil, nil, s.adBin, "-addr", addrs.up, "-fixed", "-fill", "1", "-latency", "0", "-jitter", "0")
+	up, err := s.start("demo ad server", nil, false, s.adBin, "-addr", addrs.up, "-fixed", "-fill", "1", "-latency", "0", "-jitter", "0")
 	if err != nil {
 		return err
 	}
@@ -91,8 +96,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	if err := s.loadPlacements(ctx, env); err != nil {
 		return err
 	}
-	logs := &lineCounter{}
-	asap, err := s.start("ASAP", env, logs, s.asapBin)
+	asap, err := s.start("ASAP", env, true, s.asapBin)
 	if err != nil {
 		return err
 	}
@@ -126,7 +130,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 		if err := os.WriteFile(bodyFile, body, 0o644); err != nil {
 			return err
 		}
-		p, err := s.start(nameEcho, nil, nil, s.self, "-serve", "echo", "-addr", addrs.echo, "-body", bodyFile)
+		p, err := s.start(nameEcho, nil, false, s.self, "-serve", "echo", "-addr", addrs.echo, "-body", bodyFile)
 		if err != nil {
 			return err
 		}
@@ -135,8 +139,9 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "GET /v2 answers %d bytes; bare Echo answers the same bytes\n", len(body))
 		contenders = append(contenders,
-			contender{route: "/v2", name: nameASAP, target: asapV2, asap: true},
-			contender{route: "/v2", name: nameEcho, target: target{method: http.MethodGet, addr: addrs.echo, uri: v2URI, header: sdkHeader}},
+			contender{route: "/v2", name: nameASAP, target: asapV2, asap: true, pid: asap.cmd.Process.Pid},
+			contender{route: "/v2", name: nameEcho, target: target{method: http.MethodGet, addr: addrs.echo, uri: v2URI, header: sdkHeader},
+				pid: p.cmd.Process.Pid},
 		)
 	}
 	if o.only != "/v2" {
@@ -146,20 +151,22 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 			return fmt.Errorf("ASAP GET /v2/ad: %w", err)
 		case status == http.StatusOK && bytes.Contains(body, []byte(`"creatives"`)):
 			fmt.Fprintf(stdout, "GET /v2/ad answers %d bytes (the upstream's bid)\n", len(body))
-			contenders = append(contenders, contender{route: "/v2/ad", name: nameASAP, target: asapAd, asap: true})
+			contenders = append(contenders, contender{route: "/v2/ad", name: nameASAP, target: asapAd, asap: true,
+				pid: asap.cmd.Process.Pid, upPID: up.cmd.Process.Pid})
 		default:
 			note := fmt.Sprintf("ASAP's GET /v2/ad was not measured: it answered %d %s", status, bytes.TrimSpace(body))
 			fmt.Fprintln(stdout, note)
 			notes = append(notes, note)
 		}
-		p, err := s.start(nameProxy, nil, nil, s.self, "-serve", "proxy", "-addr", addrs.proxy, "-upstream", upURL)
+		p, err := s.start(nameProxy, nil, false, s.self, "-serve", "proxy", "-addr", addrs.proxy, "-upstream", upURL)
 		if err != nil {
 			return err
 		}
 		if err := waitHTTP(ctx, p, auction(addrs.proxy), http.StatusOK); err != nil {
 			return err
 		}
-		contenders = append(contenders, contender{route: "/v2/ad", name: nameProxy, target: auction(addrs.proxy)})
+		contenders = append(contenders, contender{route: "/v2/ad", name: nameProxy, target: auction(addrs.proxy),
+			pid: p.cmd.Process.Pid, upPID: up.cmd.Process.Pid})
 		switch bin, note := nginxBinary(o.nginx); {
 		case bin == "":
 			fmt.Fprintln(stdout, note)
@@ -172,9 +179,10 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 			if err := waitHTTP(ctx, p, auction(addrs.nginx), http.StatusOK); err != nil {
 				return err
 			}
-			contenders = append(contenders, contender{route: "/v2/ad", name: nameNginx, target: auction(addrs.nginx)})
+			contenders = append(contenders, contender{route: "/v2/ad", name: nameNginx, target: auction(addrs.nginx),
+				pid: p.cmd.Process.Pid, upPID: up.cmd.Process.Pid})
 		}
-		contenders = append(contenders, contender{route: "/v2/ad", name: nameUpstream, target: auction(addrs.up)})
+		contenders = append(contenders, contender{route: "/v2/ad", name: nameUpstream, target: auction(addrs.up), pid: up.cmd.Process.Pid})
 	}
 	for _, c := range contenders {
 		status, body, err := fetch(ctx, c.target)
@@ -190,7 +198,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 		}
 	}
 	lookupsBefore, _ := cacheLookups(ctx, addrs.admin)
-	logsBefore := logs.Lines()
+	logsFrom := asap.logSize()
 
 	results := make(map[string][]sample) // by route + name
 	for round := range o.rounds {
@@ -212,7 +220,9 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 				profiled = make(chan error, 1)
 				go func() { profiled <- s.profile(ctx, addrs.admin, o.profile, c.route, o.duration) }()
 			}
+			cpu0, upCPU0 := cpuTime(c.pid), cpuTime(c.upPID)
 			tp := closedLoop(ctx, c.target, o.conns, o.duration)
+			cpu, upCPU := cpuTime(c.pid)-cpu0, cpuTime(c.upPID)-upCPU0
 			if profiled != nil {
 				if err := <-profiled; err != nil {
 					fmt.Fprintln(stdout, "profile:", err)
@@ -223,16 +233,16 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 			if err != nil {
 				return err
 			}
-			smp := sample{tput: tp, lat: lat, redis: diffStats(before, after)}
+			smp := sample{tput: tp, lat: lat, redis: diffStats(before, after), cpu: cpu, upCPU: upCPU}
 			key := c.route + " " + c.name
 			results[key] = append(results[key], smp)
-			fmt.Fprintf(stdout, "round %d/%d  %-7s %-22s %9.0f req/s (%d failed)  p50 %-9s p99 %-9s p99.9 %-9s @%d/s (%d/%d ok)%s\n",
-				round+1, o.rounds, c.route, c.name, tp.rps(), tp.failed,
+			fmt.Fprintf(stdout, "round %d/%d  %-7s %-22s %9.0f req/s (%d failed, %s)  p50 %-9s p99 %-9s p99.9 %-9s @%d/s (%d/%d ok)%s\n",
+				round+1, o.rounds, c.route, c.name, tp.rps(), tp.failed, fmtCPU(smp.cpuPerRequest(), smp.upCPUPerRequest()),
 				fmtDur(lat.p50), fmtDur(lat.p99), fmtDur(lat.p999), o.rate, lat.ok, lat.sent, firstErrors(tp, lat))
 		}
 	}
 	lookupsAfter, _ := cacheLookups(ctx, addrs.admin)
-	logLines := logs.Lines() - logsBefore
+	logLines := asap.logLines(logsFrom)
 
 	rep := report{
 		opts: o, contenders: contenders, results: results, notes: notes,
@@ -464,7 +474,7 @@ func (s *stack) startNginx(bin, listen, upstream string) (*proc, error) {
 	if err := os.WriteFile(path, conf.Bytes(), 0o644); err != nil {
 		return nil, err
 	}
-	return s.start(nameNginx, nil, nil, bin, "-p", s.dir, "-c", path, "-e", filepath.Join(s.dir, "nginx-error.log"))
+	return s.start(nameNginx, nil, false, bin, "-p", s.dir, "-c", path, "-e", filepath.Join(s.dir, "nginx-error.log"))
 }
 
 // gitCommit describes the checked-out commit, "+dirty" when the tree has changes.

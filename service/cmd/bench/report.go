@@ -29,6 +29,28 @@ type summary struct {
 	p50, p99, p999   time.Duration
 	failed, requests int64
 	redis            map[string]int64 // summed over the rounds
+	cpu, upCPU       time.Duration    // per request of the throughput runs
+}
+
+// cpuPerRequest is the contender's CPU time per answered request of the
+// throughput run; upCPUPerRequest is the upstream's.
+func (s sample) cpuPerRequest() time.Duration   { return perAnswer(s.cpu, s.tput.ok) }
+func (s sample) upCPUPerRequest() time.Duration { return perAnswer(s.upCPU, s.tput.ok) }
+
+func perAnswer(d time.Duration, n int64) time.Duration {
+	if n == 0 {
+		return 0
+	}
+	return d / time.Duration(n)
+}
+
+// fmtCPU formats CPU time per request in microseconds, the upstream's after a +.
+func fmtCPU(cpu, up time.Duration) string {
+	s := fmt.Sprintf("%.1f µs", float64(cpu)/float64(time.Microsecond))
+	if up > 0 {
+		s += fmt.Sprintf(" + upstream %.1f µs", float64(up)/float64(time.Microsecond))
+	}
+	return s + " CPU/req"
 }
 
 func (r *report) summary(route, name string) (summary, bool) {
@@ -39,10 +61,11 @@ func (r *report) summary(route, name string) (summary, bool) {
 	var out summary
 	out.redis = make(map[string]int64)
 	var rps []float64
-	var p50, p99, p999 []time.Duration
+	var p50, p99, p999, cpu, upCPU []time.Duration
 	for _, s := range ss {
 		rps = append(rps, s.tput.rps())
 		p50, p99, p999 = append(p50, s.lat.p50), append(p99, s.lat.p99), append(p999, s.lat.p999)
+		cpu, upCPU = append(cpu, s.cpuPerRequest()), append(upCPU, s.upCPUPerRequest())
 		out.failed += s.tput.failed + int64(s.lat.sent-s.lat.ok)
 		out.requests += s.tput.ok + s.tput.failed + int64(s.lat.sent)
 		for k, v := range s.redis {
@@ -51,6 +74,7 @@ func (r *report) summary(route, name string) (summary, bool) {
 	}
 	out.rps = median(rps)
 	out.p50, out.p99, out.p999 = median(p50), median(p99), median(p999)
+	out.cpu, out.upCPU = median(cpu), median(upCPU)
 	return out, true
 }
 
@@ -61,19 +85,20 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "# ASAP side-by-side benchmark\n\n")
 	fmt.Fprintf(&b, "`make bench` (service/cmd/bench) on %s, commit %s: %d round(s); each round runs every contender in turn "+
 		"(A B C A B C ...), %s of closed-loop throughput over %d keep-alive connections, then %s of open-loop latency "+
-		"at a constant %d req/s (vegeta's pacer). Medians of the rounds.\n\n",
+		"at a constant %d req/s (vegeta's pacer). Medians of the rounds. \"CPU per request\" is the CPU time (user + system, from /proc) the contender's process used during "+
+		"the throughput run per answer, and the upstream's behind it: less sensitive to the machine's other load than the rates.\n\n",
 		r.started.UTC().Format("2006-01-02 15:04 MST"), r.commit, o.rounds, o.duration, o.conns, o.duration, o.rate)
 	fmt.Fprintf(&b, "Machine: %s. The load generator, the contenders and the upstream share these cores.\n\n", r.machine)
 
-	fmt.Fprintf(&b, "| route | contender | throughput (req/s) | ratio | p50 | p99 | p99.9 | failed |\n")
-	fmt.Fprintf(&b, "|---|---|---:|---|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| route | contender | throughput (req/s) | ratio | p50 | p99 | p99.9 | failed | CPU per request |\n")
+	fmt.Fprintf(&b, "|---|---|---:|---|---:|---:|---:|---:|---|\n")
 	for _, c := range r.contenders {
 		s, ok := r.summary(c.route, c.name)
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d |\n", c.route, c.name, fmtRate(s.rps), r.ratios(c),
-			fmtDur(s.p50), fmtDur(s.p99), fmtDur(s.p999), s.failed)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", c.route, c.name, fmtRate(s.rps), r.ratios(c),
+			fmtDur(s.p50), fmtDur(s.p99), fmtDur(s.p999), s.failed, strings.TrimSuffix(fmtCPU(s.cpu, s.upCPU), " CPU/req"))
 	}
 	fmt.Fprintf(&b, "\nASAP runs as shipped for production (ASAP_ENV=production: JSON access log on, %d log lines written during the rounds) "+
 		"with real Redis and the demo ad server (`adserver -fixed`, one constant bid, no delay) as upstream. "+

@@ -27,7 +27,7 @@ func soak(ctx context.Context, o options, stdout io.Writer) error {
 			return err
 		}
 	}
-	up, err := s.start("demo ad server", nil, nil, s.adBin, "-addr", upAddr, "-fixed", "-fill", "1", "-latency", "0", "-jitter", "0")
+	up, err := s.start("demo ad server", nil, false, s.adBin, "-addr", upAddr, "-fixed", "-fill", "1", "-latency", "0", "-jitter", "0")
 	if err != nil {
 		return err
 	}
@@ -41,7 +41,7 @@ func soak(ctx context.Context, o options, stdout io.Writer) error {
 	if err := s.loadPlacements(ctx, env); err != nil {
 		return err
 	}
-	asap, err := s.start("ASAP", env, &lineCounter{}, s.asapBin)
+	asap, err := s.start("ASAP", env, true, s.asapBin)
 	if err != nil {
 		return err
 	}

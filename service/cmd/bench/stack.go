@@ -146,23 +146,32 @@ func (s *stack) loadPlacements(ctx context.Context, env []string) error {
 
 // proc is a process of the stack.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *tailWriter
-	done chan struct{}
-	err  error
+	name    string
+	cmd     *exec.Cmd
+	out     *tailWriter
+	logPath string // where its output goes instead, if not to out
+	done    chan struct{}
+	err     error
 }
 
-// start starts a process; its output goes to out (nil: kept only for errors).
-func (s *stack) start(name string, env []string, out io.Writer, bin string, args ...string) (*proc, error) {
+// start starts a process. Its output is kept for error messages, or, with toFile,
+// written to a file of the run's directory: ASAP's log goes there, so that it is
+// written as in production (a JSON line per request, flushed in batches) and never
+// waits for this process to read it.
+func (s *stack) start(name string, env []string, toFile bool, bin string, args ...string) (*proc, error) {
 	p := &proc{name: name, out: &tailWriter{max: 8 << 10}, done: make(chan struct{})}
-	w := io.Writer(p.out)
-	if out != nil {
-		w = io.MultiWriter(p.out, out)
-	}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = childEnv(env)
-	p.cmd.Stdout, p.cmd.Stderr = w, w
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if toFile {
+		p.logPath = filepath.Join(s.dir, strings.ReplaceAll(strings.ToLower(name), " ", "-")+".log")
+		f, err := os.Create(p.logPath)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close() // the child has its own descriptor
+		p.cmd.Stdout, p.cmd.Stderr = f, f
+	}
 	setParentDeath(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -173,6 +182,53 @@ func (s *stack) start(name string, env []string, out io.Writer, bin string, args
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// output returns the tail of the process's output.
+func (p *proc) output() string {
+	if p.logPath == "" {
+		return p.out.String()
+	}
+	f, err := os.Open(p.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > 8<<10 {
+		f.Seek(-8<<10, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(f)
+	return string(b)
+}
+
+// logSize returns the size of the process's log file.
+func (p *proc) logSize() int64 {
+	fi, err := os.Stat(p.logPath)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// logLines counts the lines of the process's log file from byte offset from.
+func (p *proc) logLines(from int64) int64 {
+	f, err := os.Open(p.logPath)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return 0
+	}
+	var n int64
+	buf := make([]byte, 256<<10)
+	for {
+		k, err := f.Read(buf)
+		n += int64(bytes.Count(buf[:k], []byte{'\n'}))
+		if err != nil {
+			return n
+		}
+	}
 }
 
 // stop asks the process to stop (SIGTERM) and kills it after 5 s.
@@ -195,7 +251,7 @@ func (p *proc) stop() {
 func (p *proc) exited() error {
 	select {
 	case <-p.done:
-		return fmt.Errorf("%s exited (%v):\n%s", p.name, p.err, p.out.String())
+		return fmt.Errorf("%s exited (%v):\n%s", p.name, p.err, p.output())
 	default:
 		return nil
 	}
@@ -221,7 +277,7 @@ func waitHTTP(ctx context.Context, p *proc, t target, want int) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: %s %s did not answer %d within 15s (last: %s); its output:\n%s", p.name, t.method, t.url(), want, last, p.out.String())
+			return fmt.Errorf("%s: %s %s did not answer %d within 15s (last: %s); its output:\n%s", p.name, t.method, t.url(), want, last, p.output())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -316,26 +372,47 @@ func (w *tailWriter) String() string {
 	return string(w.buf)
 }
 
-// lineCounter counts the lines written to it and keeps nothing: ASAP's access log
-// goes there, so that logging costs what it costs in production (a JSON line
-// written per request) while the run proves it was on.
-type lineCounter struct {
-	mu    sync.Mutex
-	lines int64
+// clockTicks is the unit of the CPU times in /proc/<pid>/stat (USER_HZ), 100 on
+// every Linux architecture Go supports.
+const clockTicks = 100
+
+// cpuTime returns the CPU time (user and system) process pid and its direct
+// children (nginx's workers) have used, from /proc. It returns 0 where /proc is
+// not readable.
+func cpuTime(pid int) time.Duration {
+	total := procCPU(pid)
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, f := range strings.Fields(string(b)) {
+			if child, err := strconv.Atoi(f); err == nil {
+				total += procCPU(child)
+			}
+		}
+	}
+	return total
 }
 
-func (c *lineCounter) Write(p []byte) (int, error) {
-	n := bytes.Count(p, []byte{'\n'})
-	c.mu.Lock()
-	c.lines += int64(n)
-	c.mu.Unlock()
-	return len(p), nil
-}
-
-func (c *lineCounter) Lines() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lines
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; the fields after it do not.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 { // utime and stime are fields 14 and 15: 12 and 13 after the name
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks
 }
 
 // rssBytes reads the resident set size of process pid from /proc.
