@@ -156,7 +156,6 @@ func exchange(addr string, raw []byte) (int, error) {
 // methods. ASAP never answers 5xx, never crashes, and its memory stays bounded;
 // real requests are served throughout.
 func TestJunk(t *testing.T) {
-	t.Parallel()
 	var (
 		random  = pick(300, 5000)
 		workers = 8

@@ -85,18 +85,18 @@ func do(ctx context.Context, c *http.Client, url string, check checkFunc) event 
 // It stops early when ctx ends.
 func openLoop(ctx context.Context, c *http.Client, rate float64, d time.Duration, workers int, url func(i int) string, check checkFunc) *loadRun {
 	run := &loadRun{began: time.Now()}
-	type job struct {
-		i     int
-		start time.Duration
-	}
+	type job struct{ i int }
 	jobs := make(chan job, workers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for j := range jobs {
+				// When it was sent, not when it was due: on a busy machine a worker
+				// may get the CPU late, and phases are told apart by send time.
+				start := time.Since(run.began)
 				// Stopping the run stops the dispatch; requests already sent finish.
 				e := do(context.WithoutCancel(ctx), c, url(j.i), check)
-				e.start = j.start
+				e.start = start
 				run.add(e)
 			}
 		})
@@ -116,7 +116,7 @@ loop:
 			}
 			for due := int(elapsed.Seconds() * rate); sent < due; sent++ {
 				select {
-				case jobs <- job{i: sent, start: elapsed}:
+				case jobs <- job{i: sent}:
 				default:
 					run.mu.Lock()
 					run.late++

@@ -19,10 +19,9 @@ import (
 // ignore Retry-After): still only 200 and 503, memory bounded, and capacity is
 // back once it stops.
 func TestOverload(t *testing.T) {
-	t.Parallel()
 	var (
 		conns   = pick(1500, 4000)
-		d       = pick(3*time.Second, 15*time.Second)
+		d       = pick(2500*time.Millisecond, 15*time.Second)
 		slots   = 32
 		latency = 50 * time.Millisecond
 		queueTO = 50 * time.Millisecond // production.env
@@ -50,7 +49,7 @@ func TestOverload(t *testing.T) {
 		s := summarize(run.all())
 		return rate(s.codes[http.StatusOK], time.Since(run.began)), s
 	}
-	capacity, capStats := capacityNow(pick(2*time.Second, 5*time.Second))
+	capacity, capStats := capacityNow(pick(1500*time.Millisecond, 5*time.Second))
 	_, peak0 := srv.memory(t)
 
 	// Ten times capacity, arriving whatever the answers, over conns connections.
@@ -103,8 +102,13 @@ func TestOverload(t *testing.T) {
 		t.Errorf("goodput %.0f/s under 10× capacity, want at least 90%% of the capacity %.0f/s", goodput, capacity)
 	}
 	// A shed request waits at most the queue timeout; the client's own scheduling
-	// on this shared machine adds the rest of the slack.
-	if limit := queueTO + pick(150*time.Millisecond, 50*time.Millisecond); shed.p99 > limit {
+	// on this shared machine adds the rest of the slack. When the load generator
+	// could not keep its schedule (the race detector slows it tenfold), its
+	// latencies measure itself, not ASAP.
+	switch limit := queueTO + pick(150*time.Millisecond, 50*time.Millisecond); {
+	case flood.late > floodAll.n/100:
+		t.Logf("503 latency not judged: the load generator fell behind for %d of %d requests", flood.late, floodAll.n)
+	case shed.p99 > limit:
 		t.Errorf("503s: p99 %s, want within the queue timeout %s + slack", shed.p99, queueTO)
 	}
 	if after < 0.9*capacity {

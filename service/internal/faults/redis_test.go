@@ -17,7 +17,6 @@ import (
 // warm placements. Warm placements never fail; cold ones get 503 with Retry-After
 // within the Redis timeouts; once Redis is back, a change reaches ASAP within a second.
 func TestRedisOutage(t *testing.T) {
-	t.Parallel()
 	var (
 		rps    = pick(150.0, 500.0)
 		freeze = pick(1500*time.Millisecond, 3*time.Second)

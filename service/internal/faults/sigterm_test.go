@@ -22,7 +22,6 @@ import (
 // connections for the drain period; requests in flight complete; then the process
 // exits 0 within drain period + shutdown timeout.
 func TestSIGTERM(t *testing.T) {
-	t.Parallel()
 	var (
 		drain    = pick(time.Second, 5*time.Second)
 		shutdown = pick(2*time.Second, 10*time.Second)

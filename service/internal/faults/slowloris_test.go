@@ -18,7 +18,6 @@ import (
 // requests arrive. The real requests keep their latency; the server cuts the slow
 // and idle connections after its read-header timeout (production.env: 2s).
 func TestSlowloris(t *testing.T) {
-	t.Parallel()
 	var (
 		slow   = pick(200, 1000)
 		idle   = pick(100, 500)
