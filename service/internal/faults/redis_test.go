@@ -29,12 +29,17 @@ func TestRedisOutage(t *testing.T) {
 		colds[i].PKey = fmt.Sprintf("cold-%d", i)
 	}
 	rdb := startRedis(t, colds...)
-	srv := startASAP(t, map[string]string{"ASAP_REDIS_URL": rdb.URL()})
+	up := startAdserver(t, "-fill", "1", "-latency", "5ms", "-jitter", "2ms")
+	srv := startASAP(t, map[string]string{"ASAP_REDIS_URL": rdb.URL(), "ASAP_UPSTREAMS": "primary=" + up.auction})
 
 	warm := []string{"demo-feed", "demo-article", "demo-paused"}
 	paths := warmPaths(warm)
-	for _, p := range paths {
-		if e := do(context.Background(), newClient(1), srv.base+p, wantStatus(http.StatusOK)); e.problem != "" {
+	var adPaths []string
+	for _, k := range warm {
+		adPaths = append(adPaths, "/v2/ad?pkey="+k)
+	}
+	for _, p := range append(paths, adPaths...) {
+		if e := do(context.Background(), newClient(1), srv.base+p, wantStatus(http.StatusOK, http.StatusNoContent)); e.problem != "" {
 			t.Fatalf("warming %s: %s", p, e.problem)
 		}
 	}
@@ -42,10 +47,14 @@ func TestRedisOutage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	client := newClient(64)
-	done := make(chan *loadRun)
+	v2Done, adDone := make(chan *loadRun), make(chan *loadRun)
 	go func() {
-		done <- openLoop(ctx, client, rps, time.Hour, 64,
+		v2Done <- openLoop(ctx, client, rps/2, time.Hour, 32,
 			func(i int) string { return srv.base + paths[i%len(paths)] }, checkWarm)
+	}()
+	go func() {
+		adDone <- openLoop(ctx, client, rps/2, time.Hour, 32,
+			func(i int) string { return srv.base + adPaths[i%len(adPaths)] }, checkAd)
 	}()
 	began := time.Now()
 	time.Sleep(warmup)
@@ -83,16 +92,24 @@ func TestRedisOutage(t *testing.T) {
 	changeDead := changeFlows(t, srv, rdb, "after-restart")
 	time.Sleep(time.Second)
 	cancel()
-	run := <-done
+	v2Run, adRun := <-v2Done, <-adDone
 
-	total := summarize(run.all())
-	t.Logf("warm placements at %.0f req/s for %s: %s", rps, time.Since(began).Round(100*time.Millisecond), total)
-	t.Logf("phases: frozen %s..%s, dead %s..%s; load generator late for %d requests",
-		frozeAt.Round(time.Millisecond), thawedAt.Round(time.Millisecond), killedAt.Round(time.Millisecond), restartedAt.Round(time.Millisecond), run.late)
-	during := summarize(run.where(func(e event) bool {
+	down := func(e event) bool {
 		return (e.start >= frozeAt && e.start < thawedAt) || (e.start >= killedAt && e.start < restartedAt)
-	}))
-	t.Logf("warm requests while Redis was down: %s", during)
+	}
+	t.Logf("phases: frozen %s..%s, dead %s..%s; load generator late for %d requests",
+		frozeAt.Round(time.Millisecond), thawedAt.Round(time.Millisecond), killedAt.Round(time.Millisecond), restartedAt.Round(time.Millisecond), v2Run.late+adRun.late)
+	var total, during stats
+	for _, r := range []struct {
+		name string
+		run  *loadRun
+	}{{"GET /v2", v2Run}, {"GET /v2/ad", adRun}} {
+		all, d := summarize(r.run.all()), summarize(r.run.where(func(e event) bool { return down(e) }))
+		t.Logf("%s on warm placements at %.0f req/s for %s: %s", r.name, rps/2, time.Since(began).Round(100*time.Millisecond), all)
+		t.Logf("%s while Redis was down: %s", r.name, d)
+		total.n, total.failures, total.problems = total.n+all.n, total.failures+all.failures, append(total.problems, all.problems...)
+		during.n += d.n
+	}
 	t.Logf("a change reached ASAP %s after SIGCONT and %s after the restart", changeFrozen.Round(time.Millisecond), changeDead.Round(time.Millisecond))
 
 	if total.failures > 0 {
@@ -134,6 +151,14 @@ func checkWarm(code int, h http.Header, body []byte) string {
 	}
 	if !strings.Contains(string(body), `"mrid":"`) {
 		return fmt.Sprintf("200 without an mrid: %.200s", body)
+	}
+	return ""
+}
+
+// checkAd accepts a GET /v2/ad answer: an ad (200) or none (204, the paused placement).
+func checkAd(code int, h http.Header, body []byte) string {
+	if k := adKind(code, body); k == "bad" {
+		return fmt.Sprintf("status %d: %.200s", code, body)
 	}
 	return ""
 }

@@ -3,6 +3,7 @@ package faults
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -27,9 +28,16 @@ func TestSIGTERM(t *testing.T) {
 		shutdown = pick(2*time.Second, 10*time.Second)
 		rps      = pick(100.0, 400.0)
 	)
-	rdb := startRedis(t)
+	// GET /v2/ad requests on a placement with the longest tmax, to an upstream
+	// that takes most of it: they are in flight when the listener closes.
+	const adLatency = 600 * time.Millisecond
+	up := startAdserver(t, "-fill", "1", "-latency", adLatency.String(), "-jitter", "0")
+	slowAd := adPlacement(t, "ad-slow-upstream", "primary", true)
+	slowAd.Ad.TmaxMs = 1000
+	rdb := startRedis(t, slowAd)
 	srv := startASAP(t, map[string]string{
 		"ASAP_REDIS_URL":        rdb.URL(),
+		"ASAP_UPSTREAMS":        "primary=" + up.auction,
 		"ASAP_DRAIN_PERIOD":     drain.String(),
 		"ASAP_SHUTDOWN_TIMEOUT": shutdown.String(),
 		// The requests in flight send the end of their headers half way through the drain period.
@@ -105,11 +113,30 @@ func TestSIGTERM(t *testing.T) {
 			t.Errorf("request in flight: status %d, want 200", res.StatusCode)
 		}
 	}
+	// Ad requests sent just before the listener closes, answered after it closed.
+	time.Sleep(time.Until(sigAt.Add(drain - adLatency/2)))
+	adDone := make(chan event, inFlight)
+	adClient := newClient(inFlight)
+	for range inFlight {
+		go func() {
+			adDone <- do(context.Background(), adClient, srv.base+"/v2/ad?pkey=ad-slow-upstream", func(code int, _ http.Header, body []byte) string {
+				if k := adKind(code, body); k != "bid" {
+					return fmt.Sprintf("answer %q (status %d), want the upstream's bid", k, code)
+				}
+				return ""
+			})
+		}()
+	}
 	time.Sleep(time.Until(sigAt.Add(drain + 200*time.Millisecond)))
 	if c, err := net.DialTimeout("tcp", strings.TrimPrefix(srv.base, "http://"), time.Second); err == nil {
 		c.Close()
 		t.Errorf("the listener still accepts after the drain period")
 	}
+	var adEvents []event
+	for range inFlight {
+		adEvents = append(adEvents, <-adDone)
+	}
+	adStats := summarize(adEvents)
 
 	code := srv.wait(drain + shutdown + 5*time.Second)
 	exitAfter := time.Since(sigAt)
@@ -135,6 +162,7 @@ func TestSIGTERM(t *testing.T) {
 	t.Logf("drain %s, shutdown timeout %s: /readyz 503 %s after SIGTERM; exit code %d %s after SIGTERM",
 		drain, shutdown, notReadyAfter.Round(time.Millisecond), code, exitAfter.Round(time.Millisecond))
 	t.Logf("requests in flight at SIGTERM: %d of %d answered 200", inflightOK, inFlight)
+	t.Logf("GET /v2/ad requests sent %s before the listener closed, to a %s upstream: %s", adLatency/2, adLatency, adStats)
 	t.Logf("before the end of the drain period: keep-alive %s", keptStats)
 	t.Logf("before the end of the drain period: new connections %s", freshStats)
 	t.Logf("new connections during the drain period: %s", freshDrain)
@@ -156,6 +184,9 @@ func TestSIGTERM(t *testing.T) {
 		if s.failures > 0 || s.codes[http.StatusOK] != s.n {
 			t.Errorf("%s before the end of the drain period: %s; want every one 200", name, s)
 		}
+	}
+	if adStats.failures > 0 {
+		t.Errorf("GET /v2/ad requests in flight across the listener's close: %s", adStats)
 	}
 	if freshDrain.codes[http.StatusOK] == 0 {
 		t.Errorf("no new connection was served during the drain period: %s", freshDrain)
