@@ -117,17 +117,26 @@ func (p *Placement) Live() bool { return p.Status == StatusOK }
 // Key returns keyType and keyValue for a request's customKeys: those of the first
 // targeting rule whose customKeys all match, else the placement's own.
 func (p *Placement) Key(customKeys map[string]string) (keyType, keyValue string) {
+	return p.KeyFor(func(name string) (string, bool) {
+		v, ok := customKeys[name]
+		return v, ok
+	})
+}
+
+// KeyFor is Key for callers that hold the request's customKeys in something other
+// than a map: customKey returns the value of one, and whether the request has it.
+func (p *Placement) KeyFor(customKey func(name string) (value string, ok bool)) (keyType, keyValue string) {
 	for _, r := range p.Targeting {
-		if r.matches(customKeys) {
+		if r.matches(customKey) {
 			return r.KeyType, r.KeyValue
 		}
 	}
 	return p.KeyType, p.KeyValue
 }
 
-func (r TargetingRule) matches(customKeys map[string]string) bool {
+func (r TargetingRule) matches(customKey func(string) (string, bool)) bool {
 	for k, want := range r.CustomKeys {
-		if got, ok := customKeys[k]; !ok || got != want {
+		if got, ok := customKey(k); !ok || got != want {
 			return false
 		}
 	}

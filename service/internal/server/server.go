@@ -57,6 +57,7 @@ type Server struct {
 	ready      func(ctx context.Context) bool
 	ad         echo.HandlerFunc
 	accessLog  io.Writer
+	v2Answers  v2Answers
 	limiter    *limiter.Limiter
 	metrics    *metrics
 	draining   atomic.Bool

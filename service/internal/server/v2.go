@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -33,8 +34,23 @@ type v2Query struct {
 	pkey          string
 	pubAppName    string
 	pubAppVersion string
-	// customKeys are the customKeys[<name>]=<value> pairs; nil when there are none.
-	customKeys map[string]string
+	// customKeys are the customKeys[<name>]=<value> pairs, in the order given, each
+	// name once; nil when there are none. A slice, not a map: there are a handful,
+	// and a map cost an allocation of a few hundred bytes per request.
+	customKeys []customKey
+}
+
+// customKey is one customKeys[<name>]=<value> pair.
+type customKey struct{ name, value string }
+
+// customKey returns the value of customKeys[name], and whether the query has it.
+func (q *v2Query) customKey(name string) (string, bool) {
+	for _, k := range q.customKeys {
+		if k.name == name {
+			return k.value, true
+		}
+	}
+	return "", false
 }
 
 // parseV2Query reads the raw query of GET /v2. Unknown parameters are ignored, as
@@ -94,7 +110,7 @@ func parseV2Query(raw string) (v2Query, error) {
 			if len(v) > maxCustomKeyValue {
 				return q, badInput(param, "longer than %d bytes", maxCustomKeyValue)
 			}
-			if old, dup := q.customKeys[name]; dup {
+			if old, dup := q.customKey(name); dup {
 				if old != v {
 					return q, badInput(param, "given twice with different values")
 				}
@@ -104,9 +120,9 @@ func parseV2Query(raw string) (v2Query, error) {
 				return q, badInput("customKeys", "more than %d keys", maxCustomKeys)
 			}
 			if q.customKeys == nil {
-				q.customKeys = make(map[string]string, 4)
+				q.customKeys = make([]customKey, 0, 4)
 			}
-			q.customKeys[name] = v
+			q.customKeys = append(q.customKeys, customKey{name, v})
 		}
 	}
 	switch {
@@ -136,11 +152,11 @@ func (s *Server) v2(c echo.Context) error {
 	if err != nil {
 		return lookupError(s.log, q.pkey, err)
 	}
-	keyType, keyValue := p.Key(q.customKeys)
+	keyType, keyValue := p.KeyFor(q.customKey)
 
 	buf := bufPool.Get().(*[]byte)
 	defer bufPool.Put(buf)
-	*buf = appendV2((*buf)[:0], uuid.New(), p, keyType, keyValue)
+	*buf = s.v2Answers.get(p).append((*buf)[:0], uuid.New(), keyType, keyValue)
 
 	res := c.Response()
 	h := res.Header()
@@ -181,6 +197,53 @@ type placementError struct {
 func (e *placementError) Error() string { return fmt.Sprintf("pkey %q: %v", e.pkey, e.err) }
 func (e *placementError) Unwrap() error { return e.err }
 
+// encodedV2 is the GET /v2 answer of one placement, encoded once: only the mrid
+// and keyType/keyValue (which targeting chooses per request) are written per
+// request, around the pre-encoded parts.
+type encodedV2 struct {
+	p    *placement.Placement
+	head []byte // `","pkey":...,"keyType":`
+	tail []byte // `,"status":...}`
+}
+
+// append appends the answer with the given mrid and keys to b: the bytes
+// appendV2 writes.
+func (e *encodedV2) append(b []byte, mrid uuid.UUID, keyType, keyValue string) []byte {
+	b = append(b, `{"mrid":"`...)
+	b = appendUUID(b, mrid)
+	b = append(b, e.head...)
+	b = appendString(b, keyType)
+	b = append(b, `,"keyValue":`...)
+	b = appendString(b, keyValue)
+	return append(b, e.tail...)
+}
+
+// v2Answers holds the encoded answer of every placement served, by pkey. A
+// placement the cache replaces (a change, a refresh) is a new *Placement, so its
+// answer is encoded again on first use.
+type v2Answers struct {
+	m sync.Map // pkey → *encodedV2
+	n atomic.Int64
+}
+
+// maxV2Answers bounds v2Answers: past it, the map starts over. Only placements
+// that exist are added, so only deleted ones piling up can reach it.
+const maxV2Answers = 100_000
+
+func (as *v2Answers) get(p *placement.Placement) *encodedV2 {
+	if v, ok := as.m.Load(p.PKey); ok {
+		if e := v.(*encodedV2); e.p == p {
+			return e
+		}
+	} else if as.n.Add(1) > maxV2Answers {
+		as.m.Clear()
+		as.n.Store(1)
+	}
+	e := &encodedV2{p: p, head: appendV2Head(nil, p), tail: appendV2Tail(nil, p)}
+	as.m.Store(p.PKey, e)
+	return e
+}
+
 // appendV2 appends the GET /v2 answer, the JSON the SDKs in the field parse: the
 // field names, their order and status "OK" are frozen. It writes the JSON by hand
 // because this is the hottest path of the server; TestAppendV2MatchesEncodingJSON
@@ -188,14 +251,24 @@ func (e *placementError) Unwrap() error { return e.err }
 func appendV2(b []byte, mrid uuid.UUID, p *placement.Placement, keyType, keyValue string) []byte {
 	b = append(b, `{"mrid":"`...)
 	b = appendUUID(b, mrid)
+	b = appendV2Head(b, p)
+	b = appendString(b, keyType)
+	b = append(b, `,"keyValue":`...)
+	b = appendString(b, keyValue)
+	return appendV2Tail(b, p)
+}
+
+// appendV2Head appends the part of the answer between the mrid and keyType's value.
+func appendV2Head(b []byte, p *placement.Placement) []byte {
 	b = append(b, `","pkey":`...)
 	b = appendString(b, p.PKey)
 	b = append(b, `,"adServer":`...)
 	b = appendString(b, p.AdServer)
-	b = append(b, `,"keyType":`...)
-	b = appendString(b, keyType)
-	b = append(b, `,"keyValue":`...)
-	b = appendString(b, keyValue)
+	return append(b, `,"keyType":`...)
+}
+
+// appendV2Tail appends the part of the answer after keyValue's value.
+func appendV2Tail(b []byte, p *placement.Placement) []byte {
 	b = append(b, `,"status":`...)
 	b = appendString(b, p.Status)
 	b = append(b, `,"articlesBeforeFirstAd":`...)
