@@ -38,7 +38,7 @@ func TestEncodedV2MatchesAppendV2(t *testing.T) {
 func TestV2AnswersFollowReplacedPlacements(t *testing.T) {
 	var as v2Answers
 	p1 := &placement.Placement{PKey: "demo", Status: "OK", AdServer: "DFP"}
-	if as.get(p1) != as.get(p1) {
+	if first, again := as.get(p1), as.get(p1); first != again {
 		t.Error("the same placement was encoded twice")
 	}
 	p2 := &placement.Placement{PKey: "demo", Status: "PAUSED", AdServer: "DFP"}
