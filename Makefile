@@ -34,6 +34,16 @@ bench: ## side-by-side benchmark on 127.0.0.1 (ASAP, bare Echo, ReverseProxy, ng
 soak: ## ASAP at 1,000 req/s for 10 minutes; fails unless resident memory stays flat (within 10%)
 	scripts/with-redis.sh $(GO) run ./service/cmd/bench -soak $(SOAK_FLAGS)
 
+# ---- Reliability (README, "Operations: what ASAP does under faults"). The short form of
+# the fault suite runs in `make test`; these are the full forms.
+FUZZTIME ?= 10m
+
+faults: ## the fault suite in full: Redis outages, upstream faults, overload, SIGTERM, slowloris, junk (about 3 minutes); prints each scenario's figures
+	scripts/with-redis.sh $(GO) test ./service/internal/faults -run . -faults.full -v -count=1 -timeout 30m
+
+fuzz: ## every fuzz target for FUZZTIME (default 10m) each, one after the other: targets × FUZZTIME in all
+	scripts/fuzz.sh $(FUZZTIME)
+
 # ---- Delivery (README, "Deployment"). ENV is the stack: staging or production (image
 # also takes local). Each target checks its tools and credentials first (scripts/require.sh).
 # SHA is read once, so every step of a release deploys the same commit.
