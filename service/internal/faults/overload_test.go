@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 )
@@ -37,7 +38,37 @@ func TestOverload(t *testing.T) {
 		"ASAP_ACCESS_LOG": "false",
 	})
 	url := func(int) string { return srv.base + "/v2/ad?pkey=demo-feed" }
-	ok := wantStatus(http.StatusOK, http.StatusServiceUnavailable)
+	// Goodput is the upstream's bids: a house ad is a 200 too, served when the
+	// upstream did not answer in time.
+	var (
+		bidMu sync.Mutex
+		bids  []time.Time
+	)
+	ok := func(code int, h http.Header, body []byte) string {
+		if adKind(code, body) == "bid" {
+			bidMu.Lock()
+			bids = append(bids, time.Now())
+			bidMu.Unlock()
+		}
+		return wantStatus(http.StatusOK, http.StatusServiceUnavailable)(code, h, body)
+	}
+	bidsBetween := func(from, to time.Time) int {
+		bidMu.Lock()
+		defer bidMu.Unlock()
+		n := 0
+		for _, b := range bids {
+			if !b.Before(from) && b.Before(to) {
+				n++
+			}
+		}
+		return n
+	}
+	// served returns the server's own count of GET /v2/ad answers, and of those
+	// answered within 250 ms (its latency histogram), so far.
+	served := func() (all, fast float64) {
+		return srv.metric(t, "asap_http_request_duration_seconds_count", `route="/v2/ad"`),
+			srv.metric(t, "asap_http_request_duration_seconds_bucket", `route="/v2/ad"`, `le="0.25"`)
+	}
 	ctx := context.Background()
 
 	// Capacity: as many connections as slots, so nothing waits.
@@ -46,14 +77,15 @@ func TestOverload(t *testing.T) {
 		defer c.CloseIdleConnections()
 		closedLoop(ctx, c, slots, 300*time.Millisecond, url, ok)
 		run := closedLoop(ctx, c, slots, d, url, ok)
-		s := summarize(run.all())
-		return rate(s.codes[http.StatusOK], time.Since(run.began)), s
+		end := time.Now()
+		return rate(bidsBetween(run.began, end), end.Sub(run.began)), summarize(run.all())
 	}
 	capacity, capStats := capacityNow(pick(1500*time.Millisecond, 5*time.Second))
 	_, peak0 := srv.memory(t)
 
 	// Ten times capacity, arriving whatever the answers, over conns connections.
 	cpu0 := srv.metric(t, "process_cpu_seconds_total")
+	all0, fast0 := served()
 	opened := make(chan int, 1)
 	go func() {
 		time.Sleep(d / 2)
@@ -61,33 +93,36 @@ func TestOverload(t *testing.T) {
 	}()
 	flood := pacedConns(ctx, conns, 10*capacity, d, url, ok)
 	cpu1 := srv.metric(t, "process_cpu_seconds_total")
+	all1, fast1 := served()
+	fastShare := (fast1 - fast0) / max(all1-all0, 1)
 	open := <-opened
 	floodAll := summarize(flood.all())
 	// The first second opens the connections; goodput is measured after it.
-	goodput := rate(countStatus(flood.where(func(e event) bool { return e.start >= time.Second }), http.StatusOK), d-time.Second)
+	goodput := rate(bidsBetween(flood.began.Add(time.Second), flood.began.Add(d)), d-time.Second)
 	shed := summarize(flood.where(func(e event) bool { return e.code == http.StatusServiceUnavailable }))
-	served := summarize(flood.where(func(e event) bool { return e.code == http.StatusOK }))
+	answered := summarize(flood.where(func(e event) bool { return e.code == http.StatusOK }))
 
 	// Every connection retries at once, ignoring Retry-After.
 	client := newClient(conns)
 	storm := closedLoop(ctx, client, conns, d, url, ok)
 	stormAll := summarize(storm.all())
-	stormGoodput := rate(stormAll.codes[http.StatusOK], d)
+	stormGoodput := rate(bidsBetween(storm.began, storm.began.Add(d)), d)
 	client.CloseIdleConnections()
 	_, peak := srv.memory(t)
 	after, _ := capacityNow(time.Second)
 	shedTotal := srv.metric(t, "asap_http_shed_total")
 
-	t.Logf("capacity with %d connections: %.0f answers/s (%s)", slots, capacity, capStats)
+	t.Logf("capacity with %d connections: %.0f bids/s (%s)", slots, capacity, capStats)
 	t.Logf("10× capacity (%.0f/s) over %d connections for %s (%d connections open): %s",
 		10*capacity, conns, d, open, floodAll)
-	t.Logf("  goodput %.0f answers/s after the first second = %.0f%% of capacity; asap used %.2f CPU s; load generator late for %d",
+	t.Logf("  goodput %.0f bids/s after the first second = %.0f%% of capacity; asap used %.2f CPU s; load generator late for %d",
 		goodput, 100*goodput/capacity, cpu1-cpu0, flood.late)
-	t.Logf("  503s: %s", shed)
-	t.Logf("  200s: %s", served)
+	t.Logf("  503s (as the load generator saw them): %s", shed)
+	t.Logf("  200s (as the load generator saw them): %s", answered)
+	t.Logf("  ASAP's own latency histogram: %.1f%% of %.0f answers within 250 ms", 100*fastShare, all1-all0)
 	t.Logf("retry storm, %d connections sending back to back for %s: %s; goodput %.0f/s = %.0f%% of capacity (client and server share this machine's CPU)",
 		conns, d, stormAll, stormGoodput, 100*stormGoodput/capacity)
-	t.Logf("capacity after the overload: %.0f answers/s; shed by the limiter in all: %.0f; peak RSS %.0f MiB (%.0f MiB before the overload)",
+	t.Logf("capacity after the overload: %.0f bids/s; shed by the limiter in all: %.0f; peak RSS %.0f MiB (%.0f MiB before the overload)",
 		after, shedTotal, peak, peak0)
 
 	for what, s := range map[string]stats{"10× capacity": floodAll, "retry storm": stormAll} {
@@ -101,15 +136,14 @@ func TestOverload(t *testing.T) {
 	if goodput < 0.9*capacity {
 		t.Errorf("goodput %.0f/s under 10× capacity, want at least 90%% of the capacity %.0f/s", goodput, capacity)
 	}
-	// A shed request waits at most the queue timeout; the client's own scheduling
-	// on this shared machine adds the rest of the slack. When the load generator
-	// could not keep its schedule (the race detector slows it tenfold), its
-	// latencies measure itself, not ASAP.
-	switch limit := queueTO + pick(150*time.Millisecond, 50*time.Millisecond); {
-	case flood.late > floodAll.n/100:
-		t.Logf("503 latency not judged: the load generator fell behind for %d of %d requests", flood.late, floodAll.n)
-	case shed.p99 > limit:
-		t.Errorf("503s: p99 %s, want within the queue timeout %s + slack", shed.p99, queueTO)
+	// A shed request waits at most the queue timeout. The load generator's p99
+	// also holds its own scheduling of thousands of goroutines on this shared
+	// machine, so the bound is on the median it sees and on ASAP's own histogram.
+	if shed.p50 > queueTO {
+		t.Errorf("503s: median %s, want within the queue timeout %s", shed.p50, queueTO)
+	}
+	if fastShare < 0.99 {
+		t.Errorf("ASAP answered %.1f%% of requests within 250 ms under 10× capacity, want 99%%", 100*fastShare)
 	}
 	if after < 0.9*capacity {
 		t.Errorf("capacity after the overload %.0f/s, want back to at least 90%% of %.0f/s", after, capacity)
