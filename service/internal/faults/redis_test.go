@@ -57,6 +57,21 @@ func TestRedisOutage(t *testing.T) {
 			func(i int) string { return srv.base + adPaths[i%len(adPaths)] }, checkAd)
 	}()
 	began := time.Now()
+	// The load balancer's health check: a warm cache keeps the instance in
+	// rotation while Redis is down (else every instance would leave at once).
+	readyDone := make(chan [2]int)
+	go func() {
+		var polls, notReady int
+		c := newClient(1)
+		for ctx.Err() == nil {
+			polls++
+			if e := do(ctx, c, srv.base+"/readyz", nil); e.code != http.StatusOK && ctx.Err() == nil {
+				notReady++
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		readyDone <- [2]int{polls, notReady}
+	}()
 	time.Sleep(warmup)
 
 	// Hang: connections stay open, nothing answers.
@@ -93,6 +108,7 @@ func TestRedisOutage(t *testing.T) {
 	time.Sleep(time.Second)
 	cancel()
 	v2Run, adRun := <-v2Done, <-adDone
+	ready := <-readyDone
 
 	down := func(e event) bool {
 		return (e.start >= frozeAt && e.start < thawedAt) || (e.start >= killedAt && e.start < restartedAt)
@@ -112,6 +128,10 @@ func TestRedisOutage(t *testing.T) {
 	}
 	t.Logf("a change reached ASAP %s after SIGCONT and %s after the restart", changeFrozen.Round(time.Millisecond), changeDead.Round(time.Millisecond))
 
+	t.Logf("/readyz: %d of %d polls not 200", ready[1], ready[0])
+	if ready[1] > 0 {
+		t.Errorf("/readyz answered other than 200 %d times while the cache was warm", ready[1])
+	}
 	if total.failures > 0 {
 		t.Errorf("%d warm requests failed, want 0: %q", total.failures, total.problems)
 	}
