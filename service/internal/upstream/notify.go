@@ -53,14 +53,12 @@ func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, er
 	}
 	transport := opts.Transport
 	if transport == nil {
-		transport = &http.Transport{
-			Proxy:                 nil,
-			DialContext:           (&net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   opts.Timeout,
-			ResponseHeaderTimeout: opts.Timeout,
-			MaxIdleConnsPerHost:   opts.Concurrency,
-			IdleConnTimeout:       90 * time.Second,
-			ForceAttemptHTTP2:     true,
+		transport = &h1Transport{
+			dialer:         net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second},
+			tlsTimeout:     opts.Timeout,
+			headerTimeout:  opts.Timeout,
+			maxIdlePerHost: opts.Concurrency,
+			idleTimeout:    90 * time.Second,
 		}
 	}
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{

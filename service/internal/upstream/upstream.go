@@ -96,19 +96,13 @@ var (
 )
 
 func newClient(up config.Upstream, cfg config.Ad, m *metrics) *Client {
-	transport := &http.Transport{
-		// Never a proxy from the environment: the configured URL is the only peer.
-		Proxy: nil,
-		DialContext: (&net.Dialer{
-			Timeout:   cfg.UpstreamDialTimeout,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		TLSHandshakeTimeout:   cfg.UpstreamTLSHandshakeTimeout,
-		ResponseHeaderTimeout: cfg.UpstreamResponseHeaderTimeout,
-		MaxIdleConns:          cfg.UpstreamMaxIdleConnsPerHost,
-		MaxIdleConnsPerHost:   cfg.UpstreamMaxIdleConnsPerHost,
-		IdleConnTimeout:       cfg.UpstreamIdleConnTimeout,
-		ForceAttemptHTTP2:     true,
+	// Never a proxy from the environment: the configured URL is the only peer.
+	transport := &h1Transport{
+		dialer:         net.Dialer{Timeout: cfg.UpstreamDialTimeout, KeepAlive: 30 * time.Second},
+		tlsTimeout:     cfg.UpstreamTLSHandshakeTimeout,
+		headerTimeout:  cfg.UpstreamResponseHeaderTimeout,
+		maxIdlePerHost: cfg.UpstreamMaxIdleConnsPerHost,
+		idleTimeout:    cfg.UpstreamIdleConnTimeout,
 	}
 	c := &Client{
 		name: up.Name,

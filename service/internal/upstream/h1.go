@@ -1,0 +1,315 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// h1Transport is the http.RoundTripper of the upstream clients: HTTP/1.1 with
+// keep-alive, each exchange done in the caller's goroutine.
+//
+// net/http's Transport hands every request to a writer goroutine and every answer
+// from a reader goroutine of the connection, two goroutine switches per exchange,
+// and the bench profiles showed them (with their selects and wake-ups) as the
+// largest part of ASAP's CPU on GET /v2/ad. An upstream call here is one write
+// (headers and body) and reads on the same goroutine; the answer is parsed by
+// http.ReadResponse. It speaks HTTP/1.1 only (over TLS for https, negotiated by
+// ALPN), follows no redirects itself, uses no proxy, and asks for no compression.
+type h1Transport struct {
+	dialer         net.Dialer
+	tlsConfig      *tls.Config   // nil: the system roots
+	tlsTimeout     time.Duration // bounds the TLS handshake; 0: only the request's deadline
+	headerTimeout  time.Duration // bounds the wait for the answer's headers; 0: only the deadline
+	maxIdlePerHost int           // idle connections kept per host
+	idleTimeout    time.Duration // an idle connection older than this is closed, not reused; 0: kept
+
+	mu   sync.Mutex
+	idle map[string][]*h1Conn // by scheme://host:port, the most recently used last
+}
+
+// h1Conn is one keep-alive connection.
+type h1Conn struct {
+	net.Conn
+	key       string
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	idleSince time.Time
+}
+
+// errStale marks a failure on a reused connection before any byte of the answer:
+// the server closed the connection while it was idle, so the request was not
+// handled and is sent again on a new connection.
+var errStale = errors.New("idle connection closed by the server")
+
+// aLongTimeAgo is a deadline in the past: setting it interrupts blocked I/O.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// RoundTrip sends req and returns the answer; its Body reads from the connection,
+// which goes back to the pool when the body has been read to its end (and closed).
+func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := readRequestBody(req)
+	if err != nil {
+		return nil, err
+	}
+	u := req.URL
+	if u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("upstream: unsupported URL %q", u)
+	}
+	addr := canonicalAddr(u.Scheme, u.Host)
+	key := u.Scheme + "://" + addr
+	ctx := req.Context()
+	for attempt := 0; ; attempt++ {
+		c, reused := t.get(key)
+		if c == nil {
+			if c, err = t.dial(ctx, u.Scheme, addr, u.Hostname(), key); err != nil {
+				return nil, err
+			}
+		}
+		resp, err := t.exchange(ctx, c, req, body)
+		if err == nil {
+			return resp, nil
+		}
+		c.Close()
+		if !reused || attempt > 0 || !errors.Is(err, errStale) || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%w (%w)", ctx.Err(), err)
+			}
+			return nil, err
+		}
+	}
+}
+
+// exchange writes req on c and reads the answer's headers.
+func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request, body []byte) (*http.Response, error) {
+	deadline, _ := ctx.Deadline()
+	c.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
+	ok := false
+	defer func() {
+		if !ok {
+			stop()
+		}
+	}()
+
+	writeRequest(c.bw, req, body)
+	if err := c.bw.Flush(); err != nil {
+		return nil, fmt.Errorf("%w: write: %w", errStale, err)
+	}
+	if t.headerTimeout > 0 {
+		if hd := time.Now().Add(t.headerTimeout); deadline.IsZero() || hd.Before(deadline) {
+			c.SetReadDeadline(hd)
+		}
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			return nil, fmt.Errorf("%w: %w", errStale, err)
+		}
+		return nil, err
+	}
+	resp, err := http.ReadResponse(c.br, req)
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadDeadline(deadline) // the body, under the request's deadline alone
+	resp.Body = &h1Body{t: t, c: c, r: resp.Body, reuse: !resp.Close, stop: stop}
+	ok = true
+	return resp, nil
+}
+
+// h1Body is an answer's body. Read to its end, it gives the connection back to
+// the pool; closed before that, it closes the connection.
+type h1Body struct {
+	t     *h1Transport
+	c     *h1Conn
+	r     io.ReadCloser
+	reuse bool
+	stop  func() bool
+	done  bool
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		b.release(true)
+	} else if err != nil {
+		b.release(false)
+	}
+	return n, err
+}
+
+func (b *h1Body) Close() error {
+	if !b.done {
+		b.release(false)
+	}
+	return nil
+}
+
+// release ends the body: the connection goes back to the pool when the body was
+// read to its end, the server keeps it open, and the request's context did not
+// interrupt it (stop reports that); otherwise it is closed.
+func (b *h1Body) release(atEOF bool) {
+	b.done = true
+	if b.stop() && atEOF && b.reuse {
+		b.t.put(b.c)
+		return
+	}
+	b.c.Close()
+}
+
+// get takes an idle connection for key, the most recently used first, closing the
+// ones idle too long. It returns nil when there is none.
+func (t *h1Transport) get(key string) (*h1Conn, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	conns := t.idle[key]
+	for len(conns) > 0 {
+		c := conns[len(conns)-1]
+		conns[len(conns)-1] = nil
+		conns = conns[:len(conns)-1]
+		if t.idleTimeout > 0 && time.Since(c.idleSince) > t.idleTimeout {
+			c.Close()
+			continue
+		}
+		t.idle[key] = conns
+		return c, true
+	}
+	delete(t.idle, key)
+	return nil, false
+}
+
+// put keeps c for reuse, or closes it when the host has enough idle connections.
+func (t *h1Transport) put(c *h1Conn) {
+	c.idleSince = time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.idle == nil {
+		t.idle = make(map[string][]*h1Conn)
+	}
+	if len(t.idle[c.key]) >= max(t.maxIdlePerHost, 1) {
+		c.Close()
+		return
+	}
+	t.idle[c.key] = append(t.idle[c.key], c)
+}
+
+// CloseIdleConnections closes every idle connection (http.Client calls it).
+func (t *h1Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = nil
+	t.mu.Unlock()
+	for _, conns := range idle {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}
+
+// dial opens a connection to addr, with TLS for https.
+func (t *h1Transport) dial(ctx context.Context, scheme, addr, host, key string) (*h1Conn, error) {
+	conn, err := t.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if scheme == "https" {
+		cfg := t.tlsConfig.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = host
+		}
+		cfg.NextProtos = []string{"http/1.1"}
+		hctx := ctx
+		if t.tlsTimeout > 0 {
+			var cancel context.CancelFunc
+			hctx, cancel = context.WithTimeout(ctx, t.tlsTimeout)
+			defer cancel()
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(hctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	return &h1Conn{Conn: conn, key: key, br: bufio.NewReaderSize(conn, 8<<10), bw: bufio.NewWriterSize(conn, 4<<10)}, nil
+}
+
+// writeRequest writes req's request line, headers and body to w.
+func writeRequest(w *bufio.Writer, req *http.Request, body []byte) {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	w.WriteString(req.Method)
+	w.WriteByte(' ')
+	w.WriteString(req.URL.RequestURI())
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(host)
+	w.WriteString("\r\n")
+	for name, values := range req.Header {
+		for _, v := range values {
+			if strings.ContainsAny(v, "\r\n") || strings.ContainsAny(name, "\r\n: ") {
+				continue // never a header that would split the request
+			}
+			w.WriteString(name)
+			w.WriteString(": ")
+			w.WriteString(v)
+			w.WriteString("\r\n")
+		}
+	}
+	if body != nil || req.Method == http.MethodPost || req.Method == http.MethodPut {
+		w.WriteString("Content-Length: ")
+		w.WriteString(strconv.Itoa(len(body)))
+		w.WriteString("\r\n")
+	}
+	w.WriteString("\r\n")
+	w.Write(body)
+}
+
+// readRequestBody reads and closes req's body; nil when it has none.
+func readRequestBody(req *http.Request) ([]byte, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, nil
+	}
+	defer req.Body.Close()
+	if req.ContentLength > 0 {
+		b := make([]byte, req.ContentLength)
+		if _, err := io.ReadFull(req.Body, b); err != nil {
+			return nil, fmt.Errorf("upstream: read request body: %w", err)
+		}
+		return b, nil
+	}
+	b, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: read request body: %w", err)
+	}
+	return b, nil
+}
+
+// canonicalAddr is host with the scheme's default port when it has none.
+func canonicalAddr(scheme, host string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	port := "80"
+	if scheme == "https" {
+		port = "443"
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), port)
+}
