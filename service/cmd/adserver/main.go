@@ -38,6 +38,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	latency := fs.Duration("latency", 20*time.Millisecond, "how long each auction answer waits")
 	jitter := fs.Duration("jitter", 10*time.Millisecond, "random extra latency, up to ± this")
 	fixed := fs.Bool("fixed", false, "answer every auction with one constant pre-encoded bid, without decoding the request (benchmarks)")
+	nurl := fs.Bool("nurl", true, "with -fixed: the bid carries a nurl (ASAP then fires a win notice per ad)")
 	status := fs.Int("status", 0, "answer every auction with this HTTP status and no body (failure drills)")
 	baseURL := fs.String("base-url", "", "URL the bids' nurl and burl point at, as ASAP and SDKs reach this server (default: http://<Host header of the auction>)")
 	if err := fs.Parse(args); err != nil {
@@ -58,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-status %d: not an HTTP status", *status)
 	}
 	srv := demoad.New(demoad.Options{
-		Fill: *fill, NoFill: *fill == 0, Latency: *latency, Jitter: *jitter, Fixed: *fixed, Status: *status,
+		Fill: *fill, NoFill: *fill == 0, Latency: *latency, Jitter: *jitter, Fixed: *fixed, FixedNoNURL: !*nurl, Status: *status,
 		BaseURL: *baseURL,
 	})
 	ln, err := net.Listen("tcp", *addr)

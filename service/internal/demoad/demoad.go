@@ -37,6 +37,10 @@ type Options struct {
 	// Fixed answers every auction with one constant, pre-encoded BidResponse, without
 	// decoding the request: the cheapest possible upstream, for benchmarks.
 	Fixed bool
+	// FixedNoNURL leaves the nurl out of the Fixed bid: billing through burl alone
+	// (fired by the SDK), so ASAP sends no win notice. Benchmarks use it to give ASAP
+	// one upstream exchange per ad request, as a proxy makes.
+	FixedNoNURL bool
 	// Status, when not 0, is the HTTP status of every auction answer, with an empty
 	// body (tests of upstream failures).
 	Status int
@@ -137,7 +141,7 @@ func (s *Server) auction(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.opts.Fixed {
 		io.Copy(io.Discard, r.Body)
-		s.fixedOnce.Do(func() { s.fixed = fixedResponse(s.base(r)) })
+		s.fixedOnce.Do(func() { s.fixed = fixedResponse(s.base(r), !s.opts.FixedNoNURL) })
 		s.bids.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Openrtb-Version", openrtb.Version)
@@ -233,8 +237,9 @@ func bidFor(req *openrtb.BidRequest, base string) *openrtb.BidResponse {
 	}
 }
 
-// fixedResponse is the constant answer of Fixed mode: a 300x250 banner at $1.50.
-func fixedResponse(base string) []byte {
+// fixedResponse is the constant answer of Fixed mode: a 300x250 banner at $1.50,
+// with a nurl unless nurl is false.
+func fixedResponse(base string, nurl bool) []byte {
 	resp := bidFor(&openrtb.BidRequest{ID: "fixed", Imp: []openrtb.Imp{{
 		ID: "1", TagID: "fixed", BidFloor: 1.5,
 		Banner: &openrtb.Banner{Format: []openrtb.Format{{W: 300, H: 250}}},
@@ -242,6 +247,9 @@ func fixedResponse(base string) []byte {
 	resp.SeatBid[0].Bid[0].Price = 1.5
 	resp.SeatBid[0].Bid[0].ID = "fixed-bid"
 	resp.BidID = "fixed"
+	if !nurl {
+		resp.SeatBid[0].Bid[0].NURL = ""
+	}
 	b, err := json.Marshal(resp)
 	if err != nil {
 		return []byte(`{"id":"fixed"}`)

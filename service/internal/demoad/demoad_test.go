@@ -123,3 +123,19 @@ func TestBaseURL(t *testing.T) {
 		t.Errorf("nurl %q burl %q; want them under http://localhost:8081/", b.NURL, b.BURL)
 	}
 }
+
+// TestFixedNURL: the fixed bid carries a nurl unless FixedNoNURL, and a burl either way.
+func TestFixedNURL(t *testing.T) {
+	for _, noNURL := range []bool{false, true} {
+		srv := httptest.NewServer(demoad.New(demoad.Options{Fixed: true, FixedNoNURL: noNURL}).Handler())
+		var resp openrtb.BidResponse
+		if err := json.NewDecoder(post(t, srv, "{}").Body).Decode(&resp); err != nil {
+			t.Fatal(err)
+		}
+		srv.Close()
+		bid := resp.SeatBid[0].Bid[0]
+		if gotNURL := bid.NURL != ""; gotNURL == noNURL || bid.BURL == "" {
+			t.Errorf("FixedNoNURL %t: nurl %q, burl %q; want a nurl %t and a burl", noNURL, bid.NURL, bid.BURL, !noNURL)
+		}
+	}
+}
