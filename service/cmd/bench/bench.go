@@ -25,6 +25,7 @@ import (
 // Names of the contenders, as the table shows them.
 const (
 	nameASAP     = "ASAP"
+	nameASAPNURL = "ASAP, bid with nurl"
 	nameEcho     = "bare Echo"
 	nameProxy    = "httputil.ReverseProxy"
 	nameNginx    = "nginx proxy_pass"
@@ -35,7 +36,7 @@ const (
 // mediation, and for its ad.
 const (
 	v2URI = "/v2?pkey=demo-feed&pubAppName=Example%20News&pubAppVersion=4.2.0&customKeys%5Bsection%5D=sports"
-	adURI = "/v2/ad?pkey=demo-feed&uid=6f1c2c4e-4a9e-4b5e-9c3a-0d6e7b8a9f10&appId=com.example.news" +
+	adURI = "/v2/ad?pkey=demo-feed-lean&uid=6f1c2c4e-4a9e-4b5e-9c3a-0d6e7b8a9f10&appId=com.example.news" +
 		"&appName=Example%20News&appVersion=4.2.0&creative_key=ck-123&w=300&h=250&os=android&osv=14" +
 		"&make=Google&model=Pixel%208&gdpr=1&gdpr_consent=CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA&us_privacy=1YNN&lmt=0"
 	sdkUserAgent = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"
@@ -71,29 +72,42 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	defer s.Close()
 
-	var addrs struct{ up, asap, admin, echo, proxy, nginx string }
-	for _, a := range []*string{&addrs.up, &addrs.asap, &addrs.admin, &addrs.echo, &addrs.proxy, &addrs.nginx} {
+	var addrs struct{ up, upNURL, asap, admin, echo, proxy, nginx string }
+	for _, a := range []*string{&addrs.up, &addrs.upNURL, &addrs.asap, &addrs.admin, &addrs.echo, &addrs.proxy, &addrs.nginx} {
 		if *a, err = freeAddr(); err != nil {
 			return err
 		}
 	}
 	upURL := "http://" + addrs.up + auctionPath
 
-	// The upstream: the demo ad server answering one constant bid at once.
-	up, err := s.start("demo ad server", nil, false, s.adBin, "-addr", addrs.up, "-fixed", "-fill", "1", "-latency", "0", "-jitter", "0")
+	// The upstreams: the demo ad server answering one constant bid at once, without
+	// a nurl (billing through burl, fired by the SDK: one upstream exchange per ad, as
+	// for the proxies), and with one (ASAP then also fires a win notice per ad).
+	up, err := s.start("demo ad server", nil, false, s.adBin, "-addr", addrs.up, "-fixed", "-nurl=false", "-fill", "1", "-latency", "0", "-jitter", "0")
 	if err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, up, get(addrs.up, "/stats"), http.StatusOK); err != nil {
+	upNURL, err := s.start("demo ad server (nurl)", nil, false, s.adBin, "-addr", addrs.upNURL, "-fixed", "-fill", "1", "-latency", "0", "-jitter", "0")
+	if err != nil {
 		return err
+	}
+	for _, u := range []struct {
+		p    *proc
+		addr string
+	}{{up, addrs.up}, {upNURL, addrs.upNURL}} {
+		if err := waitHTTP(ctx, u.p, get(u.addr, "/stats"), http.StatusOK); err != nil {
+			return err
+		}
 	}
 
-	// ASAP, as shipped for production, its log lines counted.
-	env, err := s.asapEnv(addrs.asap, addrs.admin, upURL, o.profile != "")
+	// ASAP, as shipped for production, its log lines counted. The sample placements
+	// name upstream "primary"; demo-feed-lean is demo-feed with upstream "lean".
+	upstreams := "primary=http://" + addrs.upNURL + auctionPath + ",lean=" + upURL
+	env, err := s.asapEnv(addrs.asap, addrs.admin, upstreams, o.profile != "")
 	if err != nil {
 		return err
 	}
-	if err := s.loadPlacements(ctx, env); err != nil {
+	if err := s.loadPlacements(ctx, env, map[string]string{"demo-feed-lean": "lean"}); err != nil {
 		return err
 	}
 	asap, err := s.start("ASAP", env, true, s.asapBin)
@@ -103,12 +117,14 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	if err := waitHTTP(ctx, asap, get(addrs.asap, "/readyz"), http.StatusOK); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "ASAP (pid %d) serving on %s, admin %s, upstream %s, Redis key prefix %s\n",
-		asap.cmd.Process.Pid, addrs.asap, addrs.admin, upURL, s.prefix)
+	fmt.Fprintf(stdout, "ASAP (pid %d) serving on %s, admin %s, upstreams %s, Redis key prefix %s\n",
+		asap.cmd.Process.Pid, addrs.asap, addrs.admin, upstreams, s.prefix)
 
 	sdkHeader := http.Header{"User-Agent": {sdkUserAgent}}
 	asapV2 := target{method: http.MethodGet, addr: addrs.asap, uri: v2URI, header: sdkHeader}
 	asapAd := target{method: http.MethodGet, addr: addrs.asap, uri: adURI, header: sdkHeader}
+	asapAdNURL := asapAd
+	asapAdNURL.uri = strings.Replace(adURI, "pkey=demo-feed-lean&", "pkey=demo-feed&", 1)
 	bidRequest, err := sampleBidRequest()
 	if err != nil {
 		return err
@@ -145,18 +161,22 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 		)
 	}
 	if o.only != "/v2" {
-		status, body, err := fetch(ctx, asapAd)
-		switch {
-		case err != nil:
-			return fmt.Errorf("ASAP GET /v2/ad: %w", err)
-		case status == http.StatusOK && bytes.Contains(body, []byte(`"creatives"`)):
-			fmt.Fprintf(stdout, "GET /v2/ad answers %d bytes (the upstream's bid)\n", len(body))
-			contenders = append(contenders, contender{route: "/v2/ad", name: nameASAP, target: asapAd, asap: true,
-				pid: asap.cmd.Process.Pid, upPID: up.cmd.Process.Pid})
-		default:
-			note := fmt.Sprintf("ASAP's GET /v2/ad was not measured: it answered %d %s", status, bytes.TrimSpace(body))
-			fmt.Fprintln(stdout, note)
-			notes = append(notes, note)
+		for _, c := range []contender{
+			{route: "/v2/ad", name: nameASAP, target: asapAd, asap: true, pid: asap.cmd.Process.Pid, upPID: up.cmd.Process.Pid},
+			{route: "/v2/ad", name: nameASAPNURL, target: asapAdNURL, asap: true, pid: asap.cmd.Process.Pid, upPID: upNURL.cmd.Process.Pid},
+		} {
+			status, body, err := fetch(ctx, c.target)
+			switch {
+			case err != nil:
+				return fmt.Errorf("ASAP GET %s: %w", c.target.uri, err)
+			case status == http.StatusOK && bytes.Contains(body, []byte(`"creatives"`)):
+				fmt.Fprintf(stdout, "%s: GET /v2/ad answers %d bytes (the upstream's bid)\n", c.name, len(body))
+				contenders = append(contenders, c)
+			default:
+				note := fmt.Sprintf("%s: GET /v2/ad was not measured: it answered %d %s", c.name, status, bytes.TrimSpace(body))
+				fmt.Fprintln(stdout, note)
+				notes = append(notes, note)
+			}
 		}
 		p, err := s.start(nameProxy, nil, false, s.self, "-serve", "proxy", "-addr", addrs.proxy, "-upstream", upURL)
 		if err != nil {

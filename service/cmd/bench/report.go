@@ -101,9 +101,11 @@ func (r *report) markdown() string {
 			fmtDur(s.p50), fmtDur(s.p99), fmtDur(s.p999), s.failed, strings.TrimSuffix(fmtCPU(s.cpu, s.upCPU), " CPU/req"))
 	}
 	fmt.Fprintf(&b, "\nASAP runs as shipped for production (ASAP_ENV=production: JSON access log on, %d log lines written during the rounds) "+
-		"with real Redis and the demo ad server (`adserver -fixed`, one constant bid, no delay) as upstream. "+
+		"with real Redis and the demo ad server as upstream (`adserver -fixed -nurl=false`: one constant bid at once, billed through its burl). "+
 		"The bare Echo handler answers GET /v2 with the bytes ASAP answered; httputil.ReverseProxy and nginx forward the "+
-		"BidRequest ASAP would send to the same upstream; \"upstream direct\" posts it to the upstream itself.\n",
+		"BidRequest ASAP would send to the same upstream; \"upstream direct\" posts it to the upstream itself. "+
+		"\"ASAP, bid with nurl\" asks a second demo ad server whose bid carries a nurl, so ASAP also sends a win notice for every ad "+
+		"(a second upstream exchange, which no proxy makes); the targets are checked on the \"ASAP\" row, the same work as the proxies.\n",
 		r.logLines)
 	for _, n := range r.notes {
 		fmt.Fprintf(&b, "\n- %s", n)

@@ -34,11 +34,11 @@ func soak(ctx context.Context, o options, stdout io.Writer) error {
 	if err := waitHTTP(ctx, up, get(upAddr, "/stats"), http.StatusOK); err != nil {
 		return err
 	}
-	env, err := s.asapEnv(asapAddr, adminAddr, "http://"+upAddr+auctionPath, false)
+	env, err := s.asapEnv(asapAddr, adminAddr, "primary=http://"+upAddr+auctionPath, false)
 	if err != nil {
 		return err
 	}
-	if err := s.loadPlacements(ctx, env); err != nil {
+	if err := s.loadPlacements(ctx, env, nil); err != nil {
 		return err
 	}
 	asap, err := s.start("ASAP", env, true, s.asapBin)

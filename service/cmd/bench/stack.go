@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +20,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"asap/service/internal/placement"
+	"asap/service/internal/placement/samples"
 )
 
 // stack is the processes of a run and what they share: the temporary directory
@@ -101,12 +106,12 @@ func (s *stack) Close() {
 }
 
 // asapEnv is ASAP's environment: production as shipped, on 127.0.0.1 ports, with
-// the run's Redis key prefix and the demo ad server as upstream "primary".
+// the run's Redis key prefix and upstreams (ASAP_UPSTREAMS, name=url,...).
 //
 // With debug (-profile), production refuses ASAP_DEBUG, so ASAP runs as local with
 // every value of production.env set as a variable (they override local.env), plus
 // ASAP_DEBUG=true: the production configuration with pprof on the admin port.
-func (s *stack) asapEnv(httpAddr, adminAddr, upstreamURL string, debug bool) ([]string, error) {
+func (s *stack) asapEnv(httpAddr, adminAddr, upstreams string, debug bool) ([]string, error) {
 	env := []string{"ASAP_ENV=production"}
 	if debug {
 		b, err := os.ReadFile(filepath.Join(s.root, "service", "config", "production.env"))
@@ -126,15 +131,39 @@ func (s *stack) asapEnv(httpAddr, adminAddr, upstreamURL string, debug bool) ([]
 		"ASAP_ADMIN_ADDR="+adminAddr,
 		"ASAP_REDIS_URL="+s.redisURL,
 		"ASAP_REDIS_KEY_PREFIX="+s.prefix,
-		"ASAP_UPSTREAMS=primary="+upstreamURL,
+		"ASAP_UPSTREAMS="+upstreams,
 		// Stop at once: there is no load balancer to drain.
 		"ASAP_DRAIN_PERIOD=0s",
 	), nil
 }
 
-// loadPlacements runs `asap load` (the sample placements) with ASAP's environment.
-func (s *stack) loadPlacements(ctx context.Context, env []string) error {
-	cmd := exec.CommandContext(ctx, s.asapBin, "load")
+// loadPlacements runs `asap load` with ASAP's environment: the sample placements,
+// and for each of extra, a copy of demo-feed under that pkey whose ad section names
+// that upstream.
+func (s *stack) loadPlacements(ctx context.Context, env []string, extra map[string]string) error {
+	var list []placement.Placement
+	if err := json.Unmarshal(samples.JSON, &list); err != nil {
+		return err
+	}
+	for pkey, upstream := range extra {
+		i := slices.IndexFunc(list, func(p placement.Placement) bool { return p.PKey == "demo-feed" })
+		if i < 0 || list[i].Ad == nil {
+			return errors.New("the sample placements have no demo-feed with an ad section")
+		}
+		p := list[i]
+		ad := *p.Ad
+		p.PKey, ad.Upstream, p.Ad = pkey, upstream, &ad
+		list = append(list, p)
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	file := filepath.Join(s.dir, "placements.json")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, s.asapBin, "load", "-file", file)
 	cmd.Env = childEnv(env)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
