@@ -445,17 +445,6 @@ func sample(t testing.TB, pkey string) placement.Placement {
 	return placement.Placement{}
 }
 
-// freePort returns a loopback address nothing listens on (for a while).
-func freePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // adserver is a running demo ad server process (service/cmd/adserver).
 type adserver struct {
 	*proc

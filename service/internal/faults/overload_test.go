@@ -152,14 +152,3 @@ func TestOverload(t *testing.T) {
 		t.Errorf("peak RSS %.0f MiB under overload, want under 400 MiB", peak)
 	}
 }
-
-// countStatus counts the events answered with code.
-func countStatus(events []event, code int) int {
-	n := 0
-	for _, e := range events {
-		if e.code == code {
-			n++
-		}
-	}
-	return n
-}
