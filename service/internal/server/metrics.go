@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -13,6 +15,49 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	shed     prometheus.Counter
+
+	// byRoute caches the children of requests and latency per route label, so that
+	// counting a request hashes no label values. Filled by routes and read-only after.
+	byRoute map[string]*routeMetrics
+}
+
+// routeMetrics are one route's metric children, made on first use so that
+// /metrics shows no series before they count something.
+type routeMetrics struct {
+	latency atomic.Pointer[prometheus.Observer]
+	codes   [600]atomic.Pointer[prometheus.Counter]
+}
+
+// addRoute makes route's children cacheable; routes calls it for every route.
+func (m *metrics) addRoute(route string) {
+	if m.byRoute == nil {
+		m.byRoute = make(map[string]*routeMetrics)
+	}
+	m.byRoute[route] = &routeMetrics{}
+}
+
+// observe counts a request of route answered with code after d.
+func (m *metrics) observe(route string, code int, d time.Duration) {
+	rm := m.byRoute[route]
+	if rm == nil || code < 0 || code >= len(rm.codes) {
+		m.requests.WithLabelValues(route, codeLabel(code)).Inc()
+		m.latency.WithLabelValues(route).Observe(d.Seconds())
+		return
+	}
+	c := rm.codes[code].Load()
+	if c == nil {
+		counter := m.requests.WithLabelValues(route, codeLabel(code))
+		c = &counter
+		rm.codes[code].Store(c) // racing stores hold the same child
+	}
+	(*c).Inc()
+	o := rm.latency.Load()
+	if o == nil {
+		observer := m.latency.WithLabelValues(route)
+		o = &observer
+		rm.latency.Store(o)
+	}
+	(*o).Observe(d.Seconds())
 }
 
 func newMetrics(reg prometheus.Registerer, l *limiter.Limiter) (*metrics, error) {

@@ -34,8 +34,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		elapsed := end.Sub(start)
 		req, res := c.Request(), c.Response()
 		route := s.routeLabel(c)
-		s.metrics.requests.WithLabelValues(route, codeLabel(res.Status)).Inc()
-		s.metrics.latency.WithLabelValues(route).Observe(elapsed.Seconds())
+		s.metrics.observe(route, res.Status, elapsed)
 		if !s.cfg.AccessLog {
 			return nil
 		}

@@ -104,7 +104,9 @@ func New(deps Deps) (*Server, error) {
 	s.routeSet = map[string]bool{}
 	for _, r := range e.Routes() {
 		s.routeSet[r.Path] = true
+		s.metrics.addRoute(r.Path)
 	}
+	s.metrics.addRoute("unmatched")
 	return s, nil
 }
 

@@ -31,9 +31,9 @@ const (
 
 // v2Query is the parsed query of GET /v2.
 type v2Query struct {
-	pkey          string
-	pubAppName    string
-	pubAppVersion string
+	// pkey is the placement key. pubAppName and pubAppVersion are checked (well
+	// formed, bounded) but not kept: the answer does not depend on them.
+	pkey string
 	// customKeys are the customKeys[<name>]=<value> pairs, in the order given, each
 	// name once; nil when there are none. A slice, not a map: there are a handful,
 	// and a map cost an allocation of a few hundred bytes per request.
@@ -81,17 +81,12 @@ func parseV2Query(raw string) (v2Query, error) {
 			}
 			q.pkey, seenPkey = v, true
 		case key == "pubAppName", key == "pubAppVersion":
-			v, err := unescape(rawValue)
-			if err != nil {
+			n, ok := unescapedLen(rawValue)
+			if !ok {
 				return q, badInput(key, "malformed percent-encoding")
 			}
-			if len(v) > maxAppField {
+			if n > maxAppField {
 				return q, badInput(key, "longer than %d bytes", maxAppField)
-			}
-			if key == "pubAppName" {
-				q.pubAppName = v
-			} else {
-				q.pubAppVersion = v
 			}
 		case strings.HasPrefix(key, "customKeys"):
 			name, hasPrefix := strings.CutPrefix(key, "customKeys[")
@@ -102,17 +97,16 @@ func parseV2Query(raw string) (v2Query, error) {
 			if len(name) > maxCustomKeyName {
 				return q, badInput("customKeys", "a key name is longer than %d bytes", maxCustomKeyName)
 			}
-			param := "customKeys[" + name + "]"
 			v, err := unescape(rawValue)
 			if err != nil {
-				return q, badInput(param, "malformed percent-encoding")
+				return q, badInput(customKeyParam(name), "malformed percent-encoding")
 			}
 			if len(v) > maxCustomKeyValue {
-				return q, badInput(param, "longer than %d bytes", maxCustomKeyValue)
+				return q, badInput(customKeyParam(name), "longer than %d bytes", maxCustomKeyValue)
 			}
 			if old, dup := q.customKey(name); dup {
 				if old != v {
-					return q, badInput(param, "given twice with different values")
+					return q, badInput(customKeyParam(name), "given twice with different values")
 				}
 				continue
 			}
@@ -132,6 +126,35 @@ func parseV2Query(raw string) (v2Query, error) {
 		return q, badInput("pkey", "must match [A-Za-z0-9_-]{1,64}")
 	}
 	return q, nil
+}
+
+// The mrid of every answer is a random UUID: from a pool of random bytes refilled
+// 16 at a time by 256, rather than a crypto/rand read per request. mrids identify
+// requests; they are not secrets.
+func init() { uuid.EnableRandPool() }
+
+// customKeyParam names the parameter of customKeys[name] in an error.
+func customKeyParam(name string) string { return "customKeys[" + name + "]" }
+
+// unescapedLen returns the length s has once decoded as a query component, and
+// false when its percent-encoding is malformed, without decoding it.
+func unescapedLen(s string) (int, bool) {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			continue
+		}
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return 0, false
+		}
+		n -= 2
+		i += 2
+	}
+	return n, true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // unescape decodes a query component, sparing the common case that needs no decoding.
