@@ -290,11 +290,14 @@ func waitReady(t testing.TB, url string, within time.Duration) {
 	}
 }
 
-// metrics reads the admin port's /metrics and returns the sum of every sample of
+// metricsClient reads /metrics; the timeout keeps a hung server from hanging the test.
+var metricsClient = &http.Client{Timeout: 5 * time.Second}
+
+// metric reads the admin port's /metrics and returns the sum of every sample of
 // metric name whose labels contain each of labels (such as `route="/v2"`).
 func (a *asap) metric(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
-	res, err := http.Get(a.admin + "/metrics")
+	res, err := metricsClient.Get(a.admin + "/metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}

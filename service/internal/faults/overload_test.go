@@ -138,8 +138,13 @@ func TestOverload(t *testing.T) {
 	}
 	// A shed request waits at most the queue timeout. The load generator's p99
 	// also holds its own scheduling of thousands of goroutines on this shared
-	// machine, so the bound is on the median it sees and on ASAP's own histogram.
-	if shed.p50 > queueTO {
+	// machine, so the bound is on the median it sees and on ASAP's own histogram;
+	// and when it could not even keep its schedule (the race detector slows it
+	// tenfold), its latencies measure itself, not ASAP.
+	switch {
+	case flood.late > floodAll.n/100:
+		t.Logf("503 latency as seen by the load generator not judged: it fell behind for %d of %d requests", flood.late, floodAll.n)
+	case shed.p50 > queueTO:
 		t.Errorf("503s: median %s, want within the queue timeout %s", shed.p50, queueTO)
 	}
 	if fastShare < 0.99 {

@@ -77,6 +77,7 @@ type Server struct {
 // the binary is not installed. It is killed at cleanup. By default it keeps no data
 // across a restart.
 func StartServer(t testing.TB) *Server {
+	t.Helper()
 	return startServer(t, nil)
 }
 
@@ -84,6 +85,7 @@ func StartServer(t testing.TB) *Server {
 // temporary directory and fsynced, so that a killed and restarted server comes
 // back with its data, as a failed-over Redis does.
 func StartDurableServer(t testing.TB) *Server {
+	t.Helper()
 	return startServer(t, []string{"--dir", t.TempDir(), "--appendonly", "yes", "--appendfsync", "always"})
 }
 
