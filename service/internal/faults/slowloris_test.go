@@ -61,8 +61,9 @@ func TestSlowloris(t *testing.T) {
 	if during.failures > 0 {
 		t.Errorf("real requests failed during the attack: %s", during)
 	}
-	// Generous: the machine is shared; an attack that worked would hold them for seconds.
-	if limit := 250 * time.Millisecond; during.p99 > limit {
+	// Generous: the machine is shared (and the short form runs beside every other
+	// package's tests); an attack that worked would hold them for seconds.
+	if limit := pick(500*time.Millisecond, 100*time.Millisecond); during.p99 > limit {
 		t.Errorf("real requests' p99 %s during the attack, want under %s (baseline p99 %s)", during.p99, limit, baseline.p99)
 	}
 	for i, want := range []int{slow, idle} {

@@ -175,8 +175,11 @@ func TestUpstreamFaults(t *testing.T) {
 		if s.failures > 0 {
 			t.Errorf("%s: %d answers other than 200 or 204: %q", k, s.failures, s.problems)
 		}
-		if s.max > limit {
-			t.Errorf("%s: slowest answer %s, want within tmax %s + %s", k, s.max, tmax, slack)
+		// The full form holds every answer to the bound; the short form, which runs
+		// beside every other package's tests, holds the 99th percentile to it and
+		// the slowest to a looser one.
+		if s.max > limit && (*full || s.p99 > limit || s.max > 2*tmax) {
+			t.Errorf("%s: slowest answer %s (p99 %s), want within tmax %s + %s", k, s.max, s.p99, tmax, slack)
 		}
 	}
 	opened := map[string]float64{}
