@@ -142,8 +142,10 @@ func TestOverload(t *testing.T) {
 	if shed.n == 0 {
 		t.Errorf("no request was shed: the overload did not overload")
 	}
-	if goodput < 0.9*capacity {
-		t.Errorf("goodput %.0f/s under 10× capacity, want at least 90%% of the capacity %.0f/s", goodput, capacity)
+	// The short form, measured over 1.5 s beside every other package's tests, gets
+	// some slack; the full form holds the 90%.
+	if share := pick(0.8, 0.9); goodput < share*capacity {
+		t.Errorf("goodput %.0f/s under 10× capacity, want at least %.0f%% of the capacity %.0f/s", goodput, 100*share, capacity)
 	}
 	// A shed request waits at most the queue timeout. The load generator's p99
 	// also holds its own scheduling of thousands of goroutines on this shared
