@@ -58,6 +58,14 @@ type Config struct {
 	// GoMemLimit is GOMEMLIMIT as found in the process environment. When it is set
 	// the runtime has already applied it and MemoryLimit is ignored.
 	GoMemLimit string `ignored:"true"`
+	// GCPercent is the collector's target percentage, as GOGC: how far the heap
+	// grows past the live heap before a collection. Higher spends memory (bounded by
+	// MemoryLimit) to save CPU on every request. 0 leaves the runtime's default
+	// (100); a GOGC in the process environment wins.
+	GCPercent int `envconfig:"GC_PERCENT"`
+	// GoGC is GOGC as found in the process environment. When it is set the runtime
+	// has already applied it and GCPercent is ignored.
+	GoGC string `ignored:"true"`
 
 	// The sections are read by Load one by one, each with the ASAP_ prefix:
 	// envconfig would otherwise prefix their variables with the section name
@@ -267,6 +275,7 @@ func Load() (Config, error) {
 	}
 	cfg.Env = env
 	cfg.GoMemLimit = os.Getenv("GOMEMLIMIT")
+	cfg.GoGC = os.Getenv("GOGC")
 	// A variable that does not parse is reported with the problems of the others:
 	// Validate sees its default instead, so it does not report it twice.
 	if err := errors.Join(append(errs, cfg.Validate())...); err != nil {
@@ -482,6 +491,9 @@ func (c Config) Validate() error {
 		if _, err := ParseBytes(c.MemoryLimit); err != nil {
 			bad("MEMORY_LIMIT", "%v", err)
 		}
+	}
+	if c.GCPercent < 0 {
+		bad("GC_PERCENT", "%d: want a percentage above 0 (0 leaves the runtime's default)", c.GCPercent)
 	}
 	if !c.Local() && c.Debug {
 		bad("DEBUG", "pprof and expvar are for local environments only, not %s", c.Env)

@@ -227,6 +227,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	t.Setenv("ASAP_UPSTREAMS", "primary=ftp://x")
 	t.Setenv("ASAP_DEBUG", "true")
 	t.Setenv("ASAP_MEMORY_LIMIT", "lots")
+	t.Setenv("ASAP_GC_PERCENT", "-5")
 	_, err := config.Load()
 	if err == nil {
 		t.Fatal("Load succeeded; want every problem reported")
@@ -235,7 +236,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	for _, want := range []string{
 		"ASAP_REDIS_URL", "ASAP_MAX_IN_FLIGHT", "ASAP_QUEUE_TIMEOUT", "ASAP_ACCESS_LOG",
 		"ASAP_LOG_FORMAT", "ASAP_CACHE_TTL", "ASAP_HTTP_ADDR", "ASAP_TRUSTED_PROXIES",
-		"ASAP_UPSTREAMS", "ASAP_DEBUG", "ASAP_MEMORY_LIMIT",
+		"ASAP_UPSTREAMS", "ASAP_DEBUG", "ASAP_MEMORY_LIMIT", "ASAP_GC_PERCENT",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not name %s:\n%s", want, msg)

@@ -254,8 +254,16 @@ func accessLogWriter(cfg config.Config, w io.Writer) io.Writer {
 }
 
 // setMemoryLimit applies ASAP_MEMORY_LIMIT as the runtime's soft memory limit,
-// unless GOMEMLIMIT (which the runtime has applied already) is set.
+// unless GOMEMLIMIT (which the runtime has applied already) is set, and
+// ASAP_GC_PERCENT as the collector's target, unless GOGC is set.
 func setMemoryLimit(cfg config.Config, log *slog.Logger) {
+	switch {
+	case cfg.GoGC != "":
+		log.Info("GC target from GOGC; ASAP_GC_PERCENT ignored", "gogc", cfg.GoGC)
+	case cfg.GCPercent > 0:
+		debug.SetGCPercent(cfg.GCPercent)
+		log.Info("GC target set", "gc_percent", cfg.GCPercent)
+	}
 	switch {
 	case cfg.GoMemLimit != "":
 		log.Info("memory limit from GOMEMLIMIT; ASAP_MEMORY_LIMIT ignored", "limit", cfg.GoMemLimit)
