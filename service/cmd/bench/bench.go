@@ -134,6 +134,11 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 			header: http.Header{"Content-Type": {"application/json"}, "X-Openrtb-Version": {"2.6"}, "User-Agent": {"asap-bench"}}}
 	}
 
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return err
+		}
+	}
 	var notes []string
 	var contenders []contender
 	if o.only != "/v2/ad" {
@@ -146,7 +151,11 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 		if err := os.WriteFile(bodyFile, body, 0o644); err != nil {
 			return err
 		}
-		p, err := s.start(nameEcho, nil, false, s.self, "-serve", "echo", "-addr", addrs.echo, "-body", bodyFile)
+		args := []string{"-serve", "echo", "-addr", addrs.echo, "-body", bodyFile}
+		if o.profile != "" {
+			args = append(args, "-cpuprofile", filepath.Join(o.profile, "echo.pprof"))
+		}
+		p, err := s.start(nameEcho, nil, false, s.self, args...)
 		if err != nil {
 			return err
 		}
@@ -178,7 +187,11 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 				notes = append(notes, note)
 			}
 		}
-		p, err := s.start(nameProxy, nil, false, s.self, "-serve", "proxy", "-addr", addrs.proxy, "-upstream", upURL)
+		args := []string{"-serve", "proxy", "-addr", addrs.proxy, "-upstream", upURL}
+		if o.profile != "" {
+			args = append(args, "-cpuprofile", filepath.Join(o.profile, "reverseproxy.pprof"))
+		}
+		p, err := s.start(nameProxy, nil, false, s.self, args...)
 		if err != nil {
 			return err
 		}

@@ -37,6 +37,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -75,6 +76,7 @@ type options struct {
 	addr     string
 	upstream string
 	bodyFile string
+	cpuProf  string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -99,6 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.addr, "addr", "", "internal: listen address of -serve")
 	fs.StringVar(&o.upstream, "upstream", "", "internal: upstream URL of -serve proxy")
 	fs.StringVar(&o.bodyFile, "body", "", "internal: file holding the body -serve echo answers")
+	fs.StringVar(&o.cpuProf, "cpuprofile", "", "internal: with -serve, write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -107,6 +110,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.serve != "" && o.cpuProf != "" {
+		stop, err := startCPUProfile(o.cpuProf)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	switch o.serve {
 	case "echo":
@@ -149,6 +159,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return soak(ctx, o, stdout)
 	}
 	return bench(ctx, o, stdout)
+}
+
+// startCPUProfile profiles this process into file until stop is called.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func flagSet(fs *flag.FlagSet, name string) bool {
