@@ -43,6 +43,9 @@ const (
 	auctionPath  = "/openrtb2/auction"
 )
 
+// latencySettle is how long each open-loop run sends before its latencies count.
+const latencySettle = time.Second
+
 // contender is one server measured on one route.
 type contender struct {
 	route  string // "/v2" or "/v2/ad"
@@ -261,7 +264,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 					fmt.Fprintln(stdout, "profile:", err)
 				}
 			}
-			lat := openLoop(ctx, c.target, o.rate, o.duration)
+			lat := openLoop(ctx, c.target, o.rate, latencySettle, o.duration)
 			after, err := commandStats(ctx, s)
 			if err != nil {
 				return err

@@ -94,7 +94,7 @@ func TestClosedLoopCountsAnswers(t *testing.T) {
 func TestOpenLoop(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
 	defer srv.Close()
-	got := openLoop(context.Background(), target{method: http.MethodGet, addr: strings.TrimPrefix(srv.URL, "http://"), uri: "/"}, 200, 250*time.Millisecond)
+	got := openLoop(context.Background(), target{method: http.MethodGet, addr: strings.TrimPrefix(srv.URL, "http://"), uri: "/"}, 200, 100*time.Millisecond, 250*time.Millisecond)
 	if got.sent < 40 || got.ok != got.sent {
 		t.Errorf("sent %d, ok %d; want about 50 sent, all ok", got.sent, got.ok)
 	}

@@ -233,10 +233,14 @@ type latency struct {
 	firstError string
 }
 
-// openLoop sends t at a constant rate for d, whether or not earlier requests have
-// been answered (vegeta's pacer starts more workers when they are all busy), and
-// returns the latency quantiles of every request sent, failures included.
-func openLoop(ctx context.Context, t target, rate int, d time.Duration) latency {
+// openLoop sends t at a constant rate for settle+d, whether or not earlier
+// requests have been answered (vegeta's pacer starts more workers when they are
+// all busy), and returns the latency quantiles of every request sent after the
+// first settle, failures included. The settling part is sent alike but not
+// counted: it opens the generator's connections and lets the contender recover
+// from the throughput run before it, so that the quantiles describe the steady
+// state.
+func openLoop(ctx context.Context, t target, rate int, settle, d time.Duration) latency {
 	atk := vegeta.NewAttacker(
 		vegeta.KeepAlive(true),
 		vegeta.Proxy(nil), // nothing leaves 127.0.0.1, whatever HTTP_PROXY says
@@ -250,7 +254,14 @@ func openLoop(ctx context.Context, t target, rate int, d time.Duration) latency 
 	defer stop()
 	lats := make([]time.Duration, 0, int(float64(rate)*d.Seconds())+16)
 	var r latency
-	for res := range atk.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, "") {
+	var counted time.Time
+	for res := range atk.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, settle+d, "") {
+		if counted.IsZero() {
+			counted = res.Timestamp.Add(settle)
+		}
+		if res.Timestamp.Before(counted) {
+			continue
+		}
 		r.sent++
 		lats = append(lats, res.Latency)
 		switch {

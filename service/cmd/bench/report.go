@@ -85,9 +85,9 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "# ASAP side-by-side benchmark\n\n")
 	fmt.Fprintf(&b, "`make bench` (service/cmd/bench) on %s, commit %s: %d round(s); each round runs every contender in turn "+
 		"(A B C A B C ...), %s of closed-loop throughput over %d keep-alive connections, then %s of open-loop latency "+
-		"at a constant %d req/s (vegeta's pacer). Medians of the rounds. \"CPU per request\" is the CPU time (user + system, from /proc) the contender's process used during "+
+		"at a constant %d req/s (vegeta's pacer; after %s at that rate that are not counted, so that the quantiles are the steady state's). Medians of the rounds. \"CPU per request\" is the CPU time (user + system, from /proc) the contender's process used during "+
 		"the throughput run per answer, and the upstream's behind it: less sensitive to the machine's other load than the rates.\n\n",
-		r.started.UTC().Format("2006-01-02 15:04 MST"), r.commit, o.rounds, o.duration, o.conns, o.duration, o.rate)
+		r.started.UTC().Format("2006-01-02 15:04 MST"), r.commit, o.rounds, o.duration, o.conns, o.duration, o.rate, latencySettle)
 	fmt.Fprintf(&b, "Machine: %s. The load generator, the contenders and the upstream share these cores.\n\n", r.machine)
 
 	fmt.Fprintf(&b, "| route | contender | throughput (req/s) | ratio | p50 | p99 | p99.9 | failed | CPU per request |\n")
