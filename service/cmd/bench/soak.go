@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -55,7 +56,8 @@ func soak(ctx context.Context, o options, stdout io.Writer) error {
 	hdr := http.Header{"User-Agent": {sdkUserAgent}}
 	targets := []vegeta.Target{
 		{Method: http.MethodGet, URL: "http://" + asapAddr + v2URI, Header: hdr},
-		{Method: http.MethodGet, URL: "http://" + asapAddr + adURI, Header: hdr},
+		// demo-feed: its upstream's bid carries a nurl, so win notices are fired too.
+		{Method: http.MethodGet, URL: "http://" + asapAddr + strings.Replace(adURI, "pkey=demo-feed-lean&", "pkey=demo-feed&", 1), Header: hdr},
 	}
 	atk := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Proxy(nil), vegeta.HTTP2(false),
 		vegeta.Timeout(5*time.Second), vegeta.Connections(1024), vegeta.Redirects(vegeta.NoFollow))
@@ -117,6 +119,9 @@ func soak(ctx context.Context, o options, stdout io.Writer) error {
 		m.Requests, m.Success*100, fmtDur(m.Latencies.P50), fmtDur(m.Latencies.P99), fmtDur(m.Latencies.Max))
 	fmt.Fprintf(stdout, "soak: RSS first %.1f MiB, at the end of the %s warm-up %.1f MiB (%s), last %.1f MiB, max after it %.1f MiB\n",
 		mib(first), o.soakGrace, mib(base.rss), base.at, mib(last), mib(peak))
+	if m.Success < 0.99 {
+		return fmt.Errorf("only %.2f%% of the requests were answered 2xx (first errors: %v)", m.Success*100, firstN(m.Errors, 3))
+	}
 	if flat {
 		fmt.Fprintf(stdout, "soak: resident memory flat: the max stayed within 10%% of the warm-up baseline (+%.1f%%)\n", growth(peak, base.rss))
 		return nil
@@ -127,3 +132,5 @@ func soak(ctx context.Context, o options, stdout io.Writer) error {
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 func growth(x, base int64) float64 { return (float64(x) - float64(base)) / float64(base) * 100 }
+
+func firstN(s []string, n int) []string { return s[:min(n, len(s))] }
