@@ -171,8 +171,24 @@ func (b *h1Body) release(atEOF bool) {
 }
 
 // get takes an idle connection for key, the most recently used first, closing the
-// ones idle too long. It returns nil when there is none.
+// ones idle too long and the ones with something to read (see quiet). It returns
+// nil when there is none.
 func (t *h1Transport) get(key string) (*h1Conn, bool) {
+	for {
+		c := t.take(key)
+		if c == nil {
+			return nil, false
+		}
+		if c.quiet() {
+			return c, true
+		}
+		c.Close()
+	}
+}
+
+// take removes the most recently used idle connection for key from the pool,
+// closing the ones idle too long. It returns nil when there is none.
+func (t *h1Transport) take(key string) *h1Conn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	conns := t.idle[key]
@@ -185,10 +201,10 @@ func (t *h1Transport) get(key string) (*h1Conn, bool) {
 			continue
 		}
 		t.idle[key] = conns
-		return c, true
+		return c
 	}
 	delete(t.idle, key)
-	return nil, false
+	return nil
 }
 
 // put keeps c for reuse, or closes it when the host has enough idle connections.

@@ -205,3 +205,32 @@ func TestCanonicalAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestH1ClosesIdleConnections: a connection idle past the idle timeout is closed
+// even when no request comes to reuse it.
+func TestH1ClosesIdleConnections(t *testing.T) {
+	closed := make(chan struct{}, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(echoHandler))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	tr := newH1(srv)
+	tr.idleTimeout = 50 * time.Millisecond
+	if _, _, err := call(context.Background(), tr, srv.URL, "x"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the idle connection was still open 5s after its 50ms idle timeout")
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if len(tr.idle) != 0 || tr.sweeper != nil {
+		t.Errorf("after the sweep: %d hosts with idle connections, sweeper %v; want none", len(tr.idle), tr.sweeper)
+	}
+}
