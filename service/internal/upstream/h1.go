@@ -36,6 +36,9 @@ type h1Transport struct {
 
 	mu   sync.Mutex
 	idle map[string][]*h1Conn // by scheme://host:port, the most recently used last
+	// sweeper closes connections idle past idleTimeout even when no request comes
+	// to take them; nil while no connection is idle.
+	sweeper *time.Timer
 }
 
 // h1Conn is one keep-alive connection.
@@ -220,6 +223,46 @@ func (t *h1Transport) put(c *h1Conn) {
 		return
 	}
 	t.idle[c.key] = append(t.idle[c.key], c)
+	if t.idleTimeout > 0 && t.sweeper == nil {
+		t.sweeper = time.AfterFunc(t.idleTimeout, t.sweep)
+	}
+}
+
+// sweep closes the connections idle past idleTimeout and runs again when the
+// next one is due, until none is idle.
+func (t *h1Transport) sweep() {
+	now := time.Now()
+	var expired []*h1Conn
+	t.mu.Lock()
+	next := time.Duration(0)
+	for key, conns := range t.idle {
+		kept := conns[:0]
+		for _, c := range conns {
+			if left := t.idleTimeout - now.Sub(c.idleSince); left > 0 {
+				kept = append(kept, c)
+				if next == 0 || left < next {
+					next = left
+				}
+			} else {
+				expired = append(expired, c)
+			}
+		}
+		clear(conns[len(kept):])
+		if len(kept) == 0 {
+			delete(t.idle, key)
+		} else {
+			t.idle[key] = kept
+		}
+	}
+	if next > 0 {
+		t.sweeper.Reset(next)
+	} else {
+		t.sweeper = nil
+	}
+	t.mu.Unlock()
+	for _, c := range expired {
+		c.Close()
+	}
 }
 
 // CloseIdleConnections closes every idle connection (http.Client calls it).
@@ -227,6 +270,10 @@ func (t *h1Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = nil
+	if t.sweeper != nil {
+		t.sweeper.Stop()
+		t.sweeper = nil
+	}
 	t.mu.Unlock()
 	for _, conns := range idle {
 		for _, c := range conns {
