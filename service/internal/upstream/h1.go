@@ -85,12 +85,25 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		c.Close()
 		if !reused || attempt > 0 || !errors.Is(err, errStale) || ctx.Err() != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("%w (%w)", ctx.Err(), err)
+			if cerr := contextErr(ctx); cerr != nil {
+				return nil, fmt.Errorf("%w (%w)", cerr, err)
 			}
 			return nil, err
 		}
 	}
+}
+
+// contextErr is ctx.Err(), or context.DeadlineExceeded once ctx's deadline has
+// passed: the connection's deadline, set to the same instant, may fire before the
+// context's own timer does.
+func contextErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // exchange writes req on c and reads the answer's headers.

@@ -179,6 +179,7 @@ func TestH1Deadlines(t *testing.T) {
 		t.Errorf("header timeout: err = %v; want a net.Error that is a timeout", err)
 	}
 
+	tr.headerTimeout = 0 // else it races the cancellation
 	ctx, cancelNow := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancelNow)
 	if _, _, err := call(ctx, tr, "http://"+srv.Listener.Addr().String(), "x"); !errors.Is(err, context.Canceled) {
