@@ -2,7 +2,6 @@ package ad
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -48,7 +47,7 @@ func BenchmarkAnswer(b *testing.B) {
 	b.SetBytes(int64(len(benchResponse)))
 	for b.Loop() {
 		var resp openrtb.BidResponse
-		if err := json.Unmarshal(benchResponse, &resp); err != nil {
+		if err := openrtb.DecodeBidResponse(benchResponse, &resp); err != nil {
 			b.Fatal(err)
 		}
 		w, ok := SelectWinner(&resp, 0.5)

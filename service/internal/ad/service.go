@@ -141,7 +141,7 @@ func (s *Service) Serve(ctx context.Context, r *Request, out *bytes.Buffer) (int
 	}
 
 	var resp openrtb.BidResponse
-	if err := json.Unmarshal(buf.Bytes(), &resp); err != nil {
+	if err := openrtb.DecodeBidResponse(buf.Bytes(), &resp); err != nil {
 		return s.fallback(p, mrid, "invalid_response", out)
 	}
 	w, ok := SelectWinner(&resp, p.Ad.BidFloor)
