@@ -7,7 +7,6 @@ package ad
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -188,10 +187,16 @@ func (s *Service) fallback(p *placement.Placement, mrid, reason string, out *byt
 	return http.StatusOK, nil
 }
 
+// encodeRequest appends req to buf as JSON and a newline: the bytes of a
+// json.Encoder with HTML escaping off, without its reflection (see
+// openrtb.AppendBidRequest).
 func encodeRequest(buf *bytes.Buffer, req *openrtb.BidRequest) error {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(req)
+	b, err := openrtb.AppendBidRequest(buf.AvailableBuffer(), req)
+	if err != nil {
+		return err
+	}
+	buf.Write(append(b, '\n'))
+	return nil
 }
 
 type metrics struct {
