@@ -48,7 +48,7 @@ func (w *writer) str(k, v string, omitEmpty bool) {
 		return
 	}
 	w.key(k)
-	w.b = appendJSONString(w.b, v)
+	w.b = AppendJSONString(w.b, v)
 }
 
 func (w *writer) int(k string, v int64) {
@@ -77,23 +77,31 @@ func (w *writer) float(k string, v float64) {
 
 // appendFloat writes v as encoding/json's float64 encoder does.
 func (w *writer) appendFloat(v float64) {
+	var err error
+	if w.b, err = AppendJSONFloat(w.b, v); err != nil {
+		w.fail(err)
+	}
+}
+
+// AppendJSONFloat appends v as encoding/json writes a float64. Infinities and NaN,
+// which JSON cannot hold, are an error (and a 0 is appended).
+func AppendJSONFloat(b []byte, v float64) ([]byte, error) {
 	if math.IsInf(v, 0) || math.IsNaN(v) {
-		w.fail(fmt.Errorf("json: unsupported value: %s", strconv.FormatFloat(v, 'g', -1, 64)))
-		w.b = append(w.b, '0')
-		return
+		return append(b, '0'), fmt.Errorf("json: unsupported value: %s", strconv.FormatFloat(v, 'g', -1, 64))
 	}
 	format := byte('f')
 	if abs := math.Abs(v); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
 	}
-	w.b = strconv.AppendFloat(w.b, v, format, -1, 64)
+	b = strconv.AppendFloat(b, v, format, -1, 64)
 	if format == 'e' { // e-09 to e-9, as encoding/json writes it
-		n := len(w.b)
-		if n >= 4 && w.b[n-4] == 'e' && w.b[n-3] == '-' && w.b[n-2] == '0' {
-			w.b[n-2] = w.b[n-1]
-			w.b = w.b[:n-1]
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
 		}
 	}
+	return b, nil
 }
 
 func (w *writer) strs(k string, v []string) {
@@ -106,7 +114,7 @@ func (w *writer) strs(k string, v []string) {
 		if i > 0 {
 			w.b = append(w.b, ',')
 		}
-		w.b = appendJSONString(w.b, s)
+		w.b = AppendJSONString(w.b, s)
 	}
 	w.b = append(w.b, ']')
 }
@@ -343,7 +351,7 @@ var plain = func() (t [utf8.RuneSelf]bool) {
 // appendJSONString appends s quoted as encoding/json quotes it without HTML
 // escaping: quotes, backslashes and control characters escaped (\b \f \n \r \t
 // short), invalid UTF-8 as \ufffd, and U+2028/U+2029 escaped.
-func appendJSONString(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
