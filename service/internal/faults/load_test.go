@@ -273,3 +273,18 @@ func pacedConns(ctx context.Context, conns int, rate float64, d time.Duration, u
 	wg.Wait()
 	return run
 }
+
+// latencyProblem judges the latency of answers that ASAP must give within tmax:
+// the 99th percentile within tmax + slack, and the slowest within tmax + slack and
+// a margin for this shared machine's scheduling (the load generator measures its
+// own delays too). It returns "" when they are.
+func latencyProblem(s stats, tmax, slack time.Duration) string {
+	margin := pick(tmax, 100*time.Millisecond)
+	switch {
+	case s.p99 > tmax+slack:
+		return fmt.Sprintf("p99 %s, want within tmax %s + %s", s.p99, tmax, slack)
+	case s.max > tmax+slack+margin:
+		return fmt.Sprintf("slowest answer %s, want within tmax %s + %s (+ %s for the machine)", s.max, tmax, slack, margin)
+	}
+	return ""
+}
