@@ -23,6 +23,10 @@ test-go:
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./service
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./service/... >/dev/null
 
+lint: ## gofmt and staticcheck (pinned as a tool in service/go.mod) over both modules
+	@unformatted=$$(gofmt -l service infra); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) tool staticcheck ./service/... ./infra/...
+
 # ---- Performance (README, "Performance"). Not part of `make test`: they take minutes
 # and want the machine to themselves.
 BENCH_FLAGS ?=
