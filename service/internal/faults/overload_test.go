@@ -111,6 +111,9 @@ func TestOverload(t *testing.T) {
 	client := newClient(conns)
 	storm := closedLoop(ctx, client, conns, d, url, ok)
 	stormAll := summarize(storm.all())
+	// While the storm's connections are still open: where the memory is.
+	heap, stacks := srv.metric(t, "go_memstats_heap_inuse_bytes")/(1<<20), srv.metric(t, "go_memstats_stack_inuse_bytes")/(1<<20)
+	goroutines := srv.goroutines(t)
 	stormGoodput := rate(bidsBetween(storm.began, storm.began.Add(d)), d)
 	client.CloseIdleConnections()
 	_, peak := srv.memory(t)
@@ -136,6 +139,7 @@ func TestOverload(t *testing.T) {
 	t.Logf("  ASAP's own latency histogram: %.1f%% of %.0f answers within 250 ms", 100*fastShare, all1-all0)
 	t.Logf("retry storm, %d connections sending back to back for %s: %s; goodput %.0f/s = %.0f%% of capacity (client and server share this machine's CPU)",
 		conns, d, stormAll, stormGoodput, 100*stormGoodput/capacity)
+	t.Logf("at the end of the retry storm: heap in use %.0f MiB, stacks %.0f MiB, %d goroutines", heap, stacks, goroutines)
 	t.Logf("bids again %s after the retry storm; capacity then: %.0f bids/s; shed by the limiter in all: %.0f; peak RSS %.0f MiB (%.0f MiB before the overload)",
 		bidsAgain.Round(time.Millisecond), after, shedTotal, peak, peak0)
 
