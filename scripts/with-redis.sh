@@ -6,7 +6,8 @@ set -euo pipefail
 
 ping() { # host port
   # bash's /dev/tcp needs no redis-cli.
-  exec 3<>"/dev/tcp/$1/$2" 2>/dev/null || return 1
+  # Grouped: a bare `exec ... 2>/dev/null` would silence the whole script's stderr.
+  { exec 3<>"/dev/tcp/$1/$2"; } 2>/dev/null || return 1
   printf 'PING\r\n' >&3
   local reply
   IFS= read -r -t 1 reply <&3 || true
