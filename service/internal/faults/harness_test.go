@@ -87,7 +87,8 @@ func binary(t testing.TB, pkg string) string {
 	return b.path
 }
 
-// proc is a child process whose stderr is kept (the last lines) for the test log.
+// proc is a child process whose output (stdout and stderr, the last lines but the
+// access log) is kept for the test log.
 type proc struct {
 	t    testing.TB
 	name string
@@ -378,7 +379,7 @@ func (a *asap) settle(t testing.TB, goroutines, fds, slack int, within time.Dura
 	}
 }
 
-// redis is a private redis-server with the sample placements under a key prefix.
+// redisServer is a private redis-server holding the sample placements.
 type redisServer struct {
 	*redistest.Server
 	prefix string
