@@ -12,6 +12,9 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
+// soakConns bounds the soak's connections to ASAP.
+const soakConns = 64
+
 // soak is `make soak`: ASAP (production configuration, demo ad server upstream)
 // at a steady rate of GET /v2 and GET /v2/ad, alternating, for o.duration, with its
 // resident memory sampled every o.sample. Memory is flat when no sample after the
@@ -59,8 +62,12 @@ func soak(ctx context.Context, o options, stdout io.Writer) error {
 		// demo-feed: its upstream's bid carries a nurl, so win notices are fired too.
 		{Method: http.MethodGet, URL: "http://" + asapAddr + strings.Replace(adURI, "pkey=demo-feed-lean&", "pkey=demo-feed&", 1), Header: hdr},
 	}
+	// At most soakConns connections, as a load balancer keeps a bounded pool to a
+	// target: when the machine stalls, requests wait for a connection instead of
+	// opening hundreds that ASAP would then keep open (and its memory with them).
 	atk := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Proxy(nil), vegeta.HTTP2(false),
-		vegeta.Timeout(5*time.Second), vegeta.Connections(1024), vegeta.Redirects(vegeta.NoFollow))
+		vegeta.Timeout(5*time.Second), vegeta.Connections(soakConns), vegeta.MaxConnections(soakConns),
+		vegeta.Redirects(vegeta.NoFollow))
 	stop := context.AfterFunc(ctx, func() { atk.Stop() })
 	defer stop()
 	results := atk.Attack(vegeta.NewStaticTargeter(targets...), vegeta.Rate{Freq: o.rate, Per: time.Second}, o.duration, "soak")
