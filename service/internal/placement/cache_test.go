@@ -510,11 +510,15 @@ func TestCacheSubscriptionStaysUpWhileIdle(t *testing.T) {
 			}
 			tc := newTestCache(t, client, "asap:", testCacheConfig)
 			tc.cache.now = func() int64 { return time.Now().UnixNano() }
-			tc.cache.pingInterval = 20 * time.Millisecond
+			// Long enough that a busy machine (make test runs the fault suite's
+			// processes beside this) does not delay a PING's answer past it, short
+			// enough that several PINGs go out while the test idles.
+			tc.cache.pingInterval = 200 * time.Millisecond
 			tc.run(t)
-			time.Sleep(600 * time.Millisecond)
-			// The answers to the subscription's PINGs keep lastOK recent.
-			if age := time.Since(time.Unix(0, tc.cache.lastOK.Load())); age > 300*time.Millisecond {
+			time.Sleep(1500 * time.Millisecond)
+			// The answers to the subscription's PINGs keep lastOK recent: at most one
+			// idle interval and one PING's wait old, plus slack.
+			if age := time.Since(time.Unix(0, tc.cache.lastOK.Load())); age > 3*tc.cache.pingInterval {
 				t.Errorf("Redis last answered %s ago; want the subscription's PINGs to keep it recent", age)
 			}
 			if got := value(tc.cache.met.subscribeErrors); got != 0 {
