@@ -22,6 +22,7 @@ test-go:
 	$(GO) test -count=1 ./infra/...
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./service
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./service/... >/dev/null
+	$(MAKE) --no-print-directory lint
 
 lint: ## gofmt and staticcheck (pinned as a tool in service/go.mod) over both modules
 	@unformatted=$$(gofmt -l service infra); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
