@@ -17,82 +17,80 @@ import (
 	"asap/service/internal/placement"
 )
 
-// observe measures every request and writes its access log line. It answers
-// errors itself (c.Error), so that what it records is the final status.
+// observe runs h, the routed request's handler (Echo's 404 or 405 handler when
+// no route matched), measures the request and writes its access log line. It
+// answers errors itself (c.Error), so that what it records is the final status.
 //
 // Metrics: requests by route and status, latency by route. Access log (when
 // ASAP_ACCESS_LOG is on): one line per request with method, route (the registered
 // path, never the query string, which holds privacy data such as uid or
 // gdpr_consent), status, latency, bytes, request id and a well-formed pkey.
-func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		if err := next(c); err != nil {
-			c.Error(err)
-		}
-		end := time.Now()
-		elapsed := end.Sub(start)
-		req, res := c.Request(), c.Response()
-		route := s.routeLabel(c)
-		s.metrics.observe(route, res.Status, elapsed)
-		if !s.cfg.AccessLog {
-			return nil
-		}
-		if s.accessLog != nil {
-			writeAccessLine(s.accessLog, &accessLine{
-				time: end, method: req.Method, route: route, status: res.Status, latency: elapsed,
-				bytes: res.Size, requestID: s.requestID(req), pkey: queryPkey(req.URL.RawQuery),
-			})
-			return nil
-		}
-		attrs := [...]slog.Attr{
-			slog.String("method", req.Method),
-			slog.String("route", route),
-			slog.Int("status", res.Status),
-			slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
-			slog.Int64("bytes", res.Size),
-			slog.String("request_id", s.requestID(req)),
-			slog.String("pkey", queryPkey(req.URL.RawQuery)),
-		}
-		n := len(attrs)
-		if attrs[n-1].Value.String() == "" {
-			n--
-		}
-		s.log.LogAttrs(req.Context(), slog.LevelInfo, "request", attrs[:n]...)
-		return nil
+func (s *Server) observe(c echo.Context, h echo.HandlerFunc) {
+	start := time.Now()
+	if err := s.recover(c, h); err != nil {
+		c.Error(err)
 	}
+	end := time.Now()
+	elapsed := end.Sub(start)
+	req, res := c.Request(), c.Response()
+	route := s.routeLabel(c)
+	s.metrics.observe(route, res.Status, elapsed)
+	if !s.cfg.AccessLog {
+		return
+	}
+	if s.accessLog != nil {
+		writeAccessLine(s.accessLog, &accessLine{
+			time: end, method: req.Method, route: route, status: res.Status, latency: elapsed,
+			bytes: res.Size, requestID: s.requestID(req), pkey: queryPkey(req.URL.RawQuery),
+		})
+		return
+	}
+	attrs := [...]slog.Attr{
+		slog.String("method", req.Method),
+		slog.String("route", route),
+		slog.Int("status", res.Status),
+		slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
+		slog.Int64("bytes", res.Size),
+		slog.String("request_id", s.requestID(req)),
+		slog.String("pkey", queryPkey(req.URL.RawQuery)),
+	}
+	n := len(attrs)
+	if attrs[n-1].Value.String() == "" {
+		n--
+	}
+	s.log.LogAttrs(req.Context(), slog.LevelInfo, "request", attrs[:n]...)
 }
 
-// recover turns a panic into an error (a logged 500) instead of a dropped connection.
-func (s *Server) recover(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				if r == http.ErrAbortHandler {
-					panic(r)
-				}
-				err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+// recover runs h after the body check, and turns a panic into an error (a logged
+// 500) instead of a dropped connection.
+func (s *Server) recover(c echo.Context, h echo.HandlerFunc) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
 			}
-		}()
-		return next(c)
+			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	if err := s.limitBody(c); err != nil {
+		return err
 	}
+	return h(c)
 }
 
 // limitBody refuses request bodies over Server.MaxBodyBytes. The API reads no
 // body, so a large one is either a mistake or an attack.
-func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Server) limitBody(c echo.Context) error {
 	limit := s.cfg.Server.MaxBodyBytes
-	return func(c echo.Context) error {
-		req := c.Request()
-		switch {
-		case req.ContentLength > limit:
-			return echo.NewHTTPError(http.StatusRequestEntityTooLarge,
-				fmt.Sprintf("request body larger than %d bytes; the API takes no body", limit))
-		case req.ContentLength < 0: // chunked: the length is known only while reading
-			req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
-		}
-		return next(c)
+	req := c.Request()
+	switch {
+	case req.ContentLength > limit:
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("request body larger than %d bytes; the API takes no body", limit))
+	case req.ContentLength < 0: // chunked: the length is known only while reading
+		req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
 	}
+	return nil
 }
 
 // limit applies the in-flight and queue limits: past them the request gets 503

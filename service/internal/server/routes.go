@@ -3,8 +3,10 @@ package server
 // routes registers every route and middleware of the public server.
 func (s *Server) routes() {
 	e := s.echo
-	// After routing, so that c.Path() names the route, not the raw path.
-	e.Use(s.observe, s.recover, s.limitBody)
+	// Every request, matched or not, goes through observe, recover and limitBody
+	// after routing (ServeHTTP), so that c.Path() names the route, not the raw path.
+	// Route middleware is composed here, once: route-level middleware given to
+	// e.GET would be applied anew, a closure each, on every request.
 
 	// Health endpoints bypass the in-flight limit: a busy server is still alive,
 	// and the load balancer must see /readyz turn 503 while draining.
@@ -12,8 +14,8 @@ func (s *Server) routes() {
 	e.GET("/readyz", s.readyz)
 
 	// The SDK API.
-	e.GET("/v2", s.v2, s.limit)
+	e.GET("/v2", s.limit(s.v2))
 	if s.ad != nil {
-		e.GET("/v2/ad", s.ad, s.limit)
+		e.GET("/v2/ad", s.limit(s.ad))
 	}
 }

@@ -125,8 +125,19 @@ func ipExtractor(trusted []string) (echo.IPExtractor, error) {
 	return echo.ExtractIPFromXFFHeader(opts...), nil
 }
 
-// ServeHTTP serves a request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+// ServeHTTP serves a request: it routes it with Echo's router, then runs the
+// route's handler inside the middleware every request goes through (observe,
+// recover, limitBody). It does what echo.Echo.ServeHTTP does for a server with
+// no pre-middleware and one host, minus the closures Echo would build per request
+// to apply its middleware (e.Use) to the route's handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e := s.echo
+	c := e.AcquireContext()
+	c.Reset(r, w)
+	e.Router().Find(r.Method, echo.GetPath(r), c)
+	s.observe(c, c.Handler())
+	e.ReleaseContext(c)
+}
 
 // Drain makes /readyz answer 503 from now on, so the load balancer stops sending
 // new requests; the server itself keeps serving until its http.Server shuts down.
