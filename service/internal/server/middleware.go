@@ -168,7 +168,15 @@ func (s *Server) requestID(req *http.Request) string {
 			return id
 		}
 	}
-	return s.ids.prefix + strconv.FormatUint(s.ids.n.Add(1), 36)
+	return s.ids.next()
+}
+
+// next returns a new id: the prefix and the counter in base 36, built in one
+// allocation.
+func (ids *requestIDs) next() string {
+	var b [32]byte // a 9-byte prefix and at most 13 base-36 digits
+	id := append(b[:0], ids.prefix...)
+	return string(strconv.AppendUint(id, ids.n.Add(1), 36))
 }
 
 func printable(s string) bool {
