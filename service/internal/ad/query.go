@@ -2,13 +2,13 @@ package ad
 
 import (
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"asap/service/internal/placement"
+	"asap/service/internal/query"
 )
 
 // Query is the parsed query of GET /v2/ad. Flags are -1 when absent, else 0 or 1.
@@ -66,7 +66,7 @@ func ParseQuery(raw string) (Query, error) {
 			continue
 		}
 		k, v, _ := strings.Cut(pair, "=")
-		key, err := unescape(k)
+		key, err := query.Unescape(k)
 		if err != nil {
 			return Query{}, &ParamError{Param: "(name)", Reason: "bad percent-encoding"}
 		}
@@ -78,7 +78,7 @@ func ParseQuery(raw string) (Query, error) {
 			return Query{}, &ParamError{Param: key, Reason: "given more than once"}
 		}
 		seen |= bit
-		val, err := unescape(v)
+		val, err := query.Unescape(v)
 		if err != nil {
 			return Query{}, &ParamError{Param: key, Reason: "bad percent-encoding"}
 		}
@@ -157,14 +157,6 @@ func (q *Query) set(key, val string) error {
 		q.LMT, err = flag(key, val)
 	}
 	return err
-}
-
-// unescape decodes a query component, allocating only when it is encoded.
-func unescape(s string) (string, error) {
-	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
-		return s, nil
-	}
-	return url.QueryUnescape(s)
 }
 
 // text accepts UTF-8 without control characters, at most max bytes. An empty value

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"asap/service/internal/placement"
+	"asap/service/internal/query"
 )
 
 // Bounds of the GET /v2 query. SDKs send a handful of short customKeys; anything
@@ -66,13 +66,13 @@ func parseV2Query(raw string) (v2Query, error) {
 			continue
 		}
 		rawKey, rawValue, _ := strings.Cut(pair, "=")
-		key, err := unescape(rawKey)
+		key, err := query.Unescape(rawKey)
 		if err != nil {
 			return q, badInput("query", "malformed percent-encoding in a parameter name")
 		}
 		switch {
 		case key == "pkey":
-			v, err := unescape(rawValue)
+			v, err := query.Unescape(rawValue)
 			if err != nil {
 				return q, badInput("pkey", "malformed percent-encoding")
 			}
@@ -97,7 +97,7 @@ func parseV2Query(raw string) (v2Query, error) {
 			if len(name) > maxCustomKeyName {
 				return q, badInput("customKeys", "a key name is longer than %d bytes", maxCustomKeyName)
 			}
-			v, err := unescape(rawValue)
+			v, err := query.Unescape(rawValue)
 			if err != nil {
 				return q, badInput(customKeyParam(name), "malformed percent-encoding")
 			}
@@ -155,14 +155,6 @@ func unescapedLen(s string) (int, bool) {
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-// unescape decodes a query component, sparing the common case that needs no decoding.
-func unescape(s string) (string, error) {
-	if !strings.ContainsAny(s, "%+") {
-		return s, nil
-	}
-	return url.QueryUnescape(s)
 }
 
 // v2 serves GET /v2: how the placement behaves in the SDK.
