@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"asap/service/internal/app"
+	"asap/service/internal/logtest"
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
@@ -37,31 +36,13 @@ func cleanEnv(t *testing.T) {
 	}
 }
 
-// syncBuffer collects the server's logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // instance is an ASAP server started through app.Run.
 type instance struct {
 	url, admin string
 	stop       context.CancelFunc // what SIGTERM does
 	done       chan struct{}      // closed when Run has returned
 	err        error              // what Run returned
-	logs       *syncBuffer
+	logs       *logtest.Buffer
 }
 
 func redisClient(url string) (*redis.Client, error) {
@@ -111,7 +92,7 @@ func startApp(t *testing.T, env map[string]string, opts ...func(*app.Options)) *
 		t.Setenv(k, v)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{stop: cancel, done: make(chan struct{}), logs: &syncBuffer{}}
+	in := &instance{stop: cancel, done: make(chan struct{}), logs: &logtest.Buffer{}}
 	listening := make(chan struct{})
 	o := app.Options{
 		Version: "test",
@@ -514,7 +495,7 @@ func TestConfigErrors(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			var logs syncBuffer
+			var logs logtest.Buffer
 			err := app.Main(context.Background(), "test", nil, io.Discard, &logs)
 			if err == nil {
 				t.Fatal("Main started with an invalid configuration")

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"asap/service/config"
+	"asap/service/internal/logtest"
 	"asap/service/internal/placement"
 	"asap/service/internal/server"
 	"asap/service/internal/server/servertest"
@@ -54,31 +55,13 @@ type testServer struct {
 	*httptest.Server
 	srv  *server.Server
 	reg  *prometheus.Registry
-	logs *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	logs *logtest.Buffer
 }
 
 // start runs a Server over getter in an httptest server. Options edit its Deps.
 func start(t *testing.T, getter placement.Getter, opts ...func(*server.Deps)) *testServer {
 	t.Helper()
-	ts := &testServer{reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	ts := &testServer{reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}}
 	deps := server.Deps{
 		Config:     testConfig(),
 		Placements: getter,
