@@ -197,6 +197,14 @@ func TestLoadDryRun(t *testing.T) {
 	}
 }
 
+func TestLoadInvalidFileNamesIt(t *testing.T) {
+	localEnv(t)
+	path := writeFile(t, `[{"pkey": "a", "status": ""}]`)
+	if _, err := run(t, "-dry-run", "-file", path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("load of an invalid file: error = %v; want it to name the file", err)
+	}
+}
+
 func TestLoadArguments(t *testing.T) {
 	localEnv(t)
 	tests := []struct {

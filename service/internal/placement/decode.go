@@ -5,21 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 )
-
-// ParseFile reads a JSON array of placements from the file at path; see Decode.
-func ParseFile(path string) ([]Placement, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	ps, err := Decode(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return ps, nil
-}
 
 // Check is an extra validation of a decoded placement, such as "its upstream is
 // configured". It returns every problem it finds, errors.Join-ed.

@@ -3,8 +3,6 @@ package placement
 import (
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -83,19 +81,6 @@ func TestDecodeChecks(t *testing.T) {
 	want := "record 0: placement \"demo-feed\": native is off\nrecord 0: placement \"demo-feed\": really"
 	if err == nil || err.Error() != want {
 		t.Errorf("Decode with a check: error = %q; want %q", err, want)
-	}
-}
-
-func TestParseFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "p.json")
-	if err := os.WriteFile(path, []byte(`[{"pkey": "a", "status": ""}]`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ParseFile(path); err == nil || !strings.Contains(err.Error(), path) {
-		t.Errorf("ParseFile error = %v; want it to name the file", err)
-	}
-	if _, err := ParseFile(filepath.Join(t.TempDir(), "missing.json")); err == nil {
-		t.Error("ParseFile of a missing file: no error")
 	}
 }
 
