@@ -42,13 +42,17 @@ type Options struct {
 	// WrapPlacements, if set, wraps the placement cache before the server uses it.
 	// Tests use it to hold requests in flight.
 	WrapPlacements func(placement.Getter) placement.Getter
+	// ProcessWide lets Run set what is global to the process: go-redis's own log
+	// lines (failed dials, reconnects) go to ASAP's logger instead of plain stderr.
+	// Main sets it; tests that run several servers in one process leave it off.
+	ProcessWide bool
 }
 
 // Main is `asap serve`: it serves until ctx is cancelled (SIGTERM or SIGINT), then
 // shuts down gracefully and returns nil. It returns an error when the
 // configuration is invalid (listing every problem) or a listener fails.
 func Main(ctx context.Context, version string, args []string, stdout, stderr io.Writer) error {
-	return Run(ctx, Options{Version: version, Args: args, Stdout: stdout, Stderr: stderr})
+	return Run(ctx, Options{Version: version, Args: args, Stdout: stdout, Stderr: stderr, ProcessWide: true})
 }
 
 // Run is Main with Options.
@@ -69,6 +73,9 @@ func Run(ctx context.Context, o Options) error {
 	log := newLogger(cfg, logs)
 	log.Info("starting", "version", version, "env", cfg.Env, "go", runtime.Version(), "gomaxprocs", runtime.GOMAXPROCS(0))
 	setMemoryLimit(cfg, log)
+	if o.ProcessWide {
+		placement.LogRedisTo(log)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(

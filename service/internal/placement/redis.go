@@ -173,7 +173,11 @@ func LogRedisTo(log *slog.Logger) { redis.SetLogger(redisLogger{log}) }
 type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	if !strings.HasPrefix(msg, "redis: ") { // most of go-redis's lines name it already
+		msg = "redis: " + msg
+	}
+	l.log.WarnContext(ctx, msg)
 }
 
 // RedactURL returns raw with any password replaced by "xxxxx", for logs and messages.

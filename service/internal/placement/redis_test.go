@@ -138,4 +138,7 @@ func TestLogRedisTo(t *testing.T) {
 	if got := buf.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, `msg="redis: `) {
 		t.Errorf("go-redis log = %q; want a warn line through slog", got)
 	}
+	if got := buf.String(); strings.Contains(got, "redis: redis:") {
+		t.Errorf("go-redis log = %q; want the prefix once", got)
+	}
 }
