@@ -123,7 +123,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.WrapPlacements != nil {
 		getter = o.WrapPlacements(getter)
 	}
-	adHandler, closeAd, err := newAd(cfg, getter, reg, log)
+	adService, closeAd, err := newAd(cfg, getter, reg, log)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func Run(ctx context.Context, o Options) error {
 		Logger:     log,
 		Registry:   reg,
 		Ready:      cache.Ready,
-		Ad:         adHandler,
+		Ad:         adService,
 		AccessLog:  accessLogWriter(cfg, logs),
 	})
 	if err != nil {
