@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"testing"
 	"time"
@@ -48,6 +49,20 @@ func TestAccessLineMatchesSlog(t *testing.T) {
 			}
 		})
 	}
+	// \b and \f: jsonstr escapes them short, slog as \u0008 and \u000c; the line
+	// must decode to the same values.
+	t.Run("backspace and form feed", func(t *testing.T) {
+		l := accessLine{at, "GET", "/v2", 200, time.Millisecond, 1, "a\bb\fc", "k"}
+		var got bytes.Buffer
+		writeAccessLine(&got, &l)
+		var fields map[string]any
+		if err := json.Unmarshal(got.Bytes(), &fields); err != nil {
+			t.Fatalf("line %s: %v", got.String(), err)
+		}
+		if fields["request_id"] != l.requestID {
+			t.Errorf("request_id decodes to %q; want %q", fields["request_id"], l.requestID)
+		}
+	})
 }
 
 func BenchmarkAccessLine(b *testing.B) {
