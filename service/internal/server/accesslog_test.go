@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 )
@@ -72,5 +73,27 @@ func BenchmarkAccessLine(b *testing.B) {
 	for b.Loop() {
 		buf.Reset()
 		writeAccessLine(&buf, &l)
+	}
+}
+
+// TestQueryPkey: the access log reads the pkey as the parsers do (decoded, the
+// one rule for a repeated parameter) and names it only when it is well formed.
+func TestQueryPkey(t *testing.T) {
+	for raw, want := range map[string]string{
+		"pkey=demo-feed":                  "demo-feed",
+		"pkey=demo%2Dfeed":                "demo-feed",
+		"uid=x&pkey=demo-feed":            "demo-feed",
+		"pkey=demo-feed&pkey=demo-feed":   "demo-feed",
+		"pkey=demo-feed&pkey=demo-paused": "",
+		"pkey=a/b":                        "",
+		"pkey=%zz":                        "",
+		"":                                "",
+		"pkeyx=demo-feed":                 "",
+		"&&pkey=demo-feed&":               "demo-feed",
+		"pkey=" + strings.Repeat("a", 65): "",
+	} {
+		if got := queryPkey(raw); got != want {
+			t.Errorf("queryPkey(%q) = %q; want %q", raw, got, want)
+		}
 	}
 }
