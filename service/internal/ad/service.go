@@ -98,6 +98,12 @@ func (s *Service) Serve(ctx context.Context, r *Request, out *bytes.Buffer) (int
 		s.m.noFill("no_ad_config")
 		return http.StatusNoContent, nil
 	}
+	if p.AdProblem != nil {
+		// The record's ad section is invalid (the cache logged its problems): no
+		// upstream call and no house ad from a section that cannot be trusted.
+		s.m.noFill("invalid_ad_config")
+		return http.StatusNoContent, nil
+	}
 	mrid := s.newID()
 	client, ok := s.upstreams.Client(p.Ad.Upstream)
 	if !ok {
@@ -215,7 +221,7 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 		noFills: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "asap_ad_no_fills_total",
 			Help: "Ad requests without an upstream ad, by reason: upstream_204, no_bid, timeout, error, breaker_open, " +
-				"invalid_response, markup_on_win_failed, no_markup, unknown_upstream, paused, no_ad_config.",
+				"invalid_response, markup_on_win_failed, no_markup, unknown_upstream, paused, no_ad_config, invalid_ad_config.",
 		}, []string{"reason"}),
 	}
 	if err := promreg.Register(reg, "ad", m.fills, m.houseAds, m.noFills); err != nil {

@@ -41,6 +41,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		code, status = http.StatusBadRequest, "BAD_REQUEST"
 	case errors.Is(err, placement.ErrNotFound):
 		code, status, msg = http.StatusNotFound, "NOT_FOUND", placementMessage(err, placement.ErrNotFound)
+	case errors.Is(err, placement.ErrInvalid):
+		code, status, msg = http.StatusServiceUnavailable, "PLACEMENT_INVALID", placementMessage(err, placement.ErrInvalid)
 	case errors.Is(err, placement.ErrUnavailable):
 		code, status, msg = http.StatusServiceUnavailable, "UNAVAILABLE", placementMessage(err, placement.ErrUnavailable)
 	case errors.Is(err, errShed):
