@@ -696,12 +696,3 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
-
-func jsonList(t *testing.T, s string) []string {
-	t.Helper()
-	var out []string
-	if err := json.Unmarshal([]byte(s), &out); err != nil {
-		t.Fatalf("config list %q: %v", s, err)
-	}
-	return out
-}
