@@ -316,6 +316,9 @@ func readEnvFile(t *testing.T, path string) map[string]string {
 
 func parseDuration(t *testing.T, env map[string]string, key string) time.Duration {
 	t.Helper()
+	if _, set := env[key]; !set {
+		t.Fatalf("the env file does not set %s, which the shutdown budget needs", key)
+	}
 	d, err := time.ParseDuration(env[key])
 	if err != nil {
 		t.Fatalf("%s=%q: %v", key, env[key], err)
