@@ -27,9 +27,15 @@ test-go:
 	  then echo "micro-benchmarks: each ran once"; rm -f "$$log"; else cat "$$log"; rm -f "$$log"; exit 1; fi
 	$(MAKE) --no-print-directory lint
 
-lint: ## gofmt and staticcheck (pinned as a tool in service/go.mod) over both modules
+lint: ## gofmt, staticcheck (pinned as a tool in service/go.mod), and each module builds alone and is tidy
 	@unformatted=$$(gofmt -l service infra); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) tool staticcheck ./service/... ./infra/...
+	@# Each module stands alone, outside the workspace: it builds, and go.mod/go.sum
+	@# need no change (the diff, if any, is printed).
+	@for m in service infra; do \
+	  (cd $$m && GOWORK=off $(GO) build -o /dev/null ./... ) || { echo "lint: $$m does not build outside the workspace (GOWORK=off go build ./...)"; exit 1; }; \
+	  (cd $$m && GOWORK=off $(GO) mod tidy -diff) || { echo "lint: $$m/go.mod is not tidy: run cd $$m && GOWORK=off go mod tidy"; exit 1; }; \
+	done
 
 # ---- Performance (README, "Performance"). Not part of `make test`: they take minutes
 # and want the machine to themselves.

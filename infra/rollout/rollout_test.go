@@ -577,8 +577,8 @@ func TestRunTransientAPIErrors(t *testing.T) {
 		wantIn  []string
 	}{
 		{
-			name:   "as many as tolerated, then success",
-			fails:  map[string][]rollouttest.APIError{"DescribeServices": {throttled, unavailable, throttled}},
+			name:  "as many as tolerated, then success",
+			fails: map[string][]rollouttest.APIError{"DescribeServices": {throttled, unavailable, throttled}},
 			wantIn: []string{"AWS API error 1 of 3 tolerated in a row, next look in 1ms", "AWS API error 2 of 3 tolerated in a row, next look in 2ms",
 				"AWS API error 3 of 3 tolerated in a row, next look in 4ms", "ThrottlingException", "verified"},
 		},
