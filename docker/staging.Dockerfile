@@ -1,6 +1,9 @@
 # syntax=docker/dockerfile:1
 #
-# ASAP image for an ECS stack (staging or production). Built from the repository root:
+# ASAP image for an ECS stack (staging or production), built from the repository root.
+# `pulumi up --stack staging` builds it and pushes it to the stack's ECR repository
+# itself; production runs the digest staging verified and is never rebuilt
+# (docs/deployment.md). To build one by hand:
 #
 #   make image ENV=staging      # docker build --platform linux/amd64 -f docker/staging.Dockerfile \
 #                               #   --build-arg VERSION=$(git rev-parse --short=12 HEAD) .
