@@ -24,10 +24,15 @@ ARG TARGETOS TARGETARCH
 ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/asap .
+# The demo ad server: staging's tasks run it beside ASAP as their upstream (infra/service.go);
+# production carries it too, unused, so that production can run the very image staging verified.
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-s -w" -o /out/adserver ./cmd/adserver
 
 # distroless/static: CA certificates and tzdata, no shell, no package manager.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/asap /asap
+COPY --from=build /out/adserver /adserver
 ENV ASAP_ENV=production
 EXPOSE 8080
 # 65532 is distroless's "nonroot" user, numeric so a runtime can verify it is not root.

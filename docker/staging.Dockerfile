@@ -24,7 +24,8 @@ ARG TARGETOS TARGETARCH
 ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/asap .
-# The demo ad server: staging's tasks run it beside ASAP as their upstream (infra/service.go).
+# The demo ad server: staging's tasks run it beside ASAP as their upstream (infra/service.go);
+# production carries it too, unused, so that production can run the very image staging verified.
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-s -w" -o /out/adserver ./cmd/adserver
 
