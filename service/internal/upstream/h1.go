@@ -222,7 +222,7 @@ func (t *h1Transport) readResponse(c *h1Conn, req *http.Request) (*http.Response
 			return nil, err
 		}
 		switch {
-		case resp.StatusCode >= 200:
+		case resp.StatusCode < 100 || resp.StatusCode >= 200: // a final answer, odd or not, as net/http reads it
 			return resp, nil
 		case resp.StatusCode == http.StatusSwitchingProtocols:
 			return nil, errSwitchingProtocols
