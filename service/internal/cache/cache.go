@@ -21,6 +21,7 @@ import (
 
 	"asap/service/config"
 	"asap/service/internal/placement"
+	"asap/service/internal/promreg"
 	"asap/service/internal/store"
 )
 
@@ -113,7 +114,7 @@ func (e *entry) expire(now int64) {
 
 // NewCache returns a cache in front of store, configured by cfg, with its metrics
 // registered on reg (nil registers none) and its problems logged to log (nil logs
-// nothing). It registers its metrics with MustRegister: one cache per registry.
+// nothing). It panics when reg holds its metrics already: one cache per registry.
 func NewCache(store *store.Store, cfg config.Cache, reg prometheus.Registerer, log *slog.Logger) *Cache {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -129,8 +130,8 @@ func NewCache(store *store.Store, cfg config.Cache, reg prometheus.Registerer, l
 		now:          func() int64 { return time.Now().UnixNano() },
 		pingInterval: pingInterval,
 	}
-	if reg != nil {
-		reg.MustRegister(c.met.collectors...)
+	if err := promreg.Register(reg, "cache", c.met.collectors...); err != nil {
+		panic(err) // one cache per registry, as documented
 	}
 	return c
 }

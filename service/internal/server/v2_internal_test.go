@@ -1,12 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -51,11 +53,15 @@ func marshalV2(mrid uuid.UUID, p *placement.Placement, keyType, keyValue string)
 		}
 		a.MediationNetworks = append(a.MediationNetworks, v2Network{n.Key, n.Name, n.AndroidClassName, n.IOSClassName, params})
 	}
-	b, err := json.Marshal(a)
-	if err != nil {
+	// The answer's strings follow jsonstr's rule: encoding/json's without HTML
+	// escaping.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(a); err != nil {
 		panic(err)
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func TestAppendV2MatchesEncodingJSON(t *testing.T) {
@@ -93,18 +99,6 @@ func TestAppendV2MatchesEncodingJSON(t *testing.T) {
 			}
 		})
 	}
-}
-
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "plain", `q"uote`, "back\\slash", "<&>", "\x00\x1f", "é", "\u2028", "\xff\xfe"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := appendString(nil, s); string(got) != string(want) {
-			t.Errorf("appendString(%q) = %s; want %s", s, got, want)
-		}
-	})
 }
 
 // FuzzV2Query sends arbitrary raw queries through the whole server: never a 5xx,

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"asap/service/internal/promreg"
 )
 
 // NotifierOptions sizes a Notifier. Zero values mean: 1 worker, no queue (a notice
@@ -52,7 +54,8 @@ type Notifier struct {
 	sent, failed, dropped prometheus.Counter
 }
 
-// NewNotifier starts the workers of a notifier and registers its metrics on reg.
+// NewNotifier starts the workers of a notifier and registers its metrics on reg
+// (nil: nowhere).
 func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, error) {
 	opts.Concurrency = max(opts.Concurrency, 1)
 	opts.Queue = max(opts.Queue, 0)
@@ -75,8 +78,8 @@ func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, er
 		Name: "asap_upstream_win_notices_total",
 		Help: "Win notices (nurl) by outcome: sent (2xx/3xx answer), failed, dropped (queue full or shutting down).",
 	}, []string{"outcome"})
-	if err := reg.Register(outcomes); err != nil {
-		return nil, fmt.Errorf("notifier metrics: %w", err)
+	if err := promreg.Register(reg, "notifier", outcomes); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Notifier{

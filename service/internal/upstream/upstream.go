@@ -17,11 +17,12 @@ import (
 	"net/url"
 	"time"
 
-	"asap/service/config"
-	"asap/service/internal/openrtb"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
+
+	"asap/service/config"
+	"asap/service/internal/openrtb"
+	"asap/service/internal/promreg"
 )
 
 // Errors of Client.Do. Each is wrapped with detail; test them with errors.Is.
@@ -45,7 +46,7 @@ type Set struct {
 }
 
 // NewSet builds a client for every upstream of cfg.Upstreams and registers their
-// metrics on reg.
+// metrics on reg (nil: nowhere).
 func NewSet(cfg config.Ad, reg prometheus.Registerer) (*Set, error) {
 	m, err := newMetrics(reg)
 	if err != nil {
@@ -57,12 +58,12 @@ func NewSet(cfg config.Ad, reg prometheus.Registerer) (*Set, error) {
 	transport := newTransport(cfg)
 	for _, up := range cfg.Upstreams {
 		c := newClient(up, cfg, transport, m)
-		if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		if err := promreg.Register(reg, "upstream "+up.Name, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "asap_upstream_breaker_state",
 			Help:        "State of the upstream's circuit breaker: 0 closed, 1 half-open, 2 open.",
 			ConstLabels: prometheus.Labels{"upstream": up.Name},
 		}, func() float64 { return float64(c.breaker.State()) })); err != nil {
-			return nil, fmt.Errorf("upstream %q: register breaker gauge: %w", up.Name, err)
+			return nil, err
 		}
 		s.clients[up.Name] = c
 	}
@@ -299,10 +300,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Bid requests without an answer, by reason: transport, canceled, too_large, headers_too_large, breaker_open.",
 		}, []string{"upstream", "reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.latency, m.responses, m.timeouts, m.errors} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("upstream metrics: %w", err)
-		}
+	if err := promreg.Register(reg, "upstream", m.latency, m.responses, m.timeouts, m.errors); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
