@@ -166,6 +166,12 @@ type Ad struct {
 	UpstreamIdleConnTimeout       time.Duration `envconfig:"UPSTREAM_IDLE_CONN_TIMEOUT" default:"90s"`
 	// UpstreamMaxResponseBytes bounds a BidResponse body.
 	UpstreamMaxResponseBytes int64 `envconfig:"UPSTREAM_MAX_RESPONSE_BYTES" default:"1048576"`
+	// UpstreamMaxHeaderBytes bounds an upstream's (or a notice host's) answer
+	// headers, interim answers included; past it the answer is refused.
+	UpstreamMaxHeaderBytes int64 `envconfig:"UPSTREAM_MAX_HEADER_BYTES" default:"65536"`
+	// UpstreamMaxIdleConns bounds the idle keep-alive connections to all the
+	// upstreams together (ASAP_UPSTREAM_MAX_IDLE_CONNS_PER_HOST bounds each).
+	UpstreamMaxIdleConns int `envconfig:"UPSTREAM_MAX_IDLE_CONNS" default:"1024"`
 
 	// BreakerFailures is the number of consecutive failures that opens an upstream's breaker.
 	BreakerFailures int `envconfig:"BREAKER_FAILURES" default:"20"`
@@ -465,6 +471,7 @@ func (c Config) Validate() error {
 		"MAX_IN_FLIGHT":                    c.Limits.MaxInFlight,
 		"MAX_HEADER_BYTES":                 c.Server.MaxHeaderBytes,
 		"UPSTREAM_MAX_IDLE_CONNS_PER_HOST": c.Ad.UpstreamMaxIdleConnsPerHost,
+		"UPSTREAM_MAX_IDLE_CONNS":          c.Ad.UpstreamMaxIdleConns,
 		"BREAKER_FAILURES":                 c.Ad.BreakerFailures,
 		"NOTICE_CONCURRENCY":               c.Ad.NoticeConcurrency,
 	}
@@ -495,6 +502,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ad.UpstreamMaxResponseBytes < 1 {
 		bad("UPSTREAM_MAX_RESPONSE_BYTES", "must be at least 1")
+	}
+	if c.Ad.UpstreamMaxHeaderBytes < 1 {
+		bad("UPSTREAM_MAX_HEADER_BYTES", "must be at least 1")
 	}
 	if c.Ad.DefaultTmax > c.Ad.MaxTmax {
 		bad("AD_DEFAULT_TMAX", "%s is above ASAP_AD_MAX_TMAX %s", c.Ad.DefaultTmax, c.Ad.MaxTmax)

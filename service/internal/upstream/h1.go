@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -26,34 +26,97 @@ import (
 // (headers and body) and reads on the same goroutine; the answer is parsed by
 // http.ReadResponse. It speaks HTTP/1.1 only (over TLS for https, negotiated by
 // ALPN), follows no redirects itself, uses no proxy, and asks for no compression.
+//
+// It trusts the peer no more than net/http's Transport does (docs/upstreams.md):
+//   - an answer's status line and headers, its interim (1xx) answers' included,
+//     are read up to maxHeaderBytes, then the exchange fails with
+//     errHeadersTooLarge and the connection is closed;
+//   - interim answers (100 Continue, 103 Early Hints) are skipped, at most
+//     max1xxAnswers of them; 101 Switching Protocols, which no request asks for,
+//     fails the exchange;
+//   - a request is sent again, once, on a new connection only when not one byte of
+//     it reached the old one (errNothingWritten): an upstream never receives the
+//     same bid request twice, whatever the method. A reused connection that the
+//     server has closed is found before the write (quiet), not after;
+//   - idle connections are bounded per host and in total, the oldest closed first.
 type h1Transport struct {
 	dialer         net.Dialer
 	tlsConfig      *tls.Config   // nil: the system roots
 	tlsTimeout     time.Duration // bounds the TLS handshake; 0: only the request's deadline
 	headerTimeout  time.Duration // bounds the wait for the answer's headers; 0: only the deadline
-	maxIdlePerHost int           // idle connections kept per host
+	maxHeaderBytes int64         // bounds an answer's headers; 0: defaultMaxHeaderBytes
+	maxIdlePerHost int           // idle connections kept per host; 0: 1
+	maxIdle        int           // idle connections kept in all; 0: no bound but maxIdlePerHost's
 	idleTimeout    time.Duration // an idle connection older than this is closed, not reused; 0: kept
 
-	mu   sync.Mutex
-	idle map[string][]*h1Conn // by scheme://host:port, the most recently used last
+	mu    sync.Mutex
+	idle  map[string][]*h1Conn // by scheme://host:port, the most recently used last
+	nidle int                  // connections in idle
 	// sweeper closes connections idle past idleTimeout even when no request comes
 	// to take them; nil while no connection is idle.
 	sweeper *time.Timer
 }
 
+const (
+	// defaultMaxHeaderBytes bounds an answer's headers when maxHeaderBytes is 0.
+	// Bidders answer with a few hundred bytes of headers; net/http allows 10 MiB.
+	defaultMaxHeaderBytes = 64 << 10
+	// max1xxAnswers is how many interim answers may come before the final one,
+	// as in net/http.
+	max1xxAnswers = 5
+)
+
 // h1Conn is one keep-alive connection.
 type h1Conn struct {
 	net.Conn
+	raw       net.Conn // the TCP connection (under TLS for https)
 	key       string
-	br        *bufio.Reader
-	bw        *bufio.Writer
+	br        *bufio.Reader // reads from the connection through readLimit
+	bw        *bufio.Writer // writes to the connection, counting into written
 	idleSince time.Time
+	readLimit int64 // bytes br may still take from the connection
+	written   int64 // bytes of the current request taken by the connection
 }
 
-// errStale marks a failure on a reused connection before any byte of the answer:
-// the server closed the connection while it was idle, so the request was not
-// handled and is sent again on a new connection.
-var errStale = errors.New("idle connection closed by the server")
+// connReader is what an h1Conn's bufio.Reader reads from: the connection, at most
+// readLimit bytes, so that headers cannot grow without bound in the reader.
+type connReader struct{ c *h1Conn }
+
+func (r connReader) Read(p []byte) (int, error) {
+	if r.c.readLimit <= 0 {
+		return 0, errHeadersTooLarge
+	}
+	if int64(len(p)) > r.c.readLimit {
+		p = p[:r.c.readLimit]
+	}
+	n, err := r.c.Conn.Read(p)
+	r.c.readLimit -= int64(n)
+	return n, err
+}
+
+// connWriter is what an h1Conn's bufio.Writer writes to: the connection, counting
+// the bytes it took.
+type connWriter struct{ c *h1Conn }
+
+func (w connWriter) Write(p []byte) (int, error) {
+	n, err := w.c.Conn.Write(p)
+	w.c.written += int64(n)
+	return n, err
+}
+
+var (
+	// errNothingWritten marks a failed write of which the connection took not one
+	// byte: the request cannot have reached the server, so it may go again on a
+	// new connection. Any other failure after the dial is final: the server may
+	// have received and acted on the request.
+	errNothingWritten = errors.New("request not written")
+	// errHeadersTooLarge fails an answer whose headers exceed maxHeaderBytes.
+	errHeadersTooLarge = errors.New("answer headers too large")
+	// errTooMany1xx fails an answer preceded by more than max1xxAnswers interim ones.
+	errTooMany1xx = errors.New("too many interim (1xx) answers")
+	// errSwitchingProtocols fails a 101 answer, which no request of ASAP asks for.
+	errSwitchingProtocols = errors.New("101 Switching Protocols not asked for")
+)
 
 // aLongTimeAgo is a deadline in the past: setting it interrupts blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -84,7 +147,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		c.Close()
-		if !reused || attempt > 0 || !errors.Is(err, errStale) || ctx.Err() != nil {
+		if !reused || attempt > 0 || !errors.Is(err, errNothingWritten) || ctx.Err() != nil {
 			if cerr := contextErr(ctx); cerr != nil {
 				return nil, fmt.Errorf("%w (%w)", cerr, err)
 			}
@@ -118,22 +181,20 @@ func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request
 		}
 	}()
 
+	c.written = 0
 	writeRequest(c.bw, req, body)
 	if err := c.bw.Flush(); err != nil {
-		return nil, fmt.Errorf("%w: write: %w", errStale, err)
+		if c.written == 0 {
+			return nil, fmt.Errorf("%w: %w", errNothingWritten, err)
+		}
+		return nil, fmt.Errorf("write: %w", err)
 	}
 	if t.headerTimeout > 0 {
 		if hd := time.Now().Add(t.headerTimeout); deadline.IsZero() || hd.Before(deadline) {
 			c.SetReadDeadline(hd)
 		}
 	}
-	if _, err := c.br.Peek(1); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
-			return nil, fmt.Errorf("%w: %w", errStale, err)
-		}
-		return nil, err
-	}
-	resp, err := http.ReadResponse(c.br, req)
+	resp, err := t.readResponse(c, req)
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +202,35 @@ func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request
 	resp.Body = &h1Body{t: t, c: c, r: resp.Body, reuse: !resp.Close, stop: stop}
 	ok = true
 	return resp, nil
+}
+
+// readResponse reads the final answer's status line and headers from c, skipping
+// interim answers, all of them within maxHeaderBytes.
+func (t *h1Transport) readResponse(c *h1Conn, req *http.Request) (*http.Response, error) {
+	limit := t.maxHeaderBytes
+	if limit <= 0 {
+		limit = defaultMaxHeaderBytes
+	}
+	c.readLimit = limit
+	defer func() { c.readLimit = math.MaxInt64 }() // the body is bounded by the caller
+	for interim := 0; ; interim++ {
+		resp, err := http.ReadResponse(c.br, req)
+		if err != nil && c.readLimit <= 0 {
+			return nil, fmt.Errorf("%w: over %d bytes", errHeadersTooLarge, limit)
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case resp.StatusCode < 100 || resp.StatusCode >= 200: // a final answer, odd or not, as net/http reads it
+			return resp, nil
+		case resp.StatusCode == http.StatusSwitchingProtocols:
+			return nil, errSwitchingProtocols
+		case interim == max1xxAnswers:
+			return nil, fmt.Errorf("%w: more than %d", errTooMany1xx, max1xxAnswers)
+		}
+		// An interim answer has no body: the final one follows.
+	}
 }
 
 // h1Body is an answer's body. Read to its end, it gives the connection back to
@@ -212,6 +302,7 @@ func (t *h1Transport) take(key string) *h1Conn {
 		c := conns[len(conns)-1]
 		conns[len(conns)-1] = nil
 		conns = conns[:len(conns)-1]
+		t.nidle--
 		if t.idleTimeout > 0 && time.Since(c.idleSince) > t.idleTimeout {
 			c.Close()
 			continue
@@ -223,7 +314,8 @@ func (t *h1Transport) take(key string) *h1Conn {
 	return nil
 }
 
-// put keeps c for reuse, or closes it when the host has enough idle connections.
+// put keeps c for reuse, or closes it when its host has enough idle connections.
+// When the transport has enough in all, the one idle longest is closed for it.
 func (t *h1Transport) put(c *h1Conn) {
 	c.idleSince = time.Now()
 	t.mu.Lock()
@@ -235,10 +327,38 @@ func (t *h1Transport) put(c *h1Conn) {
 		c.Close()
 		return
 	}
+	if t.maxIdle > 0 && t.nidle >= t.maxIdle {
+		t.closeOldest()
+	}
 	t.idle[c.key] = append(t.idle[c.key], c)
+	t.nidle++
 	if t.idleTimeout > 0 && t.sweeper == nil {
 		t.sweeper = time.AfterFunc(t.idleTimeout, t.sweep)
 	}
+}
+
+// closeOldest closes the connection idle longest. Each host's list is in the order
+// of use, so it is the first of one of them. t.mu is held.
+func (t *h1Transport) closeOldest() {
+	oldest := ""
+	for key, conns := range t.idle {
+		if oldest == "" || conns[0].idleSince.Before(t.idle[oldest][0].idleSince) {
+			oldest = key
+		}
+	}
+	if oldest == "" {
+		return
+	}
+	conns := t.idle[oldest]
+	conns[0].Close()
+	if len(conns) == 1 {
+		delete(t.idle, oldest)
+	} else {
+		copy(conns, conns[1:])
+		conns[len(conns)-1] = nil
+		t.idle[oldest] = conns[:len(conns)-1]
+	}
+	t.nidle--
 }
 
 // sweep closes the connections idle past idleTimeout and runs again when the
@@ -258,6 +378,7 @@ func (t *h1Transport) sweep() {
 				}
 			} else {
 				expired = append(expired, c)
+				t.nidle--
 			}
 		}
 		clear(conns[len(kept):])
@@ -283,6 +404,7 @@ func (t *h1Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = nil
+	t.nidle = 0
 	if t.sweeper != nil {
 		t.sweeper.Stop()
 		t.sweeper = nil
@@ -297,10 +419,11 @@ func (t *h1Transport) CloseIdleConnections() {
 
 // dial opens a connection to addr, with TLS for https.
 func (t *h1Transport) dial(ctx context.Context, scheme, addr, host, key string) (*h1Conn, error) {
-	conn, err := t.dialer.DialContext(ctx, "tcp", addr)
+	raw, err := t.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	conn := raw
 	if scheme == "https" {
 		cfg := t.tlsConfig.Clone()
 		if cfg == nil {
@@ -323,7 +446,10 @@ func (t *h1Transport) dial(ctx context.Context, scheme, addr, host, key string) 
 		}
 		conn = tc
 	}
-	return &h1Conn{Conn: conn, key: key, br: bufio.NewReaderSize(conn, 8<<10), bw: bufio.NewWriterSize(conn, 4<<10)}, nil
+	c := &h1Conn{Conn: conn, raw: raw, key: key, readLimit: math.MaxInt64}
+	c.br = bufio.NewReaderSize(connReader{c}, 8<<10)
+	c.bw = bufio.NewWriterSize(connWriter{c}, 4<<10)
+	return c, nil
 }
 
 // writeRequest writes req's request line, headers and body to w.

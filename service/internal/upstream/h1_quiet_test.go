@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,54 +19,33 @@ func TestH1DropsConnectionsOutOfStep(t *testing.T) {
 		delay time.Duration // before the unsolicited answer; 0: in the same write
 	}{{"same write", 0}, {"later", 20 * time.Millisecond}} {
 		t.Run(tt.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			var conns atomic.Int64
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
+			sent := make(chan struct{}, 16) // an unsolicited answer was written
+			up := startRawH1(t, func(r *rawH1, c net.Conn, br *bufio.Reader) {
+				for n := 1; r.read(br); n++ {
+					if tt.delay == 0 {
+						io.WriteString(c, answer(fmt.Sprint("answer-", n))+answer("unsolicited"))
+						continue
 					}
-					conns.Add(1)
-					go func() {
-						defer c.Close()
-						br := bufio.NewReader(c)
-						for n := 1; ; n++ {
-							req, err := http.ReadRequest(br)
-							if err != nil {
-								return
-							}
-							io.Copy(io.Discard, req.Body)
-							answer := func(body string) string {
-								return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-							}
-							if tt.delay == 0 {
-								io.WriteString(c, answer(fmt.Sprint("answer-", n))+answer("unsolicited"))
-								continue
-							}
-							io.WriteString(c, answer(fmt.Sprint("answer-", n)))
-							time.Sleep(tt.delay)
-							io.WriteString(c, answer("unsolicited"))
-						}
-					}()
+					io.WriteString(c, answer(fmt.Sprint("answer-", n)))
+					time.Sleep(tt.delay)
+					io.WriteString(c, answer("unsolicited"))
+					sent <- struct{}{}
 				}
-			}()
+			})
 			tr := &h1Transport{maxIdlePerHost: 4, idleTimeout: time.Minute, headerTimeout: 2 * time.Second}
 			for i := range 3 {
-				_, body, err := call(context.Background(), tr, "http://"+ln.Addr().String()+"/", "x")
+				_, body, err := call(context.Background(), tr, up.url(), "x")
 				if err != nil {
 					t.Fatal(err)
 				}
 				if want := "answer-1"; body != want {
 					t.Errorf("request %d: got %q, want %q (each on a new connection)", i, body, want)
 				}
-				time.Sleep(2 * tt.delay)
+				if tt.delay > 0 {
+					<-sent // an event, not a sleep: the machine may be slower than the delay
+				}
 			}
-			if got := conns.Load(); got != 3 {
+			if _, got := up.received(); got != 3 {
 				t.Errorf("%d connections; want 3 (none reused with an answer waiting)", got)
 			}
 		})

@@ -118,21 +118,24 @@ func TestH1AnswerKinds(t *testing.T) {
 	}
 }
 
-// TestH1RetriesWhenTheServerClosedAnIdleConnection: the request goes out again
-// on a new connection, once.
+// TestH1RetriesWhenTheServerClosedAnIdleConnection: the closed connection is
+// found before the request is written, which goes out on a new connection, once.
+// Under TLS the closed connection is found by peeking at the TCP socket.
 func TestH1RetriesWhenTheServerClosedAnIdleConnection(t *testing.T) {
-	srv, conns := h1Server(t, false, echoHandler)
-	tr := newH1(srv)
-	if _, _, err := call(context.Background(), tr, srv.URL+"/a", "1"); err != nil {
-		t.Fatal(err)
-	}
-	srv.CloseClientConnections()
-	code, body, err := call(context.Background(), tr, srv.URL+"/b", "2")
-	if err != nil || code != 200 || body != "POST /b 2" {
-		t.Errorf("after the server closed the idle connection: %d %q %v; want 200 \"POST /b 2\"", code, body, err)
-	}
-	if got := conns.Load(); got != 2 {
-		t.Errorf("%d connections; want 2", got)
+	for _, tlsOn := range []bool{false, true} {
+		srv, conns := h1Server(t, tlsOn, echoHandler)
+		tr := newH1(srv)
+		if _, _, err := call(context.Background(), tr, srv.URL+"/a", "1"); err != nil {
+			t.Fatal(err)
+		}
+		srv.CloseClientConnections()
+		code, body, err := call(context.Background(), tr, srv.URL+"/b", "2")
+		if err != nil || code != 200 || body != "POST /b 2" {
+			t.Errorf("tls %t: after the server closed the idle connection: %d %q %v; want 200 \"POST /b 2\"", tlsOn, code, body, err)
+		}
+		if got := conns.Load(); got != 2 {
+			t.Errorf("tls %t: %d connections; want 2", tlsOn, got)
+		}
 	}
 }
 

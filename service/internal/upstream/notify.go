@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -25,6 +26,13 @@ type NotifierOptions struct {
 	Queue int
 	// Timeout bounds one notice: connect, send and read the answer.
 	Timeout time.Duration
+	// MaxHeaderBytes bounds a notice answer's headers; 0: the transport's default
+	// (64 KiB). The hosts are named by bids, so they are trusted no further than
+	// upstreams.
+	MaxHeaderBytes int64
+	// MaxIdleConns bounds the idle connections to all notice hosts together, the
+	// oldest closed first; 0: Concurrency.
+	MaxIdleConns int
 	// Transport overrides the HTTP transport (tests); nil builds a pooled one.
 	Transport http.RoundTripper
 }
@@ -60,7 +68,9 @@ func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, er
 			dialer:         net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second},
 			tlsTimeout:     opts.Timeout,
 			headerTimeout:  opts.Timeout,
+			maxHeaderBytes: opts.MaxHeaderBytes,
 			maxIdlePerHost: opts.Concurrency,
+			maxIdle:        cmp.Or(opts.MaxIdleConns, opts.Concurrency),
 			idleTimeout:    90 * time.Second,
 		}
 	}

@@ -53,8 +53,11 @@ func NewSet(cfg config.Ad, reg prometheus.Registerer) (*Set, error) {
 		return nil, err
 	}
 	s := &Set{clients: make(map[string]*Client, len(cfg.Upstreams))}
+	// One transport for all: ASAP_UPSTREAM_MAX_IDLE_CONNS bounds the idle
+	// connections of every upstream together.
+	transport := newTransport(cfg)
 	for _, up := range cfg.Upstreams {
-		c := newClient(up, cfg, m)
+		c := newClient(up, cfg, transport, m)
 		if err := promreg.Register(reg, "upstream "+up.Name, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "asap_upstream_breaker_state",
 			Help:        "State of the upstream's circuit breaker: 0 closed, 1 half-open, 2 open.",
@@ -96,15 +99,21 @@ var (
 	openrtbVersion = []string{openrtb.Version}
 )
 
-func newClient(up config.Upstream, cfg config.Ad, m *metrics) *Client {
-	// Never a proxy from the environment: the configured URL is the only peer.
-	transport := &h1Transport{
+// newTransport is the transport of the bid requests. It uses no proxy from the
+// environment: the configured URL is the only peer.
+func newTransport(cfg config.Ad) *h1Transport {
+	return &h1Transport{
 		dialer:         net.Dialer{Timeout: cfg.UpstreamDialTimeout, KeepAlive: 30 * time.Second},
 		tlsTimeout:     cfg.UpstreamTLSHandshakeTimeout,
 		headerTimeout:  cfg.UpstreamResponseHeaderTimeout,
+		maxHeaderBytes: cfg.UpstreamMaxHeaderBytes,
 		maxIdlePerHost: cfg.UpstreamMaxIdleConnsPerHost,
+		maxIdle:        cfg.UpstreamMaxIdleConns,
 		idleTimeout:    cfg.UpstreamIdleConnTimeout,
 	}
+}
+
+func newClient(up config.Upstream, cfg config.Ad, transport http.RoundTripper, m *metrics) *Client {
 	c := &Client{
 		name: up.Name,
 		url:  up.URL,
@@ -229,6 +238,10 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 		c.m.errors.WithLabelValues(c.name, "canceled").Inc()
 		return fmt.Errorf("%w: %s: %w", ErrTransport, c.name, err)
 	}
+	if errors.Is(err, errHeadersTooLarge) {
+		c.m.errors.WithLabelValues(c.name, "headers_too_large").Inc()
+		return fmt.Errorf("%w: %s: %w", ErrTransport, c.name, err)
+	}
 	c.m.errors.WithLabelValues(c.name, "transport").Inc()
 	return fmt.Errorf("%w: %s: %w", ErrTransport, c.name, err)
 }
@@ -284,7 +297,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"upstream"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "asap_upstream_errors_total",
-			Help: "Bid requests without an answer, by reason: transport, canceled, too_large, breaker_open.",
+			Help: "Bid requests without an answer, by reason: transport, canceled, too_large, headers_too_large, breaker_open.",
 		}, []string{"upstream", "reason"}),
 	}
 	if err := promreg.Register(reg, "upstream", m.latency, m.responses, m.timeouts, m.errors); err != nil {
