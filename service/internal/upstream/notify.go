@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"asap/service/internal/h1"
 	"asap/service/internal/promreg"
 )
 
@@ -64,14 +65,14 @@ func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, er
 	}
 	transport := opts.Transport
 	if transport == nil {
-		transport = &h1Transport{
-			dialer:         net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second},
-			tlsTimeout:     opts.Timeout,
-			headerTimeout:  opts.Timeout,
-			maxHeaderBytes: opts.MaxHeaderBytes,
-			maxIdlePerHost: opts.Concurrency,
-			maxIdle:        cmp.Or(opts.MaxIdleConns, opts.Concurrency),
-			idleTimeout:    90 * time.Second,
+		transport = &h1.Transport{
+			Dialer:                net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second},
+			TLSHandshakeTimeout:   opts.Timeout,
+			ResponseHeaderTimeout: opts.Timeout,
+			MaxHeaderBytes:        opts.MaxHeaderBytes,
+			MaxIdleConnsPerHost:   opts.Concurrency,
+			MaxIdleConns:          cmp.Or(opts.MaxIdleConns, opts.Concurrency),
+			IdleConnTimeout:       90 * time.Second,
 		}
 	}
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{

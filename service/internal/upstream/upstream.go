@@ -21,6 +21,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"asap/service/config"
+	"asap/service/internal/h1"
 	"asap/service/internal/openrtb"
 	"asap/service/internal/promreg"
 )
@@ -101,15 +102,15 @@ var (
 
 // newTransport is the transport of the bid requests. It uses no proxy from the
 // environment: the configured URL is the only peer.
-func newTransport(cfg config.Ad) *h1Transport {
-	return &h1Transport{
-		dialer:         net.Dialer{Timeout: cfg.UpstreamDialTimeout, KeepAlive: 30 * time.Second},
-		tlsTimeout:     cfg.UpstreamTLSHandshakeTimeout,
-		headerTimeout:  cfg.UpstreamResponseHeaderTimeout,
-		maxHeaderBytes: cfg.UpstreamMaxHeaderBytes,
-		maxIdlePerHost: cfg.UpstreamMaxIdleConnsPerHost,
-		maxIdle:        cfg.UpstreamMaxIdleConns,
-		idleTimeout:    cfg.UpstreamIdleConnTimeout,
+func newTransport(cfg config.Ad) *h1.Transport {
+	return &h1.Transport{
+		Dialer:                net.Dialer{Timeout: cfg.UpstreamDialTimeout, KeepAlive: 30 * time.Second},
+		TLSHandshakeTimeout:   cfg.UpstreamTLSHandshakeTimeout,
+		ResponseHeaderTimeout: cfg.UpstreamResponseHeaderTimeout,
+		MaxHeaderBytes:        cfg.UpstreamMaxHeaderBytes,
+		MaxIdleConnsPerHost:   cfg.UpstreamMaxIdleConnsPerHost,
+		MaxIdleConns:          cfg.UpstreamMaxIdleConns,
+		IdleConnTimeout:       cfg.UpstreamIdleConnTimeout,
 	}
 }
 
@@ -238,7 +239,7 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 		c.m.errors.WithLabelValues(c.name, "canceled").Inc()
 		return fmt.Errorf("%w: %s: %w", ErrTransport, c.name, err)
 	}
-	if errors.Is(err, errHeadersTooLarge) {
+	if errors.Is(err, h1.ErrHeadersTooLarge) {
 		c.m.errors.WithLabelValues(c.name, "headers_too_large").Inc()
 		return fmt.Errorf("%w: %s: %w", ErrTransport, c.name, err)
 	}

@@ -1,4 +1,4 @@
-package upstream
+package h1
 
 import (
 	"bytes"
@@ -79,7 +79,7 @@ type outcome struct {
 	NewConn       bool
 }
 
-// TestH1MatchesNetHTTP: the same exchanges through h1Transport and through
+// TestH1MatchesNetHTTP: the same exchanges through Transport and through
 // net/http's Transport (without compression, which h1 does not ask for) give the
 // same status, headers, body, framing and trailers, and reuse connections alike.
 func TestH1MatchesNetHTTP(t *testing.T) {
@@ -136,7 +136,7 @@ func TestH1MatchesNetHTTP(t *testing.T) {
 		}
 		return got
 	}
-	ours := run(&h1Transport{maxIdlePerHost: 4})
+	ours := run(&Transport{MaxIdleConnsPerHost: 4})
 	theirs := run(&http.Transport{DisableCompression: true, Proxy: nil, DialContext: (&net.Dialer{}).DialContext})
 	for i, s := range steps {
 		if a, b := fmt.Sprintf("%+v", ours[i]), fmt.Sprintf("%+v", theirs[i]); a != b {

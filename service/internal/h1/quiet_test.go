@@ -1,4 +1,4 @@
-package upstream
+package h1
 
 import (
 	"bufio"
@@ -32,7 +32,7 @@ func TestH1DropsConnectionsOutOfStep(t *testing.T) {
 					sent <- struct{}{}
 				}
 			})
-			tr := &h1Transport{maxIdlePerHost: 4, idleTimeout: time.Minute, headerTimeout: 2 * time.Second}
+			tr := &Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute, ResponseHeaderTimeout: 2 * time.Second}
 			for i := range 3 {
 				_, body, err := call(context.Background(), tr, up.url(), "x")
 				if err != nil {

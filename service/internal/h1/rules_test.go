@@ -1,4 +1,4 @@
-package upstream
+package h1
 
 import (
 	"bufio"
@@ -87,11 +87,11 @@ func TestH1HeaderCap(t *testing.T) {
 		{"headers within the cap, a body past it",
 			"HTTP/1.1 200 OK\r\nX-Small: " + strings.Repeat("h", limit/2) + "\r\nContent-Length: 8192\r\n\r\n" + big, nil},
 		{"headers past the cap",
-			"HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("h", limit) + "\r\nContent-Length: 2\r\n\r\nok", errHeadersTooLarge},
+			"HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("h", limit) + "\r\nContent-Length: 2\r\n\r\nok", ErrHeadersTooLarge},
 		{"many headers past the cap",
-			"HTTP/1.1 200 OK\r\n" + strings.Repeat("X-A: aaaaaaaaaaaaaaaa\r\n", limit/20) + "Content-Length: 2\r\n\r\nok", errHeadersTooLarge},
+			"HTTP/1.1 200 OK\r\n" + strings.Repeat("X-A: aaaaaaaaaaaaaaaa\r\n", limit/20) + "Content-Length: 2\r\n\r\nok", ErrHeadersTooLarge},
 		{"interim answers count toward it",
-			strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: <"+strings.Repeat("l", limit/3)+">\r\n\r\n", 3) + answer("ok"), errHeadersTooLarge},
+			strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: <"+strings.Repeat("l", limit/3)+">\r\n\r\n", 3) + answer("ok"), ErrHeadersTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,7 +100,7 @@ func TestH1HeaderCap(t *testing.T) {
 					io.WriteString(c, tt.answer)
 				}
 			})
-			tr := &h1Transport{maxHeaderBytes: limit, maxIdlePerHost: 1}
+			tr := &Transport{MaxHeaderBytes: limit, MaxIdleConnsPerHost: 1}
 			_, body, err := call(context.Background(), tr, up.url(), "bid")
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v; want %v", err, tt.wantErr)
@@ -130,9 +130,9 @@ func TestH1HeaderFlood(t *testing.T) {
 			}
 		}
 	})
-	tr := &h1Transport{maxIdlePerHost: 1} // the default cap
-	if _, _, err := call(context.Background(), tr, up.url(), "bid"); !errors.Is(err, errHeadersTooLarge) {
-		t.Fatalf("err = %v; want errHeadersTooLarge", err)
+	tr := &Transport{MaxIdleConnsPerHost: 1} // the default cap
+	if _, _, err := call(context.Background(), tr, up.url(), "bid"); !errors.Is(err, ErrHeadersTooLarge) {
+		t.Fatalf("err = %v; want ErrHeadersTooLarge", err)
 	}
 	if err := <-stopped; err == nil {
 		t.Error("the flood went on")
@@ -159,7 +159,7 @@ func TestH1InterimAnswers(t *testing.T) {
 					io.WriteString(c, tt.interim+answer("ok"))
 				}
 			})
-			tr := &h1Transport{maxIdlePerHost: 1}
+			tr := &Transport{MaxIdleConnsPerHost: 1}
 			for i := range 2 {
 				code, body, err := call(context.Background(), tr, up.url(), "bid")
 				if !errors.Is(err, tt.wantErr) {
@@ -193,7 +193,7 @@ func TestH1NeverResendsAWrittenRequest(t *testing.T) {
 						c.(*net.TCPConn).SetLinger(0)
 					}
 				})
-				tr := &h1Transport{maxIdlePerHost: 1}
+				tr := &Transport{MaxIdleConnsPerHost: 1}
 				do := func(body string) (string, error) {
 					req, _ := http.NewRequest(method, up.url(), strings.NewReader(body))
 					resp, err := tr.RoundTrip(req)
@@ -235,7 +235,7 @@ func TestH1ResendsWhatWasNotWritten(t *testing.T) {
 			io.WriteString(c, answer("ok"))
 		}
 	})
-	tr := &h1Transport{maxIdlePerHost: 1}
+	tr := &Transport{MaxIdleConnsPerHost: 1}
 	a, b := net.Pipe()
 	defer b.Close()
 	key := "http://" + up.ln.Addr().String()
@@ -266,7 +266,7 @@ func TestH1IdleBound(t *testing.T) {
 			closed <- fmt.Sprint("server ", i)
 		}))
 	}
-	tr := &h1Transport{maxIdlePerHost: 2, maxIdle: 2}
+	tr := &Transport{MaxIdleConnsPerHost: 2, MaxIdleConns: 2}
 	for i, s := range srvs {
 		if _, _, err := call(context.Background(), tr, s.url(), "bid"); err != nil {
 			t.Fatalf("server %d: %v", i, err)
@@ -316,7 +316,7 @@ func TestH1HeaderTimeoutStillHolds(t *testing.T) {
 		io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n") // then nothing
 		<-hold
 	})
-	tr := &h1Transport{maxIdlePerHost: 1, headerTimeout: 20 * time.Millisecond}
+	tr := &Transport{MaxIdleConnsPerHost: 1, ResponseHeaderTimeout: 20 * time.Millisecond}
 	_, _, err := call(context.Background(), tr, up.url(), "bid")
 	var nerr net.Error
 	if !errors.As(err, &nerr) || !nerr.Timeout() {

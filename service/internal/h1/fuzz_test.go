@@ -1,4 +1,4 @@
-package upstream
+package h1
 
 import (
 	"bufio"
@@ -13,10 +13,10 @@ import (
 	"time"
 )
 
-// FuzzH1Answer: whatever bytes an upstream answers with, h1Transport neither
+// FuzzH1Answer: whatever bytes an upstream answers with, Transport neither
 // panics nor hangs, and where net/http's Transport reads a final answer with its
-// body, h1Transport reads the same status and body, but for a 101 (refused) and
-// for headers past the cap (refused, with errHeadersTooLarge).
+// body, Transport reads the same status and body, but for a 101 (refused) and
+// for headers past the cap (refused, with ErrHeadersTooLarge).
 func FuzzH1Answer(f *testing.F) {
 	for _, s := range []string{
 		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
@@ -68,7 +68,7 @@ func FuzzH1Answer(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, answer string) {
 		current.Store(answer)
-		ours := &h1Transport{maxHeaderBytes: limit, maxIdlePerHost: 1}
+		ours := &Transport{MaxHeaderBytes: limit, MaxIdleConnsPerHost: 1}
 		theirs := &http.Transport{DisableCompression: true, MaxResponseHeaderBytes: 1 << 20, DisableKeepAlives: true}
 		code, body, err := get(ours)
 		wantCode, wantBody, wantErr := get(theirs)
@@ -81,7 +81,7 @@ func FuzzH1Answer(f *testing.F) {
 			if !errors.Is(err, errSwitchingProtocols) {
 				t.Fatalf("101: err = %v; want errSwitchingProtocols", err)
 			}
-		case errors.Is(err, errHeadersTooLarge):
+		case errors.Is(err, ErrHeadersTooLarge):
 			if len(answer) <= limit {
 				t.Fatalf("a %d-byte answer refused as headers past %d bytes", len(answer), limit)
 			}

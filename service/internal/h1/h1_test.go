@@ -1,4 +1,4 @@
-package upstream
+package h1
 
 import (
 	"bytes"
@@ -34,10 +34,10 @@ func h1Server(t *testing.T, tlsOn bool, h http.HandlerFunc) (*httptest.Server, *
 	return srv, &conns
 }
 
-func newH1(srv *httptest.Server) *h1Transport {
-	t := &h1Transport{maxIdlePerHost: 4, idleTimeout: time.Minute, headerTimeout: 2 * time.Second}
+func newH1(srv *httptest.Server) *Transport {
+	t := &Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute, ResponseHeaderTimeout: 2 * time.Second}
 	if srv.TLS != nil {
-		t.tlsConfig = &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+		t.TLSClientConfig = &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
 	}
 	return t
 }
@@ -175,14 +175,14 @@ func TestH1Deadlines(t *testing.T) {
 		t.Errorf("request deadline: err = %v; want context.DeadlineExceeded", err)
 	}
 
-	tr.headerTimeout = 50 * time.Millisecond
+	tr.ResponseHeaderTimeout = 50 * time.Millisecond
 	_, _, err := call(context.Background(), tr, srv.URL, "x")
 	var nerr net.Error
 	if !errors.As(err, &nerr) || !nerr.Timeout() {
 		t.Errorf("header timeout: err = %v; want a net.Error that is a timeout", err)
 	}
 
-	tr.headerTimeout = 0 // else it races the cancellation
+	tr.ResponseHeaderTimeout = 0 // else it races the cancellation
 	ctx, cancelNow := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancelNow)
 	if _, _, err := call(ctx, tr, "http://"+srv.Listener.Addr().String(), "x"); !errors.Is(err, context.Canceled) {
@@ -192,7 +192,7 @@ func TestH1Deadlines(t *testing.T) {
 
 func TestH1RefusesOtherSchemes(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, "ftp://example.com/x", nil)
-	if _, err := (&h1Transport{}).RoundTrip(req); err == nil {
+	if _, err := (&Transport{}).RoundTrip(req); err == nil {
 		t.Error("ftp URL accepted")
 	}
 }
@@ -223,7 +223,7 @@ func TestH1ClosesIdleConnections(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	tr := newH1(srv)
-	tr.idleTimeout = 50 * time.Millisecond
+	tr.IdleConnTimeout = 50 * time.Millisecond
 	if _, _, err := call(context.Background(), tr, srv.URL, "x"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package upstream
+package h1
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ func cpuTime() time.Duration {
 }
 
 // BenchmarkTransport posts a bid request of the usual size to one local upstream
-// through h1Transport and through net/http's Transport tuned as an upstream client
+// through Transport and through net/http's Transport tuned as an upstream client
 // would be (no compression, no proxy, a pool as large as ASAP's), from 32
 // goroutines per CPU (ASAP's requests in flight). ns/op is wall-clock time per
 // exchange; cpu-ns/op is the process's CPU time (user and system, the upstream's
@@ -43,7 +43,7 @@ func BenchmarkTransport(b *testing.B) {
 		name string
 		tr   http.RoundTripper
 	}{
-		{"h1", &h1Transport{maxIdlePerHost: 256, maxIdle: 1024}},
+		{"h1", &Transport{MaxIdleConnsPerHost: 256, MaxIdleConns: 1024}},
 		{"net-http", &http.Transport{DisableCompression: true, MaxIdleConns: 1024, MaxIdleConnsPerHost: 256}},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -1,4 +1,8 @@
-package upstream
+// Package h1 is the HTTP/1.1 client transport of ASAP's outgoing calls: bid
+// requests to the upstream ad servers and win and loss notices to the hosts that
+// bids name. It is an http.RoundTripper that does each exchange on the caller's
+// goroutine, and trusts the peer no more than net/http's Transport does.
+package h1
 
 import (
 	"bufio"
@@ -16,7 +20,7 @@ import (
 	"time"
 )
 
-// h1Transport is the http.RoundTripper of the upstream clients: HTTP/1.1 with
+// Transport is the http.RoundTripper of the upstream clients: HTTP/1.1 with
 // keep-alive, each exchange done in the caller's goroutine.
 //
 // net/http's Transport hands every request to a writer goroutine and every answer
@@ -29,8 +33,8 @@ import (
 //
 // It trusts the peer no more than net/http's Transport does (docs/upstreams.md):
 //   - an answer's status line and headers, its interim (1xx) answers' included,
-//     are read up to maxHeaderBytes, then the exchange fails with
-//     errHeadersTooLarge and the connection is closed;
+//     are read up to MaxHeaderBytes, then the exchange fails with
+//     ErrHeadersTooLarge and the connection is closed;
 //   - interim answers (100 Continue, 103 Early Hints) are skipped, at most
 //     max1xxAnswers of them; 101 Switching Protocols, which no request asks for,
 //     fails the exchange;
@@ -39,26 +43,26 @@ import (
 //     same bid request twice, whatever the method. A reused connection that the
 //     server has closed is found before the write (quiet), not after;
 //   - idle connections are bounded per host and in total, the oldest closed first.
-type h1Transport struct {
-	dialer         net.Dialer
-	tlsConfig      *tls.Config   // nil: the system roots
-	tlsTimeout     time.Duration // bounds the TLS handshake; 0: only the request's deadline
-	headerTimeout  time.Duration // bounds the wait for the answer's headers; 0: only the deadline
-	maxHeaderBytes int64         // bounds an answer's headers; 0: defaultMaxHeaderBytes
-	maxIdlePerHost int           // idle connections kept per host; 0: 1
-	maxIdle        int           // idle connections kept in all; 0: no bound but maxIdlePerHost's
-	idleTimeout    time.Duration // an idle connection older than this is closed, not reused; 0: kept
+type Transport struct {
+	Dialer                net.Dialer
+	TLSClientConfig       *tls.Config   // nil: the system roots
+	TLSHandshakeTimeout   time.Duration // bounds the TLS handshake; 0: only the request's deadline
+	ResponseHeaderTimeout time.Duration // bounds the wait for the answer's headers; 0: only the deadline
+	MaxHeaderBytes        int64         // bounds an answer's headers; 0: defaultMaxHeaderBytes
+	MaxIdleConnsPerHost   int           // idle connections kept per host; 0: 1
+	MaxIdleConns          int           // idle connections kept in all; 0: no bound but MaxIdleConnsPerHost's
+	IdleConnTimeout       time.Duration // an idle connection older than this is closed, not reused; 0: kept
 
 	mu    sync.Mutex
 	idle  map[string][]*h1Conn // by scheme://host:port, the most recently used last
 	nidle int                  // connections in idle
-	// sweeper closes connections idle past idleTimeout even when no request comes
+	// sweeper closes connections idle past IdleConnTimeout even when no request comes
 	// to take them; nil while no connection is idle.
 	sweeper *time.Timer
 }
 
 const (
-	// defaultMaxHeaderBytes bounds an answer's headers when maxHeaderBytes is 0.
+	// defaultMaxHeaderBytes bounds an answer's headers when MaxHeaderBytes is 0.
 	// Bidders answer with a few hundred bytes of headers; net/http allows 10 MiB.
 	defaultMaxHeaderBytes = 64 << 10
 	// max1xxAnswers is how many interim answers may come before the final one,
@@ -84,7 +88,7 @@ type connReader struct{ c *h1Conn }
 
 func (r connReader) Read(p []byte) (int, error) {
 	if r.c.readLimit <= 0 {
-		return 0, errHeadersTooLarge
+		return 0, ErrHeadersTooLarge
 	}
 	if int64(len(p)) > r.c.readLimit {
 		p = p[:r.c.readLimit]
@@ -110,8 +114,8 @@ var (
 	// new connection. Any other failure after the dial is final: the server may
 	// have received and acted on the request.
 	errNothingWritten = errors.New("request not written")
-	// errHeadersTooLarge fails an answer whose headers exceed maxHeaderBytes.
-	errHeadersTooLarge = errors.New("answer headers too large")
+	// ErrHeadersTooLarge fails an answer whose headers exceed MaxHeaderBytes.
+	ErrHeadersTooLarge = errors.New("answer headers too large")
 	// errTooMany1xx fails an answer preceded by more than max1xxAnswers interim ones.
 	errTooMany1xx = errors.New("too many interim (1xx) answers")
 	// errSwitchingProtocols fails a 101 answer, which no request of ASAP asks for.
@@ -123,7 +127,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // RoundTrip sends req and returns the answer; its Body reads from the connection,
 // which goes back to the pool when the body has been read to its end (and closed).
-func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	body, err := readRequestBody(req)
 	if err != nil {
 		return nil, err
@@ -170,7 +174,7 @@ func contextErr(ctx context.Context) error {
 }
 
 // exchange writes req on c and reads the answer's headers.
-func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request, body []byte) (*http.Response, error) {
+func (t *Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request, body []byte) (*http.Response, error) {
 	deadline, _ := ctx.Deadline()
 	c.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
@@ -189,8 +193,8 @@ func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request
 		}
 		return nil, fmt.Errorf("write: %w", err)
 	}
-	if t.headerTimeout > 0 {
-		if hd := time.Now().Add(t.headerTimeout); deadline.IsZero() || hd.Before(deadline) {
+	if t.ResponseHeaderTimeout > 0 {
+		if hd := time.Now().Add(t.ResponseHeaderTimeout); deadline.IsZero() || hd.Before(deadline) {
 			c.SetReadDeadline(hd)
 		}
 	}
@@ -205,9 +209,9 @@ func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request
 }
 
 // readResponse reads the final answer's status line and headers from c, skipping
-// interim answers, all of them within maxHeaderBytes.
-func (t *h1Transport) readResponse(c *h1Conn, req *http.Request) (*http.Response, error) {
-	limit := t.maxHeaderBytes
+// interim answers, all of them within MaxHeaderBytes.
+func (t *Transport) readResponse(c *h1Conn, req *http.Request) (*http.Response, error) {
+	limit := t.MaxHeaderBytes
 	if limit <= 0 {
 		limit = defaultMaxHeaderBytes
 	}
@@ -216,7 +220,7 @@ func (t *h1Transport) readResponse(c *h1Conn, req *http.Request) (*http.Response
 	for interim := 0; ; interim++ {
 		resp, err := http.ReadResponse(c.br, req)
 		if err != nil && c.readLimit <= 0 {
-			return nil, fmt.Errorf("%w: over %d bytes", errHeadersTooLarge, limit)
+			return nil, fmt.Errorf("%w: over %d bytes", ErrHeadersTooLarge, limit)
 		}
 		if err != nil {
 			return nil, err
@@ -236,7 +240,7 @@ func (t *h1Transport) readResponse(c *h1Conn, req *http.Request) (*http.Response
 // h1Body is an answer's body. Read to its end, it gives the connection back to
 // the pool; closed before that, it closes the connection.
 type h1Body struct {
-	t     *h1Transport
+	t     *Transport
 	c     *h1Conn
 	r     io.ReadCloser
 	reuse bool
@@ -279,7 +283,7 @@ func (b *h1Body) release(atEOF bool) {
 // get takes an idle connection for key, the most recently used first, closing the
 // ones idle too long and the ones with something to read (see quiet). It returns
 // nil when there is none.
-func (t *h1Transport) get(key string) (*h1Conn, bool) {
+func (t *Transport) get(key string) (*h1Conn, bool) {
 	for {
 		c := t.take(key)
 		if c == nil {
@@ -294,7 +298,7 @@ func (t *h1Transport) get(key string) (*h1Conn, bool) {
 
 // take removes the most recently used idle connection for key from the pool,
 // closing the ones idle too long. It returns nil when there is none.
-func (t *h1Transport) take(key string) *h1Conn {
+func (t *Transport) take(key string) *h1Conn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	conns := t.idle[key]
@@ -303,7 +307,7 @@ func (t *h1Transport) take(key string) *h1Conn {
 		conns[len(conns)-1] = nil
 		conns = conns[:len(conns)-1]
 		t.nidle--
-		if t.idleTimeout > 0 && time.Since(c.idleSince) > t.idleTimeout {
+		if t.IdleConnTimeout > 0 && time.Since(c.idleSince) > t.IdleConnTimeout {
 			c.Close()
 			continue
 		}
@@ -316,30 +320,30 @@ func (t *h1Transport) take(key string) *h1Conn {
 
 // put keeps c for reuse, or closes it when its host has enough idle connections.
 // When the transport has enough in all, the one idle longest is closed for it.
-func (t *h1Transport) put(c *h1Conn) {
+func (t *Transport) put(c *h1Conn) {
 	c.idleSince = time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.idle == nil {
 		t.idle = make(map[string][]*h1Conn)
 	}
-	if len(t.idle[c.key]) >= max(t.maxIdlePerHost, 1) {
+	if len(t.idle[c.key]) >= max(t.MaxIdleConnsPerHost, 1) {
 		c.Close()
 		return
 	}
-	if t.maxIdle > 0 && t.nidle >= t.maxIdle {
+	if t.MaxIdleConns > 0 && t.nidle >= t.MaxIdleConns {
 		t.closeOldest()
 	}
 	t.idle[c.key] = append(t.idle[c.key], c)
 	t.nidle++
-	if t.idleTimeout > 0 && t.sweeper == nil {
-		t.sweeper = time.AfterFunc(t.idleTimeout, t.sweep)
+	if t.IdleConnTimeout > 0 && t.sweeper == nil {
+		t.sweeper = time.AfterFunc(t.IdleConnTimeout, t.sweep)
 	}
 }
 
 // closeOldest closes the connection idle longest. Each host's list is in the order
 // of use, so it is the first of one of them. t.mu is held.
-func (t *h1Transport) closeOldest() {
+func (t *Transport) closeOldest() {
 	oldest := ""
 	for key, conns := range t.idle {
 		if oldest == "" || conns[0].idleSince.Before(t.idle[oldest][0].idleSince) {
@@ -361,9 +365,9 @@ func (t *h1Transport) closeOldest() {
 	t.nidle--
 }
 
-// sweep closes the connections idle past idleTimeout and runs again when the
+// sweep closes the connections idle past IdleConnTimeout and runs again when the
 // next one is due, until none is idle.
-func (t *h1Transport) sweep() {
+func (t *Transport) sweep() {
 	now := time.Now()
 	var expired []*h1Conn
 	t.mu.Lock()
@@ -371,7 +375,7 @@ func (t *h1Transport) sweep() {
 	for key, conns := range t.idle {
 		kept := conns[:0]
 		for _, c := range conns {
-			if left := t.idleTimeout - now.Sub(c.idleSince); left > 0 {
+			if left := t.IdleConnTimeout - now.Sub(c.idleSince); left > 0 {
 				kept = append(kept, c)
 				if next == 0 || left < next {
 					next = left
@@ -400,7 +404,7 @@ func (t *h1Transport) sweep() {
 }
 
 // CloseIdleConnections closes every idle connection (http.Client calls it).
-func (t *h1Transport) CloseIdleConnections() {
+func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = nil
@@ -418,14 +422,14 @@ func (t *h1Transport) CloseIdleConnections() {
 }
 
 // dial opens a connection to addr, with TLS for https.
-func (t *h1Transport) dial(ctx context.Context, scheme, addr, host, key string) (*h1Conn, error) {
-	raw, err := t.dialer.DialContext(ctx, "tcp", addr)
+func (t *Transport) dial(ctx context.Context, scheme, addr, host, key string) (*h1Conn, error) {
+	raw, err := t.Dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	conn := raw
 	if scheme == "https" {
-		cfg := t.tlsConfig.Clone()
+		cfg := t.TLSClientConfig.Clone()
 		if cfg == nil {
 			cfg = &tls.Config{}
 		}
@@ -434,9 +438,9 @@ func (t *h1Transport) dial(ctx context.Context, scheme, addr, host, key string) 
 		}
 		cfg.NextProtos = []string{"http/1.1"}
 		hctx := ctx
-		if t.tlsTimeout > 0 {
+		if t.TLSHandshakeTimeout > 0 {
 			var cancel context.CancelFunc
-			hctx, cancel = context.WithTimeout(ctx, t.tlsTimeout)
+			hctx, cancel = context.WithTimeout(ctx, t.TLSHandshakeTimeout)
 			defer cancel()
 		}
 		tc := tls.Client(conn, cfg)
