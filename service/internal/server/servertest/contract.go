@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -75,10 +75,10 @@ type contract struct {
 }
 
 var loadContract = sync.OnceValues(func() (*contract, error) {
-	path, err := findUp(OpenAPIPath)
-	if err != nil {
-		return nil, err
-	}
+	// The document is found from this file, not the working directory, so that any
+	// package's tests can use Contract.
+	_, self, _, _ := runtime.Caller(0)
+	path := filepath.Join(filepath.Dir(self), "..", "..", "..", "..", filepath.FromSlash(OpenAPIPath))
 	// mrid is a UUID; kin-openapi checks the format only once it is defined.
 	openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC4122))
 	doc, err := openapi3.NewLoader().LoadFromFile(path)
@@ -201,26 +201,6 @@ func (rec *recorder) code() int {
 		rec.status, rec.header = http.StatusOK, rec.ResponseWriter.Header().Clone()
 	}
 	return rec.status
-}
-
-// findUp returns the path of rel under the nearest directory, from the working
-// directory upwards, that holds it: tests run in their package's directory.
-func findUp(rel string) (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		p := filepath.Join(dir, rel)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no %s in the working directory or above it", rel)
-		}
-		dir = parent
-	}
 }
 
 func truncate(b []byte, n int) string {
