@@ -76,7 +76,7 @@ func start(t *testing.T, getter placement.Getter, opts ...func(*server.Deps)) *t
 		t.Fatalf("server.New: %v", err)
 	}
 	ts.srv = srv
-	ts.Server = httptest.NewServer(srv)
+	ts.Server = httptest.NewServer(servertest.Contract(t, srv))
 	t.Cleanup(ts.Close)
 	return ts
 }

@@ -17,6 +17,7 @@ import (
 	"asap/service/config"
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
+	"asap/service/internal/server/servertest"
 )
 
 // v2Answer mirrors the GET /v2 answer for encoding/json.
@@ -135,7 +136,7 @@ func FuzzV2Query(f *testing.F) {
 		req := httptest.NewRequest(http.MethodGet, "/v2", nil)
 		req.URL.RawQuery = raw
 		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, req)
+		servertest.Contract(t, s).ServeHTTP(rec, req)
 		if rec.Code >= 500 {
 			t.Fatalf("GET /v2?%s = %d\n%s", raw, rec.Code, rec.Body)
 		}
