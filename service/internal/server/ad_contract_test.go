@@ -34,7 +34,8 @@ func TestAdQueryContract(t *testing.T) {
 		{"pkey=demo-feed&uid=" + strings.Repeat("u", 65), http.StatusBadRequest},
 		{"pkey=demo-feed&us_privacy=" + strings.Repeat("Y", 17), http.StatusBadRequest},
 		{"pkey=demo-feed&appName=%01", http.StatusBadRequest},
-		{"pkey=demo-feed&pkey=demo-feed", http.StatusBadRequest},
+		{"pkey=demo-feed&pkey=demo-feed", http.StatusOK},           // a repeat with the same value is taken once
+		{"pkey=demo-feed&pkey=demo-paused", http.StatusBadRequest}, // another value: refused
 		{"pkey=demo%20feed", http.StatusBadRequest},
 		{"uid=x", http.StatusBadRequest},
 		{"pkey=nope", http.StatusNotFound},
