@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -198,6 +199,8 @@ func TestIPExtractor(t *testing.T) {
 	}
 }
 
+// BenchmarkV2CacheHit is GET /v2 through the whole chain, the placement cached,
+// with every request logged (as locally) and with production's sampled access log.
 func BenchmarkV2CacheHit(b *testing.B) {
 	var list []placement.Placement
 	if err := json.Unmarshal(samples.JSON, &list); err != nil {
@@ -207,27 +210,36 @@ func BenchmarkV2CacheHit(b *testing.B) {
 	for i := range list {
 		getter[list[i].PKey] = &list[i]
 	}
-	s, err := New(Deps{
-		Config: config.Config{
-			AccessLog: true,
-			Limits:    config.Limits{MaxInFlight: 64, MaxQueued: 64, QueueTimeout: 1e9, RetryAfter: 1e9},
-			Server:    config.Server{MaxBodyBytes: 1024},
-		},
-		Placements: getter,
-		Logger:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		AccessLog:  io.Discard, // as the app wires it for JSON logs
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := httptest.NewRequest(http.MethodGet, "/v2?pkey=demo-feed&customKeys[section]=sports", nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, req)
-		if rec.Code != 200 {
-			b.Fatalf("code %d", rec.Code)
-		}
+	for _, bb := range []struct {
+		name   string
+		sample float64
+	}{{"log=every", 1}, {"log=0.01", 0.01}} {
+		b.Run(bb.name, func(b *testing.B) {
+			s, err := New(Deps{
+				Config: config.Config{
+					AccessLog:       true,
+					AccessLogSample: bb.sample,
+					AccessLogSlow:   250 * time.Millisecond,
+					Limits:          config.Limits{MaxInFlight: 64, MaxQueued: 64, QueueTimeout: 1e9, RetryAfter: 1e9},
+					Server:          config.Server{MaxBodyBytes: 1024},
+				},
+				Placements: getter,
+				Logger:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
+				AccessLog:  io.Discard, // as the app wires it for JSON logs
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			req := httptest.NewRequest(http.MethodGet, "/v2?pkey=demo-feed&customKeys[section]=sports", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				s.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatalf("code %d", rec.Code)
+				}
+			}
+		})
 	}
 }
 
