@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -100,6 +101,33 @@ func TestAppendV2MatchesEncodingJSON(t *testing.T) {
 				t.Errorf("appendV2 =\n%s\nwant\n%s", gb, wb)
 			}
 		})
+	}
+}
+
+// TestV2QueryCustomKeys: the pairs held in the query and those past them are found
+// alike, and a repeat is caught on either side.
+func TestV2QueryCustomKeys(t *testing.T) {
+	raw := "pkey=demo-feed"
+	for i := range inlineCustomKeys + 3 {
+		raw += fmt.Sprintf("&customKeys[k%d]=v%d", i, i)
+	}
+	q, err := parseV2Query(raw + "&customKeys[k0]=v0&customKeys[k6]=v6")
+	if err != nil {
+		t.Fatalf("parseV2Query: %v", err)
+	}
+	for i := range inlineCustomKeys + 3 {
+		name, want := fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i)
+		if got, ok := q.customKey(name); !ok || got != want {
+			t.Errorf("customKey(%q) = %q, %v; want %q, true", name, got, ok, want)
+		}
+	}
+	if got, ok := q.customKey("k99"); ok {
+		t.Errorf("customKey(k99) = %q, true; want none", got)
+	}
+	for _, repeat := range []string{"&customKeys[k1]=other", "&customKeys[k6]=other"} {
+		if _, err := parseV2Query(raw + repeat); err == nil || !strings.Contains(err.Error(), "given twice") {
+			t.Errorf("parseV2Query(...%s) = %v; want a repeated-parameter error", repeat, err)
+		}
 	}
 }
 
