@@ -190,8 +190,8 @@ type proc struct {
 // waits for this process to read it.
 func (s *stack) start(name string, env []string, toFile bool, bin string, args ...string) (*proc, error) {
 	p := &proc{name: name, out: &tailWriter{max: 8 << 10}, done: make(chan struct{})}
-	name, argv := s.pin.command(bin, args)
-	p.cmd = exec.Command(name, argv...)
+	path, argv := s.pin.command(bin, args)
+	p.cmd = exec.Command(path, argv...)
 	p.cmd.Env = childEnv(env)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if toFile {
