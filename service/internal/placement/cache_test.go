@@ -202,6 +202,39 @@ func TestCacheMissOverlappingAChange(t *testing.T) {
 	}
 }
 
+// A miss whose read overlaps a (re)subscription is cached, so that Redis failing
+// right after start-up still finds it (TestRedisDown in app raced this), and is
+// re-read at once, since a change announced before the subscription was lost.
+func TestCacheMissOverlappingASubscription(t *testing.T) {
+	tc := newTestCache(t, nil, "", testCacheConfig)
+	ctx := context.Background()
+	changed := sample(t, "demo-feed")
+	changed.KeyValue = "ck-changed"
+	data, _ := Encode(&changed)
+	var once sync.Once
+	tc.hook.afterGet = func(string) {
+		once.Do(func() {
+			// Redis has answered with the old record; the record changes, its
+			// message is lost, and the subscription is (re)made.
+			if err := tc.client.Set(ctx, tc.store.Key("demo-feed"), data, 0).Err(); err != nil {
+				t.Error(err)
+			}
+			tc.cache.revalidate(ctx)
+		})
+	}
+	p, err := tc.cache.Get(ctx, "demo-feed")
+	if err != nil || p.KeyValue != "ck-123" {
+		t.Fatalf("first Get = %v, %v; want the record read before the change, ck-123", p, err)
+	}
+	if _, ok := tc.cache.entries.Load("demo-feed"); !ok {
+		t.Fatal("the answer of a read that overlapped a subscription was not cached")
+	}
+	testwait.For(t, "the changed demo-feed re-read", func() bool {
+		p, err := tc.cache.Get(ctx, "demo-feed")
+		return err == nil && p.KeyValue == "ck-changed"
+	})
+}
+
 // A change announced while a refresh reads Redis makes the cache read again.
 func TestCacheRefreshOverlappingAChange(t *testing.T) {
 	tc := newTestCache(t, nil, "", testCacheConfig)
