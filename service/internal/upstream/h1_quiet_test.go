@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"asap/service/internal/testwait"
 	"bufio"
 	"context"
 	"fmt"
@@ -27,6 +28,7 @@ func TestH1DropsConnectionsOutOfStep(t *testing.T) {
 			}
 			defer ln.Close()
 			var conns atomic.Int64
+			unsolicited := make(chan struct{}, 3) // one per request, once written
 			go func() {
 				for {
 					c, err := ln.Accept()
@@ -48,11 +50,13 @@ func TestH1DropsConnectionsOutOfStep(t *testing.T) {
 							}
 							if tt.delay == 0 {
 								io.WriteString(c, answer(fmt.Sprint("answer-", n))+answer("unsolicited"))
+								unsolicited <- struct{}{}
 								continue
 							}
 							io.WriteString(c, answer(fmt.Sprint("answer-", n)))
 							time.Sleep(tt.delay)
 							io.WriteString(c, answer("unsolicited"))
+							unsolicited <- struct{}{}
 						}
 					}()
 				}
@@ -66,7 +70,8 @@ func TestH1DropsConnectionsOutOfStep(t *testing.T) {
 				if want := "answer-1"; body != want {
 					t.Errorf("request %d: got %q, want %q (each on a new connection)", i, body, want)
 				}
-				time.Sleep(2 * tt.delay)
+				// On loopback the written bytes are in the socket once the write returns.
+				testwait.Recv(t, "the unsolicited answer to be written", unsolicited)
 			}
 			if got := conns.Load(); got != 3 {
 				t.Errorf("%d connections; want 3 (none reused with an answer waiting)", got)
