@@ -143,9 +143,18 @@ func TestOverload(t *testing.T) {
 	t.Logf("bids again %s after the retry storm; capacity then: %.0f bids/s; shed by the limiter in all: %.0f; peak RSS %.0f MiB (%.0f MiB before the overload)",
 		bidsAgain.Round(time.Millisecond), after, shedTotal, peak, peak0)
 
-	for what, s := range map[string]stats{"10× capacity": floodAll, "retry storm": stormAll} {
-		if s.failures > 0 {
-			t.Errorf("%s: answers other than 200 and 503: %q", what, s.problems)
+	// A wrong answer is ASAP's doing whatever the machine. A request that got no
+	// answer at all (EOF, a reset, a connection never accepted) is, beside other
+	// work, the kernel's accept queue overflowing while ASAP waits for the CPU:
+	// a budget, judged by make faults on a machine of its own.
+	for what, run := range map[string]*loadRun{"10× capacity": flood, "retry storm": storm} {
+		wrong := summarize(run.where(func(e event) bool { return e.problem != "" && e.code != 0 }))
+		lost := summarize(run.where(func(e event) bool { return e.code == 0 }))
+		if wrong.n > 0 {
+			t.Errorf("%s: answers other than 200 and 503: %q", what, wrong.problems)
+		}
+		if lost.n > 0 {
+			budget(t, "%s: %d requests got no answer: %q", what, lost.n, lost.problems)
 		}
 	}
 	if shed.n == 0 {
