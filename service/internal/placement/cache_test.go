@@ -293,12 +293,14 @@ func TestCacheRefreshesAfterTTLWithoutBlocking(t *testing.T) {
 	}
 }
 
-// redisDown is a cache whose Redis is a miniredis that the test closes.
+// redisDown is a cache whose Redis is a miniredis that the test closes. Once it
+// is closed, connections are refused at once, so the client's timeouts can be
+// generous: a busy machine does not time the seeding out.
 func redisDown(t *testing.T, cfg config.Cache) (*testCache, *miniredis.Miniredis) {
 	t.Helper()
 	m := miniredis.RunT(t)
-	client := redis.NewClient(&redis.Options{Addr: m.Addr(), DialTimeout: 100 * time.Millisecond,
-		ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, MaxRetries: -1})
+	client := redis.NewClient(&redis.Options{Addr: m.Addr(), DialTimeout: time.Minute,
+		ReadTimeout: time.Minute, WriteTimeout: time.Minute, MaxRetries: -1})
 	t.Cleanup(func() { client.Close() })
 	return newTestCache(t, client, "asap:", cfg), m
 }
@@ -359,8 +361,9 @@ func TestCacheWhenRedisFails(t *testing.T) {
 
 func TestCacheWithRedisKilled(t *testing.T) {
 	srv := redistest.StartServer(t)
-	client, err := NewRedisClient(config.Redis{URL: srv.URL(), DialTimeout: 100 * time.Millisecond,
-		ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, PoolTimeout: 100 * time.Millisecond, PoolSize: 4})
+	// Generous timeouts: a killed server refuses connections at once.
+	client, err := NewRedisClient(config.Redis{URL: srv.URL(), DialTimeout: time.Minute,
+		ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolTimeout: time.Minute, PoolSize: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,8 +476,8 @@ func TestCacheEviction(t *testing.T) {
 
 func TestCacheRereadsEverythingAfterReconnect(t *testing.T) {
 	srv := redistest.StartServer(t)
-	client, err := NewRedisClient(config.Redis{URL: srv.URL(), DialTimeout: time.Second,
-		ReadTimeout: time.Second, WriteTimeout: time.Second, PoolTimeout: time.Second, PoolSize: 4})
+	client, err := NewRedisClient(config.Redis{URL: srv.URL(), DialTimeout: time.Minute,
+		ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolTimeout: time.Minute, PoolSize: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -538,8 +541,8 @@ func TestCacheSubscriptionStaysUpWhileIdle(t *testing.T) {
 			t.Parallel()
 			var client redis.UniversalClient // nil: the shared test Redis
 			if url != "" {
-				c, err := NewRedisClient(config.Redis{URL: url, DialTimeout: time.Second, ReadTimeout: time.Second,
-					WriteTimeout: time.Second, PoolTimeout: time.Second, PoolSize: 2})
+				c, err := NewRedisClient(config.Redis{URL: url, DialTimeout: time.Minute, ReadTimeout: time.Minute,
+					WriteTimeout: time.Minute, PoolTimeout: time.Minute, PoolSize: 2})
 				if err != nil {
 					t.Fatal(err)
 				}
