@@ -13,19 +13,29 @@ help: ## list the targets
 run: ## run ASAP locally: embedded Redis with sample placements, demo ad server, nothing to install but Go
 	GO=$(GO) scripts/run-local.sh
 
-test: ## run every test (starts a private redis-server when none answers on 127.0.0.1:6379)
+test: ## run every test: a line per package as it finishes, the failures' output, then the counts and the time (starts a private redis-server when none answers on 127.0.0.1:6379)
 	scripts/with-redis.sh $(MAKE) --no-print-directory test-go
 
+# gotestsum (a tool of service/go.mod) reads `go test -json`: one line per package
+# as it finishes, the output of every failed test, the counts at the end; it exits
+# non-zero when anything failed. The service's tests run under the race detector,
+# infra's without (Pulumi's mocks under it take minutes and share no state).
+GOTESTSUM = $(GO) tool gotestsum --format pkgname --format-hide-empty-pkg --hide-summary skipped
 test-go:
-	$(GO) vet ./service/... ./infra/...
-	$(GO) test -race -count=1 ./service/...
-	$(GO) test -count=1 ./infra/...
-	CGO_ENABLED=0 $(GO) build -o /dev/null ./service
-	@# The micro-benchmarks once each, so they keep compiling and running; their output
-	@# is shown only when one fails.
-	@log=$$(mktemp); if $(GO) test -run '^$$' -bench . -benchtime 1x ./service/... >"$$log" 2>&1; \
-	  then echo "micro-benchmarks: each ran once"; rm -f "$$log"; else cat "$$log"; rm -f "$$log"; exit 1; fi
-	$(MAKE) --no-print-directory lint
+	@start=$$(date +%s); counts=$$(mktemp); trap 'rm -f "$$counts"' EXIT; \
+	echo "go vet"; $(GO) vet ./service/... ./infra/...; \
+	echo "go test (race detector on ./service/...)"; \
+	$(GOTESTSUM) --post-run-command "sh -c 'echo \$$TESTS_TOTAL \$$TESTS_FAILED \$$TESTS_SKIPPED >$$counts'" --raw-command -- \
+	  sh -c '$(GO) test -json -race -count=1 ./service/...; s=$$?; $(GO) test -json -count=1 ./infra/... || s=1; exit $$s'; \
+	read -r total failed skipped <"$$counts"; \
+	echo "static build"; CGO_ENABLED=0 $(GO) build -o /dev/null ./service; \
+	log=$$(mktemp); \
+	if $(GO) test -run '^$$' -bench . -benchtime 1x ./service/... >"$$log" 2>&1; then rm -f "$$log"; \
+	else cat "$$log"; rm -f "$$log"; exit 1; fi; \
+	echo "micro-benchmarks: each ran once (make bench measures)"; \
+	$(MAKE) --no-print-directory lint; \
+	elapsed=$$(( $$(date +%s) - start )); \
+	echo "make test: $$((total - failed - skipped)) tests passed, $$failed failed, $$skipped skipped; $$((elapsed / 60))m$$((elapsed % 60))s in all"
 
 lint: ## gofmt, staticcheck (pinned as a tool in service/go.mod), and each module builds alone and is tidy
 	@unformatted=$$(gofmt -l service infra); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi

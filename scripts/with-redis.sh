@@ -30,7 +30,8 @@ if [[ -z "${ASAP_TEST_REDIS_URL:-}" ]]; then
       --daemonize no --loglevel warning >"$dir/redis.log" 2>&1 &
     redis_pid=$!
     trap 'kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null; rm -rf "$dir"' EXIT
-    for _ in $(seq 100); do ping 127.0.0.1 "$port" && break; sleep 0.05; done
+    # Generous: a busy machine may take seconds to start it.
+    for _ in $(seq 600); do ping 127.0.0.1 "$port" && break; sleep 0.05; done
     ping 127.0.0.1 "$port" || { echo "with-redis: redis-server did not start:" >&2; cat "$dir/redis.log" >&2; exit 1; }
     echo "with-redis: started a private redis-server on 127.0.0.1:$port"
     export ASAP_TEST_REDIS_URL="redis://127.0.0.1:$port/0"

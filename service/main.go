@@ -4,6 +4,8 @@
 //	asap serve           serve the SDK API on ASAP_HTTP_ADDR and metrics on ASAP_ADMIN_ADDR
 //	asap load FILE       load placements from a JSON file into Redis and publish the changes
 //	asap healthcheck     exit 0 when the local server answers /healthz (container health check)
+//	asap version         print the version
+//	asap help            list the commands (also -h, --help)
 package main
 
 import (
@@ -21,6 +23,22 @@ import (
 
 // version is stamped at build time: -ldflags "-X main.version=<git sha>".
 var version = "dev"
+
+// usage is what asap help prints: the commands of the package comment.
+const usage = `asap is the ad proxy that mobile ad SDKs talk to.
+
+Usage: asap [command] [arguments]
+
+Commands:
+  serve            serve the SDK API on ASAP_HTTP_ADDR and metrics on ASAP_ADMIN_ADDR (the default)
+  load FILE        load placements from a JSON file into Redis and publish the changes
+  healthcheck      exit 0 when the local server answers /healthz (container health check)
+  version          print the version
+  help             print this list (also -h, --help)
+
+Configuration comes from ASAP_* environment variables over the env file that ASAP_ENV
+names (local, local-docker, staging, production).
+`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -48,7 +66,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return nil
+	case "help", "-h", "-help", "--help":
+		_, err := io.WriteString(stdout, usage)
+		return err
 	default:
-		return fmt.Errorf("unknown command %q: want serve, load, healthcheck or version", cmd)
+		return fmt.Errorf("unknown command %q: want serve, load, healthcheck, version or help (asap help lists them)", cmd)
 	}
 }

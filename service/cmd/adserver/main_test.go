@@ -7,9 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"asap/service/internal/logtest"
+	"asap/service/internal/testwait"
 )
 
 func TestRunServesAuctions(t *testing.T) {
@@ -23,14 +23,12 @@ func TestRunServesAuctions(t *testing.T) {
 
 	addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/openrtb2/auction`)
 	var url string
-	for deadline := time.Now().Add(5 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	testwait.For(t, "the listening line", func() bool {
 		if m := addr.FindStringSubmatch(out.String()); m != nil {
 			url = "http://" + m[1]
 		}
-	}
-	if url == "" {
-		t.Fatalf("no listening line in %q", out.String())
-	}
+		return url != ""
+	})
 	resp, err := http.Post(url+"/openrtb2/auction", "application/json",
 		strings.NewReader(`{"id":"r","imp":[{"id":"1","banner":{"w":300,"h":250}}]}`))
 	if err != nil {
@@ -41,13 +39,8 @@ func TestRunServesAuctions(t *testing.T) {
 		t.Errorf("auction: got %d; want 200 at -fill 1", resp.StatusCode)
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after cancel")
+	if err := testwait.Recv(t, "run to return after cancel", done); err != nil {
+		t.Fatalf("run: %v", err)
 	}
 	if !strings.Contains(out.String(), "1 auctions, 1 bids") {
 		t.Errorf("exit line missing from %q", out.String())

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"asap/service/internal/demoad"
+	"asap/service/internal/testwait"
 )
 
 // GET /v2/ad end to end: placements from the real test Redis, the demo ad server
@@ -24,7 +25,7 @@ func TestAdFromUpstream(t *testing.T) {
 	if got := demo.Stats().Requests; got != 1 {
 		t.Errorf("upstream saw %d auctions; want 1", got)
 	}
-	waitFor(t, "the win notice", func() bool { return demo.Stats().Wins == 1 })
+	testwait.For(t, "the win notice", func() bool { return demo.Stats().Wins == 1 })
 	if a := get(t, in.url+"/v2/ad?pkey=demo-paused"); a.code != http.StatusNoContent {
 		t.Errorf("paused: got %d; want 204", a.code)
 	}
@@ -63,7 +64,7 @@ func TestAdUpstreamNotConfigured(t *testing.T) {
 	}
 	const msg = "names an upstream that ASAP_UPSTREAMS does not configure"
 	// Logs are written in batches (every 100 ms).
-	waitFor(t, "the log line", func() bool { return strings.Contains(in.logs.String(), msg) })
+	testwait.For(t, "the log line", func() bool { return strings.Contains(in.logs.String(), msg) })
 	if n := strings.Count(in.logs.String(), msg); n != 1 {
 		t.Errorf("logged the unknown upstream %d times; want once\n%s", n, in.logs)
 	}

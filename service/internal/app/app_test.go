@@ -22,6 +22,7 @@ import (
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
 	"asap/service/internal/store"
+	"asap/service/internal/testwait"
 )
 
 // cleanEnv removes every ASAP_ variable (but the tests' own ASAP_TEST_*) and
@@ -118,18 +119,12 @@ func startApp(t *testing.T, env map[string]string, opts ...func(*app.Options)) *
 	case <-listening:
 	case <-in.done:
 		t.Fatalf("app.Run returned before listening: %v\n%s", in.err, in.logs)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("app.Run did not listen within 10s\n%s", in.logs)
 	}
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case <-in.done:
-		case <-time.After(15 * time.Second):
-			t.Errorf("app.Run did not return within 15s of cancel")
-		}
+		testwait.Recv(t, "app.Run to return after cancel", in.done)
 	})
-	waitFor(t, "/readyz to answer 200", func() bool { return statusOf(in.url+"/readyz") == 200 })
+	testwait.For(t, "/readyz to answer 200", func() bool { return statusOf(in.url+"/readyz") == 200 })
 	return in
 }
 
@@ -174,17 +169,6 @@ func statusOf(url string) int {
 	io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 	return res.StatusCode
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestServeFromRedis(t *testing.T) {
@@ -245,7 +229,7 @@ func TestEmbeddedRedis(t *testing.T) {
 	if got.code != 200 || got.json["pkey"] != "demo-feed" {
 		t.Fatalf("GET /v2?pkey=demo-feed = %d %s; want the sample placement", got.code, got.body)
 	}
-	waitFor(t, "the embedded Redis to be announced", func() bool { return strings.Contains(in.logs.String(), "embedded Redis started") })
+	testwait.For(t, "the embedded Redis to be announced", func() bool { return strings.Contains(in.logs.String(), "embedded Redis started") })
 }
 
 func TestDebugEndpoints(t *testing.T) {
@@ -272,10 +256,11 @@ func TestDebugEndpoints(t *testing.T) {
 	}
 }
 
-// TestPlacementChangeServedWithinOneSecond changes a placement in Redis and
-// publishes it, as the loader does: the running server serves the change within a
-// second, well before the cache TTL.
-func TestPlacementChangeServedWithinOneSecond(t *testing.T) {
+// TestPlacementChangeServed changes a placement in Redis and publishes it, as the
+// loader does: the running server serves the change, long before the cache TTL.
+// How soon (within a second, the contract) is a figure of `make faults`
+// (TestRedisOutage); here it is only logged.
+func TestPlacementChangeServed(t *testing.T) {
 	in, store := startWithRedis(t, map[string]string{"ASAP_CACHE_TTL": "1h"})
 	if got := get(t, in.url+"/v2?pkey=demo-feed"); got.json["keyValue"] != "ck-123" {
 		t.Fatalf("keyValue = %v; want ck-123 before the change", got.json["keyValue"])
@@ -290,16 +275,10 @@ func TestPlacementChangeServedWithinOneSecond(t *testing.T) {
 	if err := store.Put(ctx, &changed); err != nil {
 		t.Fatal(err)
 	}
-	for {
+	testwait.For(t, "the change to be served", func() bool {
 		got := get(t, in.url+"/v2?pkey=demo-feed")
-		if got.json["keyValue"] == "ck-changed" && got.json["status"] == "PAUSED" {
-			break
-		}
-		if time.Since(start) > time.Second {
-			t.Fatalf("change not served after 1s: %s", got.body)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return got.json["keyValue"] == "ck-changed" && got.json["status"] == "PAUSED"
+	})
 	t.Logf("change served after %s", time.Since(start).Round(time.Millisecond))
 }
 
@@ -389,7 +368,7 @@ func TestShedWhenSaturated(t *testing.T) {
 	inFlight := getAsync(in.url + "/v2?pkey=demo-feed")
 	<-g.held
 	queued := getAsync(in.url + "/v2?pkey=demo-feed")
-	waitFor(t, "a request in the queue", func() bool {
+	testwait.For(t, "a request in the queue", func() bool {
 		return strings.Contains(get(t, in.admin+"/metrics").body, "asap_http_queued 1")
 	})
 
@@ -424,7 +403,7 @@ func TestShutdownDrains(t *testing.T) {
 	<-g.held
 
 	in.stop() // SIGTERM
-	waitFor(t, "/readyz to answer 503", func() bool { return statusOf(in.url+"/readyz") == 503 })
+	testwait.For(t, "/readyz to answer 503", func() bool { return statusOf(in.url+"/readyz") == 503 })
 	got := get(t, in.url+"/readyz")
 	if got.json["status"] != "DRAINING" {
 		t.Errorf("/readyz status = %v; want DRAINING", got.json["status"])
@@ -550,7 +529,7 @@ func TestLogFormats(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			in := startApp(t, map[string]string{"ASAP_REDIS_URL": "", "ASAP_LOG_FORMAT": format})
 			get(t, in.url+"/v2?pkey=demo-feed&uid=SECRET-IFA")
-			waitFor(t, "the access log line", func() bool { return strings.Contains(in.logs.String(), "/v2") })
+			testwait.For(t, "the access log line", func() bool { return strings.Contains(in.logs.String(), "/v2") })
 			logs := in.logs.String()
 			if strings.Contains(logs, "SECRET") {
 				t.Errorf("logs show the query string:\n%s", logs)

@@ -84,9 +84,14 @@ type Cache struct {
 	placements list.List // of *entry with a placement, oldest fetched first
 	negatives  list.List // of *entry of unknown pkeys, oldest first
 
-	// gen is bumped by every change message and every resubscription. A miss whose
-	// read overlapped a bump is answered but not cached: it may predate the change.
-	gen    atomic.Uint64
+	// gen is bumped by every change message. A miss whose read overlapped a bump is
+	// answered but not cached: it may predate the change.
+	gen atomic.Uint64
+	// subGen is bumped by every (re)subscription, the first one included. A miss
+	// whose read overlapped one may predate a message lost before it, and may be
+	// cached after revalidate listed the entries to re-read: it is cached (so a
+	// Redis outage right after start-up still finds it) and re-read at once.
+	subGen atomic.Uint64
 	group  singleflight.Group
 	lastOK atomic.Int64 // when Redis last answered, by now()
 }
@@ -186,7 +191,7 @@ func (c *Cache) load(ctx context.Context, pkey string) (*placement.Placement, er
 	// its own deadline, and each caller waits only as long as its own context lets it.
 	shared := context.WithoutCancel(ctx)
 	ch := c.group.DoChan(pkey, func() (any, error) {
-		gen := c.gen.Load()
+		gen, sub := c.gen.Load(), c.subGen.Load()
 		ctx, cancel := context.WithTimeout(shared, loadTimeout)
 		defer cancel()
 		p, err := c.read(ctx, pkey)
@@ -206,11 +211,15 @@ func (c *Cache) load(ctx context.Context, pkey string) (*placement.Placement, er
 			c.mu.Unlock()
 			return nil, err
 		}
+		var e *entry
 		c.mu.Lock()
 		if c.gen.Load() == gen {
-			c.insertLocked(pkey, p)
+			e = c.insertLocked(pkey, p)
 		}
 		c.mu.Unlock()
+		if e != nil && c.subGen.Load() != sub {
+			c.markChanged(e)
+		}
 		return p, err
 	})
 	select {
@@ -387,7 +396,7 @@ func (c *Cache) changed(pkey string) {
 // revalidate re-reads every cached placement, after a resubscription: messages
 // sent while the subscription was down are lost. Negative entries are dropped.
 func (c *Cache) revalidate(ctx context.Context) {
-	c.gen.Add(1)
+	c.subGen.Add(1)
 	c.mu.Lock()
 	for f := c.negatives.Front(); f != nil; f = c.negatives.Front() {
 		c.removeLocked(f.Value.(*entry))

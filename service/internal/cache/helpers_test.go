@@ -18,6 +18,7 @@ import (
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
 	"asap/service/internal/store"
+	"asap/service/internal/testwait"
 )
 
 func TestMain(m *testing.M) {
@@ -79,60 +80,34 @@ func (tc *testCache) run(t *testing.T) {
 	go func() { done <- tc.cache.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("Run did not return within 5s of its context ending")
+		if err := testwait.Recv(t, "Run to return after its context ended", done); err != nil {
+			t.Errorf("Run: %v", err)
 		}
 	})
 	waitSubscribed(t, tc.client, tc.store.Channel())
 }
 
-// warm reads pkeys until they are cached. A read that overlaps a (re)subscription
-// is answered but not cached, and tests that run Run race with its first one.
+// warm reads pkeys once each: the answers are cached, even when a read overlaps
+// Run's first subscription (then they are also re-read at once).
 func (tc *testCache) warm(t *testing.T, pkeys ...string) {
 	t.Helper()
 	for _, pkey := range pkeys {
-		eventually(t, 5*time.Second, pkey+" cached", func() bool {
-			_, err := tc.cache.Get(context.Background(), pkey)
-			if err != nil && !errors.Is(err, placement.ErrNotFound) {
-				t.Fatalf("Get(%q): %v", pkey, err)
-			}
-			_, ok := tc.cache.entries.Load(pkey)
-			return ok
-		})
+		_, err := tc.cache.Get(context.Background(), pkey)
+		if err != nil && !errors.Is(err, placement.ErrNotFound) {
+			t.Fatalf("Get(%q): %v", pkey, err)
+		}
+		if _, ok := tc.cache.entries.Load(pkey); !ok {
+			t.Fatalf("Get(%q) did not cache its answer", pkey)
+		}
 	}
 }
 
 func waitSubscribed(t *testing.T, client redis.UniversalClient, channel string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	testwait.For(t, "a subscriber of "+channel, func() bool {
 		n, err := client.PubSubNumSub(context.Background(), channel).Result()
-		if err == nil && n[channel] > 0 {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("nobody subscribed to %s within 5s", channel)
-}
-
-// eventually polls cond every few milliseconds until it holds or within passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err == nil && n[channel] > 0
+	})
 }
 
 // count returns the number of lookups with result (hit, miss, stale, negative).
@@ -163,6 +138,7 @@ type commandHook struct {
 	mu       sync.Mutex
 	counts   map[string]int
 	delay    time.Duration
+	block    chan struct{} // when set, a GET waits until it is closed
 	afterGet func(key string)
 }
 
@@ -187,10 +163,13 @@ func (h *commandHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			h.counts = map[string]int{}
 		}
 		h.counts[cmd.Name()]++
-		delay, after := h.delay, h.afterGet
+		delay, block, after := h.delay, h.block, h.afterGet
 		h.mu.Unlock()
 		if cmd.Name() == "get" {
 			time.Sleep(delay)
+			if block != nil {
+				<-block
+			}
 		}
 		err := next(ctx, cmd)
 		if cmd.Name() == "get" && after != nil {

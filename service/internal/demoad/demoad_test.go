@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"asap/service/internal/demoad"
@@ -92,16 +93,26 @@ func TestAuctionModes(t *testing.T) {
 	}
 }
 
-// Fill 0.5 fills some and not all of many auctions; latency delays answers.
-func TestFillRateAndLatency(t *testing.T) {
-	srv := httptest.NewServer(demoad.New(demoad.Options{Fill: 0.5, Latency: 20 * time.Millisecond}).Handler())
-	defer srv.Close()
-	start := time.Now()
-	resp := post(t, srv, bannerRequest)
-	if took := time.Since(start); took < 20*time.Millisecond {
-		t.Errorf("answer after %s; want at least the 20ms latency", took)
-	}
-	filled := map[int]int{resp.StatusCode: 1}
+// Latency delays answers by exactly Latency: measured on the fake clock of
+// testing/synctest, so the machine's speed does not enter.
+func TestLatency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := demoad.New(demoad.Options{Fill: 1, Latency: 20 * time.Millisecond}).Handler()
+		start := time.Now()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/openrtb2/auction", strings.NewReader(bannerRequest)))
+		if took := time.Since(start); took != 20*time.Millisecond {
+			t.Errorf("answer after %s; want the 20ms latency", took)
+		}
+		if rec.Code != http.StatusOK {
+			t.Errorf("status %d; want 200 at -fill 1", rec.Code)
+		}
+	})
+}
+
+// Fill 0.5 fills some and not all of many auctions.
+func TestFillRate(t *testing.T) {
+	filled := map[int]int{}
 	srv2 := httptest.NewServer(demoad.New(demoad.Options{Fill: 0.5}).Handler())
 	defer srv2.Close()
 	for range 200 {

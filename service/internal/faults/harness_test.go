@@ -25,6 +25,7 @@ import (
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
 	"asap/service/internal/store"
+	"asap/service/internal/testwait"
 )
 
 // full selects the full form of every scenario: the rates and durations of the
@@ -37,6 +38,20 @@ func pick[T any](short, long T) T {
 		return long
 	}
 	return short
+}
+
+// budget reports a figure that has a budget in wall-clock terms (a latency, a
+// rate, a share of capacity, how soon something happened). The full form
+// (`make faults`, which wants the machine to itself) judges it; the short form,
+// which `make test` runs beside other work, reports it and passes, since a busy
+// machine misses such budgets without ASAP being at fault.
+func budget(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if *full {
+		t.Errorf(format, args...)
+		return
+	}
+	t.Logf("over budget (judged only by make faults): "+format, args...)
 }
 
 // binDir holds the binaries built once per test run.
@@ -265,35 +280,27 @@ func startASAP(t testing.TB, env map[string]string) *asap {
 		a.base, a.admin = "http://"+got[0], "http://"+got[1]
 	case <-a.done:
 		t.Fatalf("asap exited before serving: %v\n%s", a.err, strings.Join(a.output(), "\n"))
-	case <-time.After(20 * time.Second):
-		t.Fatalf("asap did not log \"serving\" within 20s:\n%s", strings.Join(a.output(), "\n"))
 	}
-	waitReady(t, a.base+"/readyz", 10*time.Second)
+	waitReady(t, a.base+"/readyz")
 	return a
 }
 
 // waitReady polls url until it answers 200.
-func waitReady(t testing.TB, url string, within time.Duration) {
+func waitReady(t testing.TB, url string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	c := &http.Client{Timeout: time.Second}
-	for {
-		res, err := c.Get(url)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
+	testwait.For(t, url+" to answer 200", func() bool {
+		res, err := metricsClient.Get(url)
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer 200 within %s (last: %v)", url, within, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
 }
 
-// metricsClient reads /metrics; the timeout keeps a hung server from hanging the test.
-var metricsClient = &http.Client{Timeout: 5 * time.Second}
+// metricsClient reads /metrics and /readyz; the timeout, generous for a busy
+// machine, keeps a hung server from hanging the test.
+var metricsClient = &http.Client{Timeout: time.Minute}
 
 // metric reads the admin port's /metrics and returns the sum of every sample of
 // metric name whose labels contain each of labels (such as `route="/v2"`).
@@ -367,17 +374,17 @@ func (a *asap) memory(t testing.TB) (rss, peak float64) {
 }
 
 // settle waits until the server's goroutines and open files are back to at most
-// the given counts plus slack, or until within has passed; it returns the last counts.
-func (a *asap) settle(t testing.TB, goroutines, fds, slack int, within time.Duration) (int, int) {
+// the given counts plus slack, and returns them. It sets no deadline of its own
+// (see testwait): a leak is reported when the test binary's -timeout nears, with
+// the last counts.
+func (a *asap) settle(t testing.TB, goroutines, fds, slack int) (int, int) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		g, f := a.goroutines(t), a.fds(t)
-		if (g <= goroutines+slack && f <= fds+slack) || time.Now().After(deadline) {
-			return g, f
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	var g, f int
+	testwait.For(t, fmt.Sprintf("goroutines and open files back to %d and %d (+%d)", goroutines, fds, slack), func() bool {
+		g, f = a.goroutines(t), a.fds(t)
+		return g <= goroutines+slack && f <= fds+slack
+	})
+	return g, f
 }
 
 // redisServer is a private redis-server holding the sample placements.
@@ -461,8 +468,6 @@ func startAdserver(t testing.TB, args ...string) *adserver {
 		return &adserver{proc: p, auction: url}
 	case <-p.done:
 		t.Fatalf("adserver exited: %v\n%s", p.err, strings.Join(p.output(), "\n"))
-	case <-time.After(20 * time.Second):
-		t.Fatalf("adserver did not start within 20s:\n%s", strings.Join(p.output(), "\n"))
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"asap/service/internal/testwait"
 )
 
 // adParams are the query parameters of GET /v2/ad; v2Params those of GET /v2.
@@ -222,12 +224,12 @@ func TestJunk(t *testing.T) {
 	cancel()
 	realStats := summarize((<-real).all())
 	client.CloseIdleConnections()
-	g2, f2 := srv.settle(t, g1, f1, 5, 5*time.Second)
-	socks := srv.sockets(t)
-	for deadline := time.Now().Add(2 * time.Second); srv.inbound(socks) > in0 && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond) // the server has yet to see the last closes
+	g2, f2 := srv.settle(t, g1, f1, 5)
+	var socks map[string]int
+	testwait.For(t, "the server to see the junk connections' closes", func() bool {
 		socks = srv.sockets(t)
-	}
+		return srv.inbound(socks) <= in0
+	})
 	rss, peak := srv.memory(t)
 	t.Logf("%d junk requests, twice, in %s: statuses %v (0: closed without an answer)", len(reqs), took.Round(time.Millisecond), statuses)
 	t.Logf("real requests meanwhile: %s", realStats)

@@ -39,10 +39,11 @@ func (r *loadRun) add(e event) {
 }
 
 // newClient returns an HTTP client for load: keep-alive connections, up to conns
-// of them, and a timeout far above any bound the scenarios assert.
+// of them, and a timeout far above any budget of the scenarios, there only so
+// that a hung server cannot hang the test.
 func newClient(conns int) *http.Client {
 	return &http.Client{
-		Timeout: 10 * time.Second,
+		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
 			Proxy:               nil,
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -274,7 +275,7 @@ func pacedConns(ctx context.Context, conns int, rate float64, d time.Duration, u
 	return run
 }
 
-// latencyProblem judges the latency of answers that ASAP must give within tmax:
+// latencyProblem judges, for budget, the latency of answers that ASAP must give within tmax:
 // the 99th percentile within tmax + slack, and the slowest within tmax + slack and
 // a margin for this shared machine's scheduling (the load generator measures its
 // own delays too). It returns "" when they are.

@@ -143,9 +143,18 @@ func TestOverload(t *testing.T) {
 	t.Logf("bids again %s after the retry storm; capacity then: %.0f bids/s; shed by the limiter in all: %.0f; peak RSS %.0f MiB (%.0f MiB before the overload)",
 		bidsAgain.Round(time.Millisecond), after, shedTotal, peak, peak0)
 
-	for what, s := range map[string]stats{"10× capacity": floodAll, "retry storm": stormAll} {
-		if s.failures > 0 {
-			t.Errorf("%s: answers other than 200 and 503: %q", what, s.problems)
+	// A wrong answer is ASAP's doing whatever the machine. A request that got no
+	// answer at all (EOF, a reset, a connection never accepted) is, beside other
+	// work, the kernel's accept queue overflowing while ASAP waits for the CPU:
+	// a budget, judged by make faults on a machine of its own.
+	for what, run := range map[string]*loadRun{"10× capacity": flood, "retry storm": storm} {
+		wrong := summarize(run.where(func(e event) bool { return e.problem != "" && e.code != 0 }))
+		lost := summarize(run.where(func(e event) bool { return e.code == 0 }))
+		if wrong.n > 0 {
+			t.Errorf("%s: answers other than 200 and 503: %q", what, wrong.problems)
+		}
+		if lost.n > 0 {
+			budget(t, "%s: %d requests got no answer: %q", what, lost.n, lost.problems)
 		}
 	}
 	if shed.n == 0 {
@@ -154,7 +163,7 @@ func TestOverload(t *testing.T) {
 	// The short form, measured over 1.5 s beside every other package's tests, gets
 	// some slack; the full form holds the 90%.
 	if share := pick(0.8, 0.9); goodput < share*capacity {
-		t.Errorf("goodput %.0f/s under 10× capacity, want at least %.0f%% of the capacity %.0f/s", goodput, 100*share, capacity)
+		budget(t, "goodput %.0f/s under 10× capacity, want at least %.0f%% of the capacity %.0f/s", goodput, 100*share, capacity)
 	}
 	// A shed request waits at most the queue timeout. The load generator's p99
 	// also holds its own scheduling of thousands of goroutines on this shared
@@ -165,15 +174,15 @@ func TestOverload(t *testing.T) {
 	case flood.late > floodAll.n/100:
 		t.Logf("503 latency as seen by the load generator not judged: it fell behind for %d of %d requests", flood.late, floodAll.n)
 	case shed.p50 > queueTO:
-		t.Errorf("503s: median %s, want within the queue timeout %s", shed.p50, queueTO)
+		budget(t, "503s: median %s, want within the queue timeout %s", shed.p50, queueTO)
 	}
 	if fastShare < 0.99 {
-		t.Errorf("ASAP answered %.1f%% of requests within 250 ms under 10× capacity, want 99%%", 100*fastShare)
+		budget(t, "ASAP answered %.1f%% of requests within 250 ms under 10× capacity, want 99%%", 100*fastShare)
 	}
 	// One second of measurement: in the short form, beside every other package's
 	// tests, it only shows that ASAP serves again; the full form wants all of it.
 	if share := pick(0.5, 0.9); after < share*capacity {
-		t.Errorf("capacity after the overload %.0f/s, want back to at least %.0f%% of %.0f/s", after, 100*share, capacity)
+		budget(t, "capacity after the overload %.0f/s, want back to at least %.0f%% of %.0f/s", after, 100*share, capacity)
 	}
 	// The bound is the production task's memory (Pulumi.production.yaml): past it the
 	// container is killed. The runtime's soft limit, GOMEMLIMIT, is a share of it

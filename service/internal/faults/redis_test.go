@@ -11,6 +11,7 @@ import (
 
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
+	"asap/service/internal/testwait"
 )
 
 // TestRedisOutage is scenario 1: Redis hangs (SIGSTOP, then SIGCONT) and Redis dies
@@ -146,12 +147,12 @@ func TestRedisOutage(t *testing.T) {
 			t.Errorf("cold placement while Redis was down: %s", e.problem)
 		}
 		if limit := 1500 * time.Millisecond; e.latency > limit {
-			t.Errorf("cold placement answered in %s, want within %s", e.latency, limit)
+			budget(t, "cold placement answered in %s, want within %s", e.latency, limit)
 		}
 	}
 	for what, d := range map[string]time.Duration{"SIGCONT": changeFrozen, "restart": changeDead} {
 		if d > time.Second {
-			t.Errorf("a change written after the %s reached ASAP after %s, want within 1s", what, d)
+			budget(t, "a change written after the %s reached ASAP after %s, want within 1s", what, d)
 		}
 	}
 }
@@ -185,7 +186,7 @@ func checkAd(code int, h http.Header, body []byte) string {
 }
 
 // changeFlows writes a new keyValue into demo-feed and returns how long ASAP took
-// to serve it. It gives up after 10 s.
+// to serve it.
 func changeFlows(t *testing.T, srv *asap, rdb *redisServer, value string) time.Duration {
 	t.Helper()
 	p := samples.Placement("demo-feed")
@@ -193,16 +194,14 @@ func changeFlows(t *testing.T, srv *asap, rdb *redisServer, value string) time.D
 	start := time.Now()
 	rdb.put(t, p)
 	c := newClient(1)
-	for time.Since(start) < 10*time.Second {
+	testwait.For(t, "the change "+value+" to be served", func() bool {
 		res, err := c.Get(srv.base + "/v2?pkey=demo-feed")
-		if err == nil {
-			body, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if strings.Contains(string(body), `"keyValue":"`+value+`"`) {
-				return time.Since(start)
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return strings.Contains(string(body), `"keyValue":"`+value+`"`)
+	})
 	return time.Since(start)
 }

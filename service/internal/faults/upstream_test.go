@@ -14,6 +14,7 @@ import (
 	"asap/service/internal/demoad"
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
+	"asap/service/internal/testwait"
 )
 
 // adPlacement is demo-feed (tmax 250 ms, a house ad) on upstream; without the
@@ -160,13 +161,11 @@ func TestUpstreamFaults(t *testing.T) {
 	client.CloseIdleConnections()
 	time.Sleep(tmax)
 	var g1, f1, p1 int
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	testwait.For(t, "goroutines and open files back to where they were", func() bool {
 		p1 = pooled()
 		g1, f1 = srv.goroutines(t), srv.fds(t)-p1
-		if (g1 <= g0+5 && f1 <= f0+5) || time.Now().After(deadline) {
-			break
-		}
-	}
+		return g1 <= g0+5 && f1 <= f0+5
+	})
 	accepted, stillOpen := hole.open()
 
 	for i, k := range pkeys {
@@ -177,7 +176,7 @@ func TestUpstreamFaults(t *testing.T) {
 			t.Errorf("%s: %d answers other than 200 or 204: %q", k, s.failures, s.problems)
 		}
 		if problem := latencyProblem(s, tmax, slack); problem != "" {
-			t.Errorf("%s: %s", k, problem)
+			budget(t, "%s: %s", k, problem)
 		}
 	}
 	opened := map[string]float64{}
@@ -195,14 +194,17 @@ func TestUpstreamFaults(t *testing.T) {
 			t.Errorf("the %s upstream's breaker never opened", up)
 		}
 	}
+	// How the storm's phases fall (its breaker open while it storms, closed again
+	// in the time left, bids from the healthy upstream within tmax) depends on the
+	// machine keeping time with the load.
 	if stormOpen == 0 {
-		t.Errorf("the storm upstream's breaker did not open during the storm")
+		budget(t, "the storm upstream's breaker did not open during the storm")
 	}
 	if stormBidAfter.Load() == 0 {
-		t.Errorf("ad-storm got no bid after the storm ended: its breaker did not close")
+		budget(t, "ad-storm got no bid after the storm ended: its breaker did not close")
 	}
 	if kinds[0]["bid"].Load() == 0 {
-		t.Errorf("the healthy upstream's placement got no bids")
+		budget(t, "the healthy upstream's placement got no bids")
 	}
 	if stillOpen > 0 {
 		t.Errorf("%d connections to the blackhole still open after the run", stillOpen)

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"asap/service/internal/testwait"
 )
 
 // h1Server is an httptest server that counts the connections made to it.
@@ -227,11 +229,7 @@ func TestH1ClosesIdleConnections(t *testing.T) {
 	if _, _, err := call(context.Background(), tr, srv.URL, "x"); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the idle connection was still open 5s after its 50ms idle timeout")
-	}
+	testwait.Recv(t, "the idle connection to be closed after its 50ms idle timeout", closed)
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	if len(tr.idle) != 0 || tr.sweeper != nil {

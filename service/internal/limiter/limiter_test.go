@@ -7,19 +7,8 @@ import (
 	"time"
 
 	"asap/service/internal/limiter"
+	"asap/service/internal/testwait"
 )
-
-// waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 func TestAcquireWithinSlots(t *testing.T) {
 	l := limiter.New(2, 0, time.Second)
@@ -49,7 +38,7 @@ func TestQueuedRequestGetsReleasedSlot(t *testing.T) {
 	}
 	got := make(chan bool)
 	go func() { got <- l.Acquire(ctx) }()
-	waitFor(t, "the request to queue", func() bool { return l.Queued() == 1 })
+	testwait.For(t, "the request to queue", func() bool { return l.Queued() == 1 })
 
 	// The queue holds one: the next request is refused at once.
 	if l.Acquire(ctx) {
@@ -82,7 +71,7 @@ func TestQueueContextDone(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan bool)
 	go func() { got <- l.Acquire(ctx) }()
-	waitFor(t, "the request to queue", func() bool { return l.Queued() == 1 })
+	testwait.For(t, "the request to queue", func() bool { return l.Queued() == 1 })
 	cancel()
 	if <-got {
 		t.Error("Acquire admitted a request whose context ended")

@@ -7,13 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
 	"asap/service/internal/store"
+	"asap/service/internal/testwait"
 )
 
 // localEnv makes config.Load read the local environment with no Redis URL and no
@@ -58,17 +58,15 @@ func messages(t *testing.T, client redis.UniversalClient, channel string) func()
 			t.Fatal(err)
 		}
 		var got []string
-		timeout := time.After(5 * time.Second)
 		for {
-			select {
-			case m := <-ch:
-				if m.Payload == "--marker--" {
-					return got
-				}
-				got = append(got, m.Payload)
-			case <-timeout:
-				t.Fatal("the marker message did not come back within 5s")
+			m := testwait.Recv(t, "the marker message to come back", ch)
+			if m == nil {
+				t.Fatalf("subscription closed after %q", got)
 			}
+			if m.Payload == "--marker--" {
+				return got
+			}
+			got = append(got, m.Payload)
 		}
 	}
 }

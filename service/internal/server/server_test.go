@@ -25,6 +25,7 @@ import (
 	"asap/service/internal/placement"
 	"asap/service/internal/server"
 	"asap/service/internal/server/servertest"
+	"asap/service/internal/testwait"
 )
 
 // testConfig is a configuration with small limits; it does not depend on the
@@ -363,7 +364,7 @@ func TestShed(t *testing.T) {
 			results <- res.StatusCode
 		}()
 	}
-	waitFor(t, "2 in flight and 1 queued", func() bool {
+	testwait.For(t, "2 in flight and 1 queued", func() bool {
 		return gauge(t, ts.reg, "asap_http_in_flight") == 2 && gauge(t, ts.reg, "asap_http_queued") == 1
 	})
 
@@ -619,17 +620,6 @@ func TestMetrics(t *testing.T) {
 	}
 	if n := histogramCount(t, ts.reg, "asap_http_request_duration_seconds", "/v2"); n != 4 {
 		t.Errorf("asap_http_request_duration_seconds{route=/v2} count = %d; want 4", n)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 

@@ -111,8 +111,8 @@ func typeName(v any) string {
 }
 
 func TestNewRedisClientTalksToRedis(t *testing.T) {
-	client, err := NewRedisClient(config.Redis{URL: redistest.URL(), DialTimeout: time.Second, ReadTimeout: time.Second,
-		WriteTimeout: time.Second, PoolTimeout: time.Second, PoolSize: 2})
+	client, err := NewRedisClient(config.Redis{URL: redistest.URL(), DialTimeout: time.Minute, ReadTimeout: time.Minute,
+		WriteTimeout: time.Minute, PoolTimeout: time.Minute, PoolSize: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
+	"asap/service/internal/testwait"
 )
 
 func TestStoreGet(t *testing.T) {
@@ -99,9 +101,10 @@ func TestStoreUnreachable(t *testing.T) {
 	}
 }
 
-// subscribe returns a func that returns the messages received so far on channel,
-// waiting up to wait for at least want of them.
-func subscribe(t *testing.T, client redis.UniversalClient, channel string) func(want int, wait time.Duration) []string {
+// subscribe returns a func that returns the first want messages received on
+// channel, waiting for them. Pub/sub keeps their order, so a message published
+// that should not have been shows up among them.
+func subscribe(t *testing.T, client redis.UniversalClient, channel string) func(want int) []string {
 	t.Helper()
 	ps := client.Subscribe(context.Background(), channel)
 	if _, err := ps.Receive(context.Background()); err != nil {
@@ -110,25 +113,15 @@ func subscribe(t *testing.T, client redis.UniversalClient, channel string) func(
 	t.Cleanup(func() { ps.Close() })
 	ch := ps.Channel()
 	var got []string
-	return func(want int, wait time.Duration) []string {
-		timeout := time.After(wait)
-		for {
-			select {
-			case m := <-ch:
-				got = append(got, m.Payload)
-				continue
-			default:
+	return func(want int) []string {
+		for len(got) < want {
+			m := testwait.Recv(t, fmt.Sprintf("message %d of %d on %s", len(got)+1, want, channel), ch)
+			if m == nil {
+				t.Fatalf("subscription to %s closed after %q", channel, got)
 			}
-			if len(got) >= want {
-				return got
-			}
-			select {
-			case m := <-ch:
-				got = append(got, m.Payload)
-			case <-timeout:
-				return got
-			}
+			got = append(got, m.Payload)
 		}
+		return got[:want]
 	}
 }
 
@@ -141,7 +134,7 @@ func TestStorePutWritesThenPublishes(t *testing.T) {
 	if err := store.Put(ctx, &p); err != nil {
 		t.Fatal(err)
 	}
-	if got := messages(1, 2*time.Second); !slices.Equal(got, []string{"demo-article"}) {
+	if got := messages(1); !slices.Equal(got, []string{"demo-article"}) {
 		t.Errorf("messages = %q; want [demo-article]", got)
 	}
 	data, err := client.Get(ctx, prefix+"placement:demo-article").Bytes()
@@ -189,7 +182,7 @@ func TestStorePutAllPublishesOnlyChanges(t *testing.T) {
 	if err != nil || !slices.Equal(changed, []string{"demo-article"}) {
 		t.Errorf("PutAll with one record changed: %q, %v; want [demo-article]", changed, err)
 	}
-	if got, want := messages(4, 2*time.Second), append(want, "demo-article"); !slices.Equal(got, want) {
+	if got, want := messages(4), append(want, "demo-article"); !slices.Equal(got, want) {
 		t.Errorf("messages = %q; want %q", got, want)
 	}
 	if got, _ := store.Get(ctx, "demo-article"); got.KeyValue != "cmp-43" {

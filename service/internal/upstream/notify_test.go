@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"asap/service/internal/testwait"
 	"asap/service/internal/upstream"
 )
 
@@ -35,18 +36,14 @@ func TestNotifierDropsWhenFullAndNeverBlocks(t *testing.T) {
 	if !n.Notify(srv.URL + "/1") {
 		t.Fatal("first notice not queued")
 	}
-	for hits.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	start := time.Now()
+	testwait.For(t, "the first notice in flight", func() bool { return hits.Load() > 0 })
+	// The worker is held by the first notice: Notify returning at all while it is
+	// shows that Notify queues or drops, and never waits.
 	queued := 0
 	for i := range 10 {
 		if n.Notify(srv.URL + "/" + string(rune('a'+i))) {
 			queued++
 		}
-	}
-	if took := time.Since(start); took > 100*time.Millisecond {
-		t.Errorf("Notify blocked for %s", took)
 	}
 	if queued != 2 {
 		t.Errorf("queued %d; want 2", queued)
@@ -55,9 +52,7 @@ func TestNotifierDropsWhenFullAndNeverBlocks(t *testing.T) {
 		t.Errorf("a non-http URL was queued")
 	}
 	close(release)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := n.Close(ctx); err != nil {
+	if err := n.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if n.Notify(srv.URL) {
@@ -74,11 +69,13 @@ func TestNotifierDropsWhenFullAndNeverBlocks(t *testing.T) {
 	}
 }
 
-// Close gives up on notices that outlive its context and cancels them.
+// Close gives up on notices that outlive its context and cancels them. The
+// notices would wait for ever (an hour) otherwise, so Close returning at all is
+// the cancellation.
 func TestNotifierCloseBounded(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	defer srv.Close()
-	n, err := upstream.NewNotifier(upstream.NotifierOptions{Concurrency: 1, Queue: 4, Timeout: time.Minute}, prometheus.NewRegistry())
+	n, err := upstream.NewNotifier(upstream.NotifierOptions{Concurrency: 1, Queue: 4, Timeout: time.Hour}, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,12 +83,8 @@ func TestNotifierCloseBounded(t *testing.T) {
 	n.Notify(srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	if err := n.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Close = %v; want DeadlineExceeded", err)
-	}
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("Close took %s", took)
 	}
 }
 

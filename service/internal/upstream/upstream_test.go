@@ -26,9 +26,11 @@ func adConfig(t *testing.T, upstreams string) config.Ad {
 	if err := ups.Decode(upstreams); err != nil {
 		t.Fatal(err)
 	}
+	// Timeouts generous for a busy machine (make test holds no wall-clock bound);
+	// a test of a timeout sets its own short deadline against a peer that never answers.
 	return config.Ad{
-		Upstreams: ups, UpstreamDialTimeout: 100 * time.Millisecond, UpstreamTLSHandshakeTimeout: 100 * time.Millisecond,
-		UpstreamResponseHeaderTimeout: time.Second, UpstreamMaxIdleConnsPerHost: 4, UpstreamIdleConnTimeout: time.Minute,
+		Upstreams: ups, UpstreamDialTimeout: time.Minute, UpstreamTLSHandshakeTimeout: time.Minute,
+		UpstreamResponseHeaderTimeout: time.Minute, UpstreamMaxIdleConnsPerHost: 4, UpstreamIdleConnTimeout: time.Minute,
 		UpstreamMaxResponseBytes: 64, BreakerFailures: 2, BreakerOpenTimeout: time.Hour,
 	}
 }
@@ -81,7 +83,11 @@ func TestClientDo(t *testing.T) {
 				t.Fatal("no client primary")
 			}
 			for range 2 {
-				ctx, cancel := context.WithTimeout(context.Background(), max(tt.timeout, time.Second))
+				timeout := tt.timeout
+				if timeout == 0 {
+					timeout = time.Minute
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
 				var dst bytes.Buffer
 				status, err := c.Do(ctx, body(`{"id":"x","imp":[{"id":"1"}]}`), &dst)
 				cancel()

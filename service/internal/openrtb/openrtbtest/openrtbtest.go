@@ -1,11 +1,13 @@
-// Package openrtbtest gives tests the official OpenRTB 2.6 JSON Schema and examples
-// kept in shared/openrtb2.6 beside the repository clone.
+// Package openrtbtest gives tests the official OpenRTB 2.6 JSON Schema and examples,
+// embedded from testdata/openrtb2.6 (a verbatim copy; source and licence in its NOTICE),
+// so the tests of any package need nothing outside the repository.
 package openrtbtest
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
+	"embed"
+	"io/fs"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -16,28 +18,11 @@ import (
 
 const schemaBase = "https://iabtechlab.com/openrtb/2.6/"
 
-// Dir returns the shared/openrtb2.6 directory, found by walking up from the working
-// directory (a package directory under the clone) to a directory holding
-// shared/openrtb2.6. The test fails, saying where it looked, when there is none.
-func Dir(t testing.TB) string {
-	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for dir := wd; ; {
-		cand := filepath.Join(dir, "shared", "openrtb2.6")
-		if fi, err := os.Stat(filepath.Join(cand, "BidRequest.json")); err == nil && !fi.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("no shared/openrtb2.6 (the official OpenRTB 2.6 JSON Schema) in %s or any parent: "+
-				"place a copy of shared/ beside the repository clone", wd)
-		}
-		dir = parent
-	}
-}
+//go:embed testdata/openrtb2.6/*.json testdata/openrtb2.6/examples/*/*.json
+var files embed.FS
+
+// root is the directory of the copy inside files.
+const root = "testdata/openrtb2.6"
 
 // Schemas holds the compiled BidRequest and BidResponse schemas.
 type Schemas struct {
@@ -51,25 +36,24 @@ var (
 	compileErr  error
 )
 
-// Load compiles every schema file of the shared directory once per test binary.
+// Load compiles every schema file once per test binary.
 func Load(t testing.TB) Schemas {
 	t.Helper()
-	dir := Dir(t)
-	compileOnce.Do(func() { compiled, compileErr = compile(dir) })
+	compileOnce.Do(func() { compiled, compileErr = compile() })
 	if compileErr != nil {
 		t.Fatalf("compile OpenRTB schema: %v", compileErr)
 	}
 	return compiled
 }
 
-func compile(dir string) (Schemas, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+func compile() (Schemas, error) {
+	names, err := fs.Glob(files, root+"/*.json")
 	if err != nil {
 		return Schemas{}, err
 	}
 	c := jsonschema.NewCompiler()
-	for _, f := range files {
-		data, err := os.ReadFile(f)
+	for _, f := range names {
+		data, err := files.ReadFile(f)
 		if err != nil {
 			return Schemas{}, err
 		}
@@ -77,7 +61,7 @@ func compile(dir string) (Schemas, error) {
 		if err != nil {
 			return Schemas{}, err
 		}
-		if err := c.AddResource(schemaBase+filepath.Base(f), doc); err != nil {
+		if err := c.AddResource(schemaBase+path.Base(f), doc); err != nil {
 			return Schemas{}, err
 		}
 	}
@@ -114,7 +98,7 @@ func validate(t testing.TB, s *jsonschema.Schema, what string, body []byte) {
 	}
 }
 
-// Example is one file of shared/openrtb2.6/examples.
+// Example is one file of testdata/openrtb2.6/examples.
 type Example struct {
 	Name string
 	Body []byte
@@ -124,21 +108,21 @@ type Example struct {
 // by name; the test fails when there are none.
 func Examples(t testing.TB, kind string) []Example {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(Dir(t), "examples", kind, "*.json"))
+	names, err := fs.Glob(files, root+"/examples/"+kind+"/*.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) == 0 {
-		t.Fatalf("no examples in shared/openrtb2.6/examples/%s", kind)
+	if len(names) == 0 {
+		t.Fatalf("no examples in %s/examples/%s", root, kind)
 	}
-	sort.Strings(files)
-	out := make([]Example, 0, len(files))
-	for _, f := range files {
-		data, err := os.ReadFile(f)
+	sort.Strings(names)
+	out := make([]Example, 0, len(names))
+	for _, f := range names {
+		data, err := files.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, Example{Name: strings.TrimSuffix(filepath.Base(f), ".json"), Body: data})
+		out = append(out, Example{Name: strings.TrimSuffix(path.Base(f), ".json"), Body: data})
 	}
 	return out
 }
