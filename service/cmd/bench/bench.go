@@ -262,7 +262,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 			var profiled chan error
 			if c.asap && round == 0 && o.profile != "" {
 				profiled = make(chan error, 1)
-				go func() { profiled <- s.profile(ctx, addrs.admin, o.profile, c.route, o.duration) }()
+				go func() { profiled <- s.profile(ctx, addrs.admin, o.profile, profileName(c), o.duration) }()
 			}
 			cpu0, upCPU0 := cpuTime(c.pid), cpuTime(c.upPID)
 			tp := closedLoop(ctx, c.target, o.conns, o.duration)
@@ -425,9 +425,24 @@ func cacheLookups(ctx context.Context, admin string) (map[string]int64, error) {
 	return out, nil
 }
 
+// profileName names the profile of an ASAP row: asap-v2.pprof for /v2's, and
+// the route and the row's name for the others (asap-v2-ad-bid-without-nurl.pprof).
+func profileName(c contender) string {
+	name := "asap" + strings.ReplaceAll(c.route, "/", "-")
+	if c.name != nameASAP {
+		name += "-" + strings.Trim(strings.Map(func(r rune) rune {
+			if 'a' <= r && r <= 'z' || '0' <= r && r <= '9' {
+				return r
+			}
+			return '-'
+		}, strings.ToLower(strings.TrimPrefix(c.name, nameASAP))), "-")
+	}
+	return name + ".pprof"
+}
+
 // profile saves a CPU profile of ASAP (ASAP_DEBUG=true serves pprof on the admin
-// port) taken over one measurement window.
-func (s *stack) profile(ctx context.Context, admin, dir, route string, d time.Duration) error {
+// port) taken over one measurement window into dir/file.
+func (s *stack) profile(ctx context.Context, admin, dir, file string, d time.Duration) error {
 	secs := max(1, int(d.Seconds())-1)
 	client := &http.Client{Timeout: d + 10*time.Second, Transport: &http.Transport{Proxy: nil}}
 	defer client.CloseIdleConnections()
@@ -446,7 +461,7 @@ func (s *stack) profile(ctx context.Context, admin, dir, route string, d time.Du
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	name := filepath.Join(dir, "asap"+strings.ReplaceAll(route, "/", "-")+".pprof")
+	name := filepath.Join(dir, file)
 	f, err := os.Create(name)
 	if err != nil {
 		return err
@@ -455,7 +470,7 @@ func (s *stack) profile(ctx context.Context, admin, dir, route string, d time.Du
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.progress, "CPU profile of ASAP under %s written to %s (go tool pprof -top %s %s)\n", route, name, s.asapBin, name)
+	fmt.Fprintf(s.progress, "CPU profile of ASAP written to %s (go tool pprof -top %s %s)\n", name, s.asapBin, name)
 	return nil
 }
 

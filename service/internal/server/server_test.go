@@ -560,7 +560,7 @@ func TestAccessLogSampled(t *testing.T) {
 			res.Body.Close()
 		}
 	}()
-	waitFor(t, "1 in flight", func() bool { return gauge(t, ts.reg, "asap_http_in_flight") == 1 })
+	testwait.For(t, "1 in flight", func() bool { return gauge(t, ts.reg, "asap_http_in_flight") == 1 })
 	get(t, ts.URL+"/v2?pkey=demo-feed") // 503
 	release()
 	<-done
