@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.redisURL, "redis", os.Getenv("ASAP_TEST_REDIS_URL"), "Redis URL ASAP reads placements from (default ASAP_TEST_REDIS_URL, set by scripts/with-redis.sh)")
 	fs.StringVar(&o.nginx, "nginx", "auto", "nginx contender: auto (when nginx is on the PATH), off, or the path of an nginx binary")
 	fs.StringVar(&o.only, "only", "", "run only the contenders of this route: /v2 or /v2/ad (default: both)")
-	fs.StringVar(&o.pin, "pin", "auto", "auto: with taskset and 2 CPUs or more, the load generator on CPU 0 and the contenders on the others; on: the same or fail; off: no pinning")
+	fs.StringVar(&o.pin, "pin", "auto", "auto: with taskset, 2 CPUs or more and a load average under half of them, the load generator on CPU 0 and the contenders on the others; on: pin whatever the load, or fail; off: no pinning")
 	fs.IntVar(&o.latencyRuns, "latency-runs", 2, "open-loop latency runs per contender per round; the report shows the spread of their p99")
 	fs.StringVar(&o.profile, "profile", "", "save CPU profiles of ASAP (its first throughput run per route) into this `dir`; turns ASAP_DEBUG on")
 	fs.BoolVar(&o.soak, "soak", false, "soak instead: ASAP alone at -rate for -duration, sampling its resident memory")

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,8 +25,9 @@ type pinning struct {
 }
 
 // pin places this process on CPU 0 and returns how contenders are started on the
-// rest, when mode is "auto" (or "on"), the machine has two CPUs or more and
-// taskset is installed; otherwise nothing is pinned and the note says why.
+// rest, when mode is "on", or "auto" on a machine that is not busy with other
+// work, with two CPUs or more and taskset installed; otherwise nothing is pinned
+// and the note says why.
 func pin(mode string) (pinning, error) {
 	ncpu := runtime.NumCPU()
 	unpinned := func(why string) (pinning, error) {
@@ -36,6 +38,12 @@ func pin(mode string) (pinning, error) {
 		return unpinned("-pin off")
 	case ncpu < 2:
 		return unpinned("one CPU")
+	}
+	// Pinned, the contenders share ncpu-1 CPUs with whatever else runs there: on
+	// a machine busy with other work that is a fraction of one CPU, and every
+	// contender saturates at a fraction of its rate. auto pins only an idle machine.
+	if load, ok := loadAverage(); mode == "auto" && ok && load >= float64(ncpu)/2 {
+		return unpinned(fmt.Sprintf("-pin auto: the machine is busy with other work, load average %.1f on %d CPUs; -pin on forces it", load, ncpu))
 	}
 	bin, err := exec.LookPath("taskset")
 	if err != nil {
@@ -58,6 +66,20 @@ func pin(mode string) (pinning, error) {
 	}
 	return pinning{taskset: bin, cpus: cpus, n: ncpu - 1,
 		note: fmt.Sprintf("pinned with taskset: the load generator on CPU 0, the contenders and their upstreams on CPU %s (each Go contender's GOMAXPROCS follows: %d)", cpus, ncpu-1)}, nil
+}
+
+// loadAverage is the machine's 1-minute load average.
+func loadAverage() (float64, bool) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, false
+	}
+	load, err := strconv.ParseFloat(f[0], 64)
+	return load, err == nil
 }
 
 // command returns the command line that starts bin with args on the contenders'
