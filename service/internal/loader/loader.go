@@ -101,7 +101,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rc.DialTimeout = max(rc.DialTimeout, 2*time.Second)
 	rc.PoolTimeout = max(rc.PoolTimeout, 2*time.Second)
 	rc.PoolSize, rc.MinIdleConns = 2, 0
-	client, err := placement.NewRedisClient(rc)
+	client, err := placement.NewRedisClient(rc, nil)
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}

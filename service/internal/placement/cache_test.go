@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -323,7 +324,7 @@ func TestCacheWhenRedisFails(t *testing.T) {
 func TestCacheWithRedisKilled(t *testing.T) {
 	srv := redistest.StartServer(t)
 	client, err := NewRedisClient(config.Redis{URL: srv.URL(), DialTimeout: 100 * time.Millisecond,
-		ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, PoolTimeout: 100 * time.Millisecond, PoolSize: 4})
+		ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, PoolTimeout: 100 * time.Millisecond, PoolSize: 4}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,8 +340,8 @@ func TestCacheWithRedisKilled(t *testing.T) {
 	if _, err := tc.cache.Get(ctx, "demo-article"); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
 		t.Errorf("uncached Get with Redis killed: error = %v; want ErrUnavailable", err)
 	}
-	if !tc.cache.Ready(ctx) {
-		t.Error("Ready = false with a warm cache; want true")
+	if err := tc.cache.Ready(ctx); err != nil {
+		t.Errorf("Ready with a warm cache = %v; want nil", err)
 	}
 	eventually(t, 5*time.Second, "subscription loss counted", func() bool { return value(tc.cache.met.subscribeErrors) > 0 })
 }
@@ -348,16 +349,17 @@ func TestCacheWithRedisKilled(t *testing.T) {
 func TestCacheReady(t *testing.T) {
 	t.Run("Redis answers", func(t *testing.T) {
 		tc := newTestCache(t, nil, "", testCacheConfig)
-		if !tc.cache.Ready(context.Background()) {
-			t.Error("Ready = false; want true")
+		if err := tc.cache.Ready(context.Background()); err != nil {
+			t.Errorf("Ready = %v; want nil", err)
 		}
 	})
 	t.Run("Redis down, cache cold", func(t *testing.T) {
 		tc, m := redisDown(t, testCacheConfig)
 		m.Close()
 		tc.clock.advance(time.Hour)
-		if tc.cache.Ready(context.Background()) {
-			t.Error("Ready = true; want false")
+		err := tc.cache.Ready(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "Redis does not answer") {
+			t.Errorf("Ready = %v; want \"Redis does not answer...\"", err)
 		}
 	})
 	t.Run("Redis down, cache warm", func(t *testing.T) {
@@ -367,8 +369,8 @@ func TestCacheReady(t *testing.T) {
 		}
 		m.Close()
 		tc.clock.advance(time.Minute)
-		if !tc.cache.Ready(context.Background()) {
-			t.Error("Ready = false; want true")
+		if err := tc.cache.Ready(context.Background()); err != nil {
+			t.Errorf("Ready = %v; want nil", err)
 		}
 	})
 	t.Run("does not ask Redis when it answered lately", func(t *testing.T) {
@@ -437,7 +439,7 @@ func TestCacheEviction(t *testing.T) {
 func TestCacheRereadsEverythingAfterReconnect(t *testing.T) {
 	srv := redistest.StartServer(t)
 	client, err := NewRedisClient(config.Redis{URL: srv.URL(), DialTimeout: time.Second,
-		ReadTimeout: time.Second, WriteTimeout: time.Second, PoolTimeout: time.Second, PoolSize: 4})
+		ReadTimeout: time.Second, WriteTimeout: time.Second, PoolTimeout: time.Second, PoolSize: 4}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +503,7 @@ func TestCacheSubscriptionStaysUpWhileIdle(t *testing.T) {
 			var client redis.UniversalClient // nil: the shared test Redis
 			if url != "" {
 				c, err := NewRedisClient(config.Redis{URL: url, DialTimeout: time.Second, ReadTimeout: time.Second,
-					WriteTimeout: time.Second, PoolTimeout: time.Second, PoolSize: 2})
+					WriteTimeout: time.Second, PoolTimeout: time.Second, PoolSize: 2}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -112,7 +112,7 @@ func typeName(v any) string {
 
 func TestNewRedisClientTalksToRedis(t *testing.T) {
 	client, err := NewRedisClient(config.Redis{URL: redistest.URL(), DialTimeout: time.Second, ReadTimeout: time.Second,
-		WriteTimeout: time.Second, PoolTimeout: time.Second, PoolSize: 2})
+		WriteTimeout: time.Second, PoolTimeout: time.Second, PoolSize: 2}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

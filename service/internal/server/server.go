@@ -36,9 +36,10 @@ type Deps struct {
 	Logger *slog.Logger
 	// Registry receives the server's metrics. Nil registers them nowhere.
 	Registry prometheus.Registerer
-	// Ready reports whether placements can be served: Redis answered recently or
-	// the cache is warm. /readyz calls it; it must be cheap. Nil means always ready.
-	Ready func(ctx context.Context) bool
+	// Ready reports whether placements can be served (nil: Redis answered recently
+	// or the cache is warm) or why not, in words fit for /readyz's public answer.
+	// /readyz calls it; it must be cheap. Nil means always ready.
+	Ready func(ctx context.Context) error
 	// Ad serves GET /v2/ad. Nil leaves the route out.
 	Ad echo.HandlerFunc
 	// AccessLog, when set, receives the access log lines (Config.AccessLog on) as
@@ -54,7 +55,7 @@ type Server struct {
 	cfg        config.Config
 	placements placement.Getter
 	log        *slog.Logger
-	ready      func(ctx context.Context) bool
+	ready      func(ctx context.Context) error
 	ad         echo.HandlerFunc
 	accessLog  io.Writer
 	v2Answers  v2Answers
@@ -86,7 +87,7 @@ func New(deps Deps) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.ready == nil {
-		s.ready = func(context.Context) bool { return true }
+		s.ready = func(context.Context) error { return nil }
 	}
 	var err error
 	if s.metrics, err = newMetrics(deps.Registry, s.limiter); err != nil {
