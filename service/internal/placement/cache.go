@@ -219,7 +219,7 @@ func (c *Cache) read(ctx context.Context, pkey string) (*Placement, error) {
 	default:
 		c.met.readErrors.Inc()
 		c.noteFailure(err)
-		if ok, n := c.readProblems.allow(time.Now()); ok {
+		if ok, n := c.readProblems.allow(time.Unix(0, c.now())); ok {
 			c.log.Warn("placement read from Redis failed (cached placements are served meanwhile)",
 				"pkey", pkey, "err", err, "problem", Problem(err), "similar_since_last", n)
 		}

@@ -296,7 +296,6 @@ func Problem(err error) string {
 		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
 		tlsRecord tls.RecordHeaderError
-		tlsAlert  tls.AlertError
 	)
 	_, moved := redis.IsMovedError(err)
 	_, ask := redis.IsAskError(err)
@@ -317,7 +316,7 @@ func Problem(err error) string {
 		return "Redis is between masters (a failover is under way)"
 	case errors.As(err, &tlsVerify), errors.As(err, &unknownCA), errors.As(err, &hostname):
 		return "Redis's TLS certificate is not trusted: check ASAP_REDIS_TLS_CA_FILE and the host names in the URL"
-	case errors.As(err, &tlsAlert):
+	case strings.Contains(err.Error(), "remote error: tls: "): // the server's TLS alert
 		return "Redis refuses the TLS handshake: does it want a client certificate (ASAP_REDIS_TLS_CERT_FILE, ASAP_REDIS_TLS_KEY_FILE)?"
 	case errors.As(err, &tlsRecord):
 		return "Redis does not speak TLS on this port: use redis:// or the TLS port"
