@@ -22,8 +22,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"asap/service/config"
+	"asap/service/internal/cache"
+	"asap/service/internal/embedredis"
 	"asap/service/internal/placement"
 	"asap/service/internal/server"
+	"asap/service/internal/store"
 )
 
 // Options are what Run needs beyond the configuration, which it reads from the
@@ -46,6 +49,10 @@ type Options struct {
 	// lines (failed dials, reconnects) go to ASAP's logger instead of plain stderr.
 	// Main sets it; tests that run several servers in one process leave it off.
 	ProcessWide bool
+
+	// logFlushInterval overrides logFlushInterval (tests: an hour, so that only
+	// Close writes the access log out).
+	logFlushInterval time.Duration
 }
 
 // Main is `asap serve`: it serves until ctx is cancelled (SIGTERM or SIGINT), then
@@ -68,13 +75,15 @@ func Run(ctx context.Context, o Options) error {
 	if cfg.Version != "" {
 		version = cfg.Version
 	}
-	logs := newLogWriter(o.Stderr)
+	// Closed on every return, the error returns included: the buffered access log
+	// is written out before the error is.
+	logs := newLogWriter(o.Stderr, o.logFlushInterval)
 	defer logs.Close()
 	log := newLogger(cfg, logs)
 	log.Info("starting", "version", version, "env", cfg.Env, "go", runtime.Version(), "gomaxprocs", runtime.GOMAXPROCS(0))
 	setMemoryLimit(cfg, log)
 	if o.ProcessWide {
-		placement.LogRedisTo(log)
+		store.LogRedisTo(log)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -86,7 +95,7 @@ func Run(ctx context.Context, o Options) error {
 
 	redisCfg := cfg.Redis
 	if redisCfg.URL == "" { // config allows this only in local
-		url, stop, err := placement.StartEmbedded(redisCfg.KeyPrefix)
+		url, stop, err := embedredis.Start(redisCfg.KeyPrefix)
 		if err != nil {
 			return err
 		}
@@ -95,13 +104,13 @@ func Run(ctx context.Context, o Options) error {
 		log.Info("embedded Redis started because ASAP_REDIS_URL is empty: sample placements loaded, data lives only as long as this process",
 			"url", url, "pkeys", "demo-feed demo-article demo-paused")
 	}
-	client, err := placement.NewRedisClient(redisCfg, log)
+	client, err := store.NewRedisClient(redisCfg, log)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	log.Info("placements from Redis", "url", placement.RedactURL(redisCfg.URL), "key_prefix", redisCfg.KeyPrefix)
-	cache := placement.NewCache(placement.NewStore(client, redisCfg.KeyPrefix), cfg.Cache, reg, log)
+	log.Info("placements from Redis", "url", store.RedactURL(redisCfg.URL), "key_prefix", redisCfg.KeyPrefix)
+	cache := cache.NewCache(store.NewStore(client, redisCfg.KeyPrefix), cfg.Cache, reg, log)
 
 	// The cache outlives the public server's shutdown: requests still in flight
 	// while draining get fresh placements.
@@ -120,7 +129,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.WrapPlacements != nil {
 		getter = o.WrapPlacements(getter)
 	}
-	adHandler, closeAd, err := newAd(cfg, getter, reg, log)
+	adService, closeAd, err := newAd(cfg, getter, reg, log)
 	if err != nil {
 		return err
 	}
@@ -131,8 +140,8 @@ func Run(ctx context.Context, o Options) error {
 		Logger:     log,
 		Registry:   reg,
 		Ready:      cache.Ready,
-		Ad:         adHandler,
-		AccessLog:  accessLogWriter(cfg, logs),
+		Ad:         adService,
+		AccessLog:  accessLogWriter(cfg, logs.AccessLog()),
 	})
 	if err != nil {
 		return err
@@ -248,9 +257,10 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 // accessLogWriter is where the server writes access log lines itself: the log
-// writer when logs are JSON at info level or below (the lines are what the JSON
-// handler would write, for a tenth of its cost), else nil, so that they go through
-// the logger and its format and level.
+// writer's buffered access log when logs are JSON at info level or below (the
+// lines are what the JSON handler would write, for a tenth of its cost), else nil,
+// so that they go through the logger and its format and level (and are written
+// at once, as every logger line is).
 func accessLogWriter(cfg config.Config, w io.Writer) io.Writer {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config

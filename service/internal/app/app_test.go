@@ -21,6 +21,7 @@ import (
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
+	"asap/service/internal/store"
 )
 
 // cleanEnv removes every ASAP_ variable (but the tests' own ASAP_TEST_*) and
@@ -54,7 +55,7 @@ func redisClient(url string) (*redis.Client, error) {
 }
 
 // seed writes the sample placements under prefix and returns the store.
-func seed(t *testing.T, url, prefix string) *placement.Store {
+func seed(t *testing.T, url, prefix string) *store.Store {
 	t.Helper()
 	ps, err := placement.Decode(samples.JSON)
 	if err != nil {
@@ -65,7 +66,7 @@ func seed(t *testing.T, url, prefix string) *placement.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	store := placement.NewStore(client, prefix)
+	store := store.NewStore(client, prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := store.PutAll(ctx, ps); err != nil {
@@ -134,7 +135,7 @@ func startApp(t *testing.T, env map[string]string, opts ...func(*app.Options)) *
 
 // startWithRedis starts ASAP on the shared test Redis with its own key prefix,
 // seeded with the sample placements.
-func startWithRedis(t *testing.T, env map[string]string, opts ...func(*app.Options)) (*instance, *placement.Store) {
+func startWithRedis(t *testing.T, env map[string]string, opts ...func(*app.Options)) (*instance, *store.Store) {
 	t.Helper()
 	_, prefix := redistest.Client(t) // cleans the prefix up at the end
 	store := seed(t, redistest.URL(), prefix)
@@ -411,9 +412,11 @@ func TestShedWhenSaturated(t *testing.T) {
 	}
 }
 
-// TestShutdownDrains is SIGTERM under load: /readyz turns 503 at once, the
+// TestShutdownDrains is SIGTERM as ECS sends it behind a target group: after the
+// target is deregistered and unused, so the drain period only has to serve a request
+// the load balancer sent in the last instant. /readyz turns 503 at once, the
 // listener keeps serving during the drain period, the request in flight finishes
-// with 200, and Run returns nil.
+// with 200, the phases run in order, and Run returns nil.
 func TestShutdownDrains(t *testing.T) {
 	g := newGate()
 	in, _ := startWithRedis(t, map[string]string{"ASAP_DRAIN_PERIOD": "500ms", "ASAP_SHUTDOWN_TIMEOUT": "10s"}, g.wrap)
@@ -426,7 +429,8 @@ func TestShutdownDrains(t *testing.T) {
 	if got.json["status"] != "DRAINING" {
 		t.Errorf("/readyz status = %v; want DRAINING", got.json["status"])
 	}
-	// Still accepting new connections while the load balancer notices.
+	// Still accepting new connections: a request sent just before deregistration
+	// took effect may arrive now.
 	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	if res, err := fresh.Get(in.url + "/v2?pkey=demo-article"); err != nil || res.StatusCode != 200 {
 		t.Errorf("GET /v2 on a new connection while draining = %v, %v; want 200", res, err)
@@ -450,10 +454,16 @@ func TestShutdownDrains(t *testing.T) {
 		t.Error("the listener still accepts after Run returned")
 	}
 	logs := in.logs.String()
+	at := -1
 	for _, phase := range []string{"shutdown: draining", "shutdown: listener closed", "shutdown: done"} {
-		if !strings.Contains(logs, phase) {
+		i := strings.Index(logs, phase)
+		switch {
+		case i < 0:
 			t.Errorf("log lacks %q:\n%s", phase, logs)
+		case i < at:
+			t.Errorf("log has %q out of order (drain, then close, then done):\n%s", phase, logs)
 		}
+		at = max(at, i)
 	}
 }
 

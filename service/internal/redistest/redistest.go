@@ -101,7 +101,8 @@ func startServer(t testing.TB, extra []string) *Server {
 func startOnPort(t testing.TB, port int, extra []string) *Server {
 	t.Helper()
 	needRedis(t)
-	args := append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1",
+	// --dir: a replica writes the RDB it syncs there, never in the test's directory.
+	args := append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", t.TempDir(),
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}, extra...)
 	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), port: port, args: args, t: t}
 	s.Start()

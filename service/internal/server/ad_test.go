@@ -57,7 +57,7 @@ func newAdServer(t *testing.T, opts demoad.Options) *adServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Deps{Config: cfg, Placements: placements, Registry: reg, Ad: server.AdHandler(svc, nil)})
+	srv, err := server.New(server.Deps{Config: cfg, Placements: placements, Registry: reg, Ad: svc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func (s *adServer) get(t *testing.T, target, remoteAddr, xff string) *httptest.R
 		req.Header.Set("X-Forwarded-For", xff)
 	}
 	rec := httptest.NewRecorder()
-	s.srv.ServeHTTP(rec, req)
+	servertest.Contract(t, s.srv).ServeHTTP(rec, req)
 	return rec
 }
 

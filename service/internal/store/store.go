@@ -1,0 +1,194 @@
+// Package store is the Redis side of placements: the records under
+// <prefix>placement:<pkey>, the change channel <prefix>placements they are announced
+// on, and the go-redis client (single node, Sentinel or cluster) built from the
+// configuration. redis.Nil becomes placement.ErrNotFound here and nowhere else.
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"asap/service/internal/placement"
+)
+
+// Store reads and writes placements in Redis. The key of placement pkey is
+// <prefix>placement:<pkey> and holds the placement's JSON; writers publish pkey on
+// <prefix>placements after every change (see Put), which is how every ASAP instance
+// learns of it.
+//
+// Store is the only place where redis.Nil is seen: it becomes ErrNotFound. Every
+// other failure is wrapped in ErrUnavailable.
+type Store struct {
+	client  redis.UniversalClient
+	prefix  string
+	channel string
+}
+
+// NewStore returns a store of the placements under keyPrefix (for example "asap:").
+func NewStore(client redis.UniversalClient, keyPrefix string) *Store {
+	return &Store{client: client, prefix: keyPrefix + "placement:", channel: keyPrefix + "placements"}
+}
+
+// Key returns the Redis key of placement pkey.
+func (s *Store) Key(pkey string) string { return s.prefix + pkey }
+
+// Channel returns the pub/sub channel on which changed pkeys are published.
+func (s *Store) Channel() string { return s.channel }
+
+// Client returns the Redis client the store uses.
+func (s *Store) Client() redis.UniversalClient { return s.client }
+
+// Rediscover makes the client look up where the data lives now, after a failure
+// that may mean the topology changed: a cluster client reloads its slot map in the
+// background (go-redis waits for a MOVED, which a dead node never sends, or for its
+// reload interval). Other clients look up nothing.
+func (s *Store) Rediscover(ctx context.Context) {
+	if c, ok := s.client.(*redis.ClusterClient); ok {
+		c.ReloadState(ctx)
+	}
+}
+
+// MasterSwitched returns a channel that is closed when Sentinel announces a new
+// master, for a client made by NewRedisClient from a ?master= URL; a subscription
+// must then be made again (go-redis moves only its command pools). For other
+// clients it returns nil, which never becomes ready.
+func (s *Store) MasterSwitched() <-chan struct{} {
+	if c, ok := s.client.(interface{ MasterSwitched() <-chan struct{} }); ok {
+		return c.MasterSwitched()
+	}
+	return nil
+}
+
+// Get reads placement pkey. It returns an error wrapping ErrNotFound when Redis
+// holds no such key, and one wrapping ErrUnavailable when Redis cannot be read or
+// the stored record is not a valid placement (the cache then keeps serving the last
+// good copy).
+func (s *Store) Get(ctx context.Context, pkey string) (*placement.Placement, error) {
+	data, err := s.client.Get(ctx, s.Key(pkey)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("placement %q: %w", pkey, placement.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read placement %q: %w: %w", pkey, placement.ErrUnavailable, err)
+	}
+	p, err := placement.DecodeStored(data, pkey)
+	if err != nil {
+		return nil, &RecordError{Err: err}
+	}
+	return p, nil
+}
+
+// RecordError is a record in Redis that is not a valid placement. Its Err wraps
+// placement.ErrInvalid: Redis answered, but with nothing usable.
+type RecordError struct{ Err error }
+
+func (e *RecordError) Error() string { return e.Err.Error() }
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// Put validates p, writes it and then publishes its pkey, in that order, so that an
+// instance that reads after the message sees the new record.
+func (s *Store) Put(ctx context.Context, p *placement.Placement) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	data, err := placement.Encode(p)
+	if err != nil {
+		return fmt.Errorf("encode placement %q: %w", p.PKey, err)
+	}
+	if err := s.client.Set(ctx, s.Key(p.PKey), data, 0).Err(); err != nil {
+		return fmt.Errorf("write placement %q: %w", p.PKey, err)
+	}
+	return s.publish(ctx, p.PKey)
+}
+
+// Delete removes placement pkey and publishes the change. Deleting a missing
+// placement is not an error.
+func (s *Store) Delete(ctx context.Context, pkey string) error {
+	if err := s.client.Del(ctx, s.Key(pkey)).Err(); err != nil {
+		return fmt.Errorf("delete placement %q: %w", pkey, err)
+	}
+	return s.publish(ctx, pkey)
+}
+
+func (s *Store) publish(ctx context.Context, pkeys ...string) error {
+	if len(pkeys) == 0 {
+		return nil
+	}
+	// Messages go out in a pipeline but only after the writes have been acknowledged:
+	// in a cluster, keys and PUBLISH may live on different nodes.
+	_, err := s.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for _, k := range pkeys {
+			pipe.Publish(ctx, s.channel, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("publish placement changes on %s: %w", s.channel, err)
+	}
+	return nil
+}
+
+// PutAll validates every placement, writes them all in one pipeline and then
+// publishes the pkey of each record whose stored JSON changed. It returns the pkeys
+// it published. Nothing is written when any placement is invalid.
+func (s *Store) PutAll(ctx context.Context, ps []placement.Placement) (changed []string, err error) {
+	var errs []error
+	seen := make(map[string]bool, len(ps))
+	for i := range ps {
+		if err := ps[i].Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if seen[ps[i].PKey] {
+			errs = append(errs, fmt.Errorf("placement %q appears twice", ps[i].PKey))
+		}
+		seen[ps[i].PKey] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	data := make([][]byte, len(ps))
+	for i := range ps {
+		if data[i], err = placement.Encode(&ps[i]); err != nil {
+			return nil, fmt.Errorf("encode placement %q: %w", ps[i].PKey, err)
+		}
+	}
+
+	gets := make([]*redis.StringCmd, len(ps))
+	if _, err := s.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for i := range ps {
+			gets[i] = pipe.Get(ctx, s.Key(ps[i].PKey))
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read current placements: %w", err)
+	}
+	for i, g := range gets {
+		old, err := g.Bytes()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("read placement %q: %w", ps[i].PKey, err)
+		}
+		if err != nil || !bytes.Equal(old, data[i]) {
+			changed = append(changed, ps[i].PKey)
+		}
+	}
+
+	if _, err := s.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for i := range ps {
+			pipe.Set(ctx, s.Key(ps[i].PKey), data[i], 0)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("write placements: %w", err)
+	}
+	if err := s.publish(ctx, changed...); err != nil {
+		return nil, err
+	}
+	return changed, nil
+}

@@ -1,7 +1,0 @@
-//go:build !unix
-
-package upstream
-
-// quiet reports whether an idle connection has no bytes left in its buffer (see
-// the unix version, which also peeks at the socket).
-func (c *h1Conn) quiet() bool { return c.br.Buffered() == 0 }
