@@ -489,7 +489,7 @@ func (c *Cache) Run(ctx context.Context) error {
 }
 
 // errMasterSwitched ends a subscription when Sentinel announces a new master.
-var errMasterSwitched = errors.New("Sentinel announced a new master")
+var errMasterSwitched = errors.New("a Sentinel announced a new master")
 
 // listen runs one subscription until it fails, the master switches or ctx is done.
 // It reports whether the subscription was confirmed.
