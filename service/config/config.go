@@ -95,8 +95,27 @@ type Redis struct {
 	PoolTimeout  time.Duration `envconfig:"REDIS_POOL_TIMEOUT" default:"150ms"`
 	PoolSize     int           `envconfig:"REDIS_POOL_SIZE" default:"32"`
 	MinIdleConns int           `envconfig:"REDIS_MIN_IDLE_CONNS" default:"4"`
-	// MaxRetries is the number of retries of a failed command; 0 means none.
+	// MaxRetries is the number of retries of a failed command; 0 means none. It
+	// also bounds the MOVED/ASK redirects a cluster client follows per command
+	// (at least one, so a slot that moved is still found).
 	MaxRetries int `envconfig:"REDIS_MAX_RETRIES" default:"1"`
+
+	// SentinelUsername and SentinelPassword authenticate ASAP to the Sentinels of a
+	// ?master= URL. The URL's user and password, and Password, go to the data nodes
+	// only. Empty sends no credentials to the Sentinels.
+	SentinelUsername string `envconfig:"REDIS_SENTINEL_USERNAME"`
+	SentinelPassword string `envconfig:"REDIS_SENTINEL_PASSWORD"`
+	// TLSCAFile is a PEM file of CA certificates that rediss:// trusts in addition
+	// to the system roots (a private CA). Empty trusts the system roots only.
+	TLSCAFile string `envconfig:"REDIS_TLS_CA_FILE"`
+	// TLSCertFile and TLSKeyFile are a PEM client certificate and its key that
+	// rediss:// presents (Redis's tls-auth-clients). Both or neither; empty presents none.
+	TLSCertFile string `envconfig:"REDIS_TLS_CERT_FILE"`
+	TLSKeyFile  string `envconfig:"REDIS_TLS_KEY_FILE"`
+	// ClusterReloadInterval is how often a cluster client reloads the slot map
+	// while it is in use, besides at once after a failed command: a dead node sends
+	// no MOVED, and go-redis alone waits 60 s.
+	ClusterReloadInterval time.Duration `envconfig:"REDIS_CLUSTER_RELOAD_INTERVAL" default:"2s"`
 }
 
 // Cache configures the in-process placement cache.
@@ -422,6 +441,7 @@ func (c Config) Validate() error {
 		"REDIS_READ_TIMEOUT":               c.Redis.ReadTimeout,
 		"REDIS_WRITE_TIMEOUT":              c.Redis.WriteTimeout,
 		"REDIS_POOL_TIMEOUT":               c.Redis.PoolTimeout,
+		"REDIS_CLUSTER_RELOAD_INTERVAL":    c.Redis.ClusterReloadInterval,
 		"CACHE_TTL":                        c.Cache.TTL,
 		"CACHE_NEGATIVE_TTL":               c.Cache.NegativeTTL,
 		"QUEUE_TIMEOUT":                    c.Limits.QueueTimeout,
@@ -490,6 +510,12 @@ func (c Config) Validate() error {
 	}
 	if c.Redis.MaxRetries < 0 {
 		bad("REDIS_MAX_RETRIES", "must not be negative")
+	}
+	if (c.Redis.TLSCertFile == "") != (c.Redis.TLSKeyFile == "") {
+		bad("REDIS_TLS_CERT_FILE", "and ASAP_REDIS_TLS_KEY_FILE go together: set both or neither")
+	}
+	if (c.Redis.TLSCAFile != "" || c.Redis.TLSCertFile != "") && !strings.HasPrefix(c.Redis.URL, "rediss://") {
+		bad("REDIS_TLS_CA_FILE", "ASAP_REDIS_TLS_* apply only to a rediss:// ASAP_REDIS_URL")
 	}
 	if c.Limits.MaxQueued < 0 {
 		bad("MAX_QUEUED", "must not be negative")

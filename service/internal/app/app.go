@@ -104,7 +104,7 @@ func Run(ctx context.Context, o Options) error {
 		log.Info("embedded Redis started because ASAP_REDIS_URL is empty: sample placements loaded, data lives only as long as this process",
 			"url", url, "pkeys", "demo-feed demo-article demo-paused")
 	}
-	client, err := store.NewRedisClient(redisCfg)
+	client, err := store.NewRedisClient(redisCfg, log)
 	if err != nil {
 		return err
 	}

@@ -102,7 +102,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rc.DialTimeout = max(rc.DialTimeout, 2*time.Second)
 	rc.PoolTimeout = max(rc.PoolTimeout, 2*time.Second)
 	rc.PoolSize, rc.MinIdleConns = 2, 0
-	client, err := store.NewRedisClient(rc)
+	client, err := store.NewRedisClient(rc, nil)
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
