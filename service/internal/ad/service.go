@@ -112,8 +112,9 @@ func (s *Service) Serve(ctx context.Context, r *Request, out *bytes.Buffer) (int
 	}
 
 	tmax := Tmax(p.Ad, s.cfg.DefaultTmax, s.cfg.MaxTmax)
+	req := BuildBidRequest(r, p, mrid, tmax)
 	body := upstream.NewBody()
-	if err := encodeRequest(body, BuildBidRequest(r, p, mrid, tmax)); err != nil {
+	if err := encodeRequest(body, req); err != nil {
 		// Only non-finite floats fail to encode, and no placement holds one.
 		return s.fallback(p, mrid, "error", out)
 	}
@@ -141,35 +142,40 @@ func (s *Service) Serve(ctx context.Context, r *Request, out *bytes.Buffer) (int
 
 	var resp openrtb.BidResponse
 	if err := openrtb.DecodeBidResponse(buf.Bytes(), &resp); err != nil {
+		client.Rejected("invalid_response")
+		s.log.Debug("upstream answer rejected", "upstream", client.Name(), "mrid", mrid, "reason", "invalid_response", "err", err)
 		return s.fallback(p, mrid, "invalid_response", out)
 	}
-	w, ok := SelectWinner(&resp, p.Ad.BidFloor)
-	if !ok {
+	var fates [4]BidFate
+	all := judge(req, &resp, 1, fates[:0])
+	s.countRejected(client, mrid, all)
+	best := rank(all, p.Ad.BidFloor)
+	if best < 0 {
 		return s.fallback(p, mrid, "no_bid", out)
 	}
+	w := Winner{Bid: all[best].Bid, Seat: all[best].Seat, Price: all[best].Price}
 	macros := NewMacros(mrid, &resp, w)
-	markup := macros.Replace(w.Bid.AdM)
 	if nurl := macros.Replace(w.Bid.NURL); nurl != "" {
-		if markup == "" {
-			// Ad served on win: the nurl's answer is the markup.
-			m, err := s.notifier.Fetch(ctx, nurl, s.cfg.UpstreamMaxResponseBytes)
-			if err != nil || len(m) == 0 {
-				return s.fallback(p, mrid, "markup_on_win_failed", out)
-			}
-			markup = macros.Replace(string(m))
-		} else {
-			s.notifier.Notify(nurl)
-		}
+		s.notifier.Notify(nurl)
 	}
-	if markup == "" {
-		return s.fallback(p, mrid, "no_markup", out)
-	}
-	a := WinAnswer(mrid, resp.ID, w, markup, macros.Replace(w.Bid.BURL))
+	a := WinAnswer(mrid, resp.ID, w, macros.Replace(w.Bid.AdM), macros.Replace(w.Bid.BURL))
 	if err := a.Encode(out); err != nil {
 		return 0, fmt.Errorf("ad: encode answer: %w", err)
 	}
 	s.m.fills.Inc()
 	return http.StatusOK, nil
+}
+
+// countRejected counts and logs (at debug) every rejected bid of fates, the
+// bids of client's answer.
+func (s *Service) countRejected(client *upstream.Client, mrid string, fates []BidFate) {
+	for i := range fates {
+		if f := &fates[i]; f.Reason.Rejected() {
+			client.Rejected(f.Reason.String())
+			s.log.Debug("bid rejected", "upstream", client.Name(), "mrid", mrid, "reason", f.Reason.String(),
+				"bid", f.Bid.ID, "impid", f.Bid.ImpID, "seat", f.Seat, "loss_code", f.Reason.LossCode())
+		}
+	}
 }
 
 // fallback answers when the upstream has no ad: the house ad when the placement
@@ -218,7 +224,7 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 		noFills: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "asap_ad_no_fills_total",
 			Help: "Ad requests without an upstream ad, by reason: upstream_204, no_bid, timeout, error, breaker_open, " +
-				"invalid_response, markup_on_win_failed, no_markup, unknown_upstream, paused, no_ad_config.",
+				"invalid_response, unknown_upstream, paused, no_ad_config.",
 		}, []string{"reason"}),
 	}
 	for _, c := range []prometheus.Collector{m.fills, m.houseAds, m.noFills} {

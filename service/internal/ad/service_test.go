@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -230,7 +229,7 @@ func TestServeFill(t *testing.T) {
 // The raw SDK JSON has exactly the design's keys.
 func TestAnswerShape(t *testing.T) {
 	a := ad.WinAnswer("m", "r", ad.Winner{Bid: &openrtb.Bid{ID: "b", Price: 1.5, CrID: "cr", CID: "c", DealID: "d", W: 320, H: 50,
-		ADomain: []string{"adv.example"}}}, `<a href="x">&</a>`, "https://b.example/imp")
+		ADomain: []string{"adv.example"}}, Price: 1.5}, `<a href="x">&</a>`, "https://b.example/imp")
 	var buf bytes.Buffer
 	if err := a.Encode(&buf); err != nil {
 		t.Fatal(err)
@@ -258,9 +257,11 @@ func TestServeNoAdPaths(t *testing.T) {
 		{"upstream 400", demoad.New(demoad.Options{Status: 400}).Handler(), "feed", true, 1, "error"},
 		{"empty seatbid", constant(`{"id":"r","seatbid":[]}`), "feed", true, 1, "no_bid"},
 		{"no seatbid with nbr", constant(`{"id":"r","nbr":2}`), "article", false, 1, "no_bid"},
-		{"bid below floor", constant(`{"id":"r","seatbid":[{"bid":[{"id":"b","impid":"1","price":0.1,"adm":"x"}]}]}`), "feed", true, 1, "no_bid"},
+		{"bid below floor", constant(`{"id":"{{id}}","seatbid":[{"bid":[{"id":"b","impid":"1","price":0.1,"adm":"x","crid":"c"}]}]}`), "feed", true, 1, "no_bid"},
+		{"only invalid bids", constant(`{"id":"{{id}}","seatbid":[{"bid":[{"id":"b","impid":"1","price":1,"adm":"x"}]}]}`), "feed", true, 1, "no_bid"},
+		{"answer to another request", constant(`{"id":"other","seatbid":[{"bid":[{"id":"b","impid":"1","price":1,"adm":"x","crid":"c"}]}]}`), "feed", true, 1, "no_bid"},
 		{"not json", constant(`<html>`), "article", false, 1, "invalid_response"},
-		{"bid without markup or nurl", constant(`{"id":"r","seatbid":[{"bid":[{"id":"b","impid":"1","price":1}]}]}`), "article", false, 1, "no_markup"},
+		{"bid without markup", constant(`{"id":"{{id}}","seatbid":[{"bid":[{"id":"b","impid":"1","price":1,"crid":"c","nurl":"http://x/"}]}]}`), "article", false, 1, "no_bid"},
 		{"paused placement", demoad.New(demoad.Options{}).Handler(), "paused", false, 0, "paused"},
 		{"placement without ad", demoad.New(demoad.Options{}).Handler(), "noad", false, 0, "no_ad_config"},
 		{"upstream not configured", demoad.New(demoad.Options{}).Handler(), "elsewhere", true, 0, "unknown_upstream"},
@@ -293,10 +294,14 @@ func TestServeNoAdPaths(t *testing.T) {
 	}
 }
 
+// constant answers every bid request with body, {{id}} replaced with the
+// request's id.
 func constant(body string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req openrtb.BidRequest
+		json.NewDecoder(r.Body).Decode(&req)
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(body))
+		w.Write([]byte(strings.ReplaceAll(body, "{{id}}", req.ID)))
 	})
 }
 
@@ -405,8 +410,8 @@ func TestServeWinNotice(t *testing.T) {
 func TestServeWinNoticeMacros(t *testing.T) {
 	var got atomic.Value
 	up := http.NewServeMux()
-	up.Handle("/openrtb2/auction", constant(`{"id":"r","bidid":"B","cur":"USD","seatbid":[{"seat":"S","bid":[{"id":"b","impid":"1","price":2.5,`+
-		`"adid":"A","adm":"m","nurl":"http://notice.test/win?p=${AUCTION_PRICE}&a=${AUCTION_ID}&b=${AUCTION_BID_ID}&i=${AUCTION_IMP_ID}&s=${AUCTION_SEAT_ID}&ad=${AUCTION_AD_ID}&c=${AUCTION_CURRENCY}"}]}]}`))
+	up.Handle("/openrtb2/auction", constant(`{"id":"{{id}}","bidid":"B","cur":"USD","seatbid":[{"seat":"S","bid":[{"id":"b","impid":"1","price":2.5,`+
+		`"adid":"A","adm":"m","crid":"c","nurl":"http://notice.test/win?p=${AUCTION_PRICE}&a=${AUCTION_ID}&b=${AUCTION_BID_ID}&i=${AUCTION_IMP_ID}&s=${AUCTION_SEAT_ID}&ad=${AUCTION_AD_ID}&c=${AUCTION_CURRENCY}"}]}]}`))
 	notice := roundTrip(func(r *http.Request) (*http.Response, error) {
 		got.Store(r.URL.String())
 		return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r}, nil
@@ -431,40 +436,42 @@ type roundTrip func(*http.Request) (*http.Response, error)
 
 func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// Every official example response decodes and maps to an SDK answer. Win notices
-// (and the markup of the "ad served on win" example) are answered by a local
-// transport, whatever host the example names.
+// Every official example response decodes and is judged as the validity rules
+// say, once it answers ASAP's request (its id and impids made the request's): the
+// "ad served on win" example has no adm and the VAST one no crid, so neither
+// fills, and each rejection is counted under its rule.
 func TestServeOfficialExamples(t *testing.T) {
+	wantReason := map[string]string{"ad-served-on-win": "no_markup", "vast-inline": "no_crid"}
 	for _, ex := range openrtbtest.Examples(t, "bid-responses") {
 		t.Run(ex.Name, func(t *testing.T) {
-			var mu sync.Mutex
-			var notices []string
-			notice := roundTrip(func(r *http.Request) (*http.Response, error) {
-				mu.Lock()
-				notices = append(notices, r.URL.String())
-				mu.Unlock()
-				return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("<div>served on win</div>")), Request: r}, nil
-			})
-			h := newHarness(t, constant(string(ex.Body)), nil, notice)
-			status, a, err := h.serve(t, "pkey=article")
-			if err != nil || status != http.StatusOK {
-				t.Fatalf("got %d, %v; want 200", status, err)
+			reason, ok := wantReason[ex.Name]
+			if !ok {
+				t.Fatalf("no expectation for the example %s", ex.Name)
 			}
 			var resp openrtb.BidResponse
-			json.Unmarshal(ex.Body, &resp)
-			bid := resp.SeatBid[0].Bid[0]
-			c := a.Creatives[0]
-			if a.AdserverRequestID != resp.ID || c.AuctionWinID != bid.ID || c.CPM != bid.Price ||
-				c.Creative.CreativeKey != bid.CrID || c.Creative.CampaignKey != bid.CID || c.Creative.Markup == "" {
-				t.Errorf("got %+v; want the example's bid %+v", a, bid)
+			if err := openrtb.DecodeBidResponse(ex.Body, &resp); err != nil {
+				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			h.notices.Close(ctx)
-			mu.Lock()
-			defer mu.Unlock()
-			if len(notices) != 1 || notices[0] != bid.NURL {
-				t.Errorf("nurl calls %q; want exactly [%q]", notices, bid.NURL)
+			resp.Cur = ""
+			for i := range resp.SeatBid {
+				for j := range resp.SeatBid[i].Bid {
+					resp.SeatBid[i].Bid[j].ImpID = "1"
+				}
+			}
+			up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var req openrtb.BidRequest
+				json.NewDecoder(r.Body).Decode(&req)
+				answer := resp
+				answer.ID = req.ID
+				json.NewEncoder(w).Encode(&answer)
+			})
+			h := newHarness(t, up, nil, nil)
+			status, _, err := h.serve(t, "pkey=article")
+			if err != nil || status != http.StatusNoContent {
+				t.Fatalf("got %d, %v; want 204", status, err)
+			}
+			if got := h.metric(t, "asap_upstream_bids_rejected_total", "upstream", "primary", "reason", reason); got != 1 {
+				t.Errorf("rejected for %s = %v; want 1", reason, got)
 			}
 		})
 	}

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -166,38 +165,4 @@ func (n *Notifier) send(url string) bool {
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	return resp.StatusCode < 400
-}
-
-// Fetch GETs url at once and returns its body, at most limit bytes. It serves bids
-// whose markup is "served on win" (no adm): the GET of their nurl is the win notice
-// and its answer is the markup, so such a nurl is fetched, never also notified.
-func (n *Notifier) Fetch(ctx context.Context, url string, limit int64) ([]byte, error) {
-	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
-		n.failed.Inc()
-		return nil, fmt.Errorf("win notice: not an http(s) URL")
-	}
-	ctx, cancel := context.WithTimeout(ctx, n.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		n.failed.Inc()
-		return nil, fmt.Errorf("win notice: %w", err)
-	}
-	resp, err := n.client.Do(req)
-	if err != nil {
-		n.failed.Inc()
-		return nil, fmt.Errorf("win notice: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		n.failed.Inc()
-		return nil, fmt.Errorf("win notice: status %d", resp.StatusCode)
-	}
-	var buf bytes.Buffer
-	if err := readLimited(&buf, resp.Body, limit); err != nil {
-		n.failed.Inc()
-		return nil, fmt.Errorf("win notice markup: %w", err)
-	}
-	n.sent.Inc()
-	return buf.Bytes(), nil
 }

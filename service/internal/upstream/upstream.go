@@ -131,6 +131,10 @@ func newClient(up config.Upstream, cfg config.Ad, m *metrics) *Client {
 // Name returns the upstream's name from the configuration.
 func (c *Client) Name() string { return c.name }
 
+// Rejected counts a bid of this upstream that broke the validity rule reason
+// (a label such as "no_crid"), or an answer that could not be decoded.
+func (c *Client) Rejected(reason string) { c.m.rejected.WithLabelValues(c.name, reason).Inc() }
+
 // Breaker returns the state of the upstream's circuit breaker.
 func (c *Client) Breaker() gobreaker.State { return c.breaker.State() }
 
@@ -264,6 +268,7 @@ type metrics struct {
 	responses *prometheus.CounterVec
 	timeouts  *prometheus.CounterVec
 	errors    *prometheus.CounterVec
+	rejected  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -285,8 +290,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "asap_upstream_errors_total",
 			Help: "Bid requests without an answer, by reason: transport, canceled, too_large, breaker_open.",
 		}, []string{"upstream", "reason"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "asap_upstream_bids_rejected_total",
+			Help: "Bids that broke a validity rule and took no part in the auction, by reason: response_id, currency, " +
+				"no_id, imp_id, no_price, invalid_price, no_crid, no_markup; and undecodable answers (invalid_response).",
+		}, []string{"upstream", "reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.latency, m.responses, m.timeouts, m.errors} {
+	for _, c := range []prometheus.Collector{m.latency, m.responses, m.timeouts, m.errors, m.rejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("upstream metrics: %w", err)
 		}
