@@ -84,13 +84,41 @@ type Macros struct {
 	requestID string
 	resp      *openrtb.BidResponse
 	w         Winner
-	price     string // formatted on first use
+	clearing  float64 // ${AUCTION_PRICE}
+	price     string  // clearing, formatted on first use
+
+	loss     bool // a loss notice: ${AUCTION_LOSS} and ${AUCTION_MIN_TO_WIN} are known
+	lossCode int
 }
 
 // NewMacros prepares the replacements for winner w of the response resp to the
-// request with id requestID.
+// request with id requestID: ${AUCTION_PRICE} is the bid's own price (first
+// price, in its own terms, whatever its adjustment).
 func NewMacros(requestID string, resp *openrtb.BidResponse, w Winner) *Macros {
-	return &Macros{requestID: requestID, resp: resp, w: w}
+	return &Macros{requestID: requestID, resp: resp, w: w, clearing: w.Bid.Price}
+}
+
+// NewLossMacros prepares the replacements for the lurl of the losing bid l of
+// the response resp: ${AUCTION_LOSS} is lossCode, and ${AUCTION_MIN_TO_WIN} and
+// ${AUCTION_PRICE} (the clearing price in the loser's terms) are minToWin.
+func NewLossMacros(requestID string, resp *openrtb.BidResponse, l Winner, lossCode int, minToWin float64) *Macros {
+	return &Macros{requestID: requestID, resp: resp, w: l, clearing: minToWin, loss: true, lossCode: lossCode}
+}
+
+// MinToWin is the bid price that a bidder whose prices are adjusted by
+// adjustment would have needed to reach the adjusted price price: price ÷
+// adjustment, rounded up to a ten-thousandth so that bidding it does reach it.
+func MinToWin(price, adjustment float64) float64 {
+	if !(adjustment > 0) {
+		return price
+	}
+	v := price / adjustment
+	// Up to the next ten-thousandth, but not past a value that is one already
+	// but for the division's rounding error.
+	if r := math.Ceil(v*1e4-1e-6) / 1e4; !math.IsInf(r, 0) && !math.IsNaN(r) {
+		return r
+	}
+	return v
 }
 
 const macroPrefix = "${AUCTION_"
@@ -130,9 +158,22 @@ func (m *Macros) value(name string) (string, bool) {
 	switch name {
 	case "PRICE":
 		if m.price == "" {
-			m.price = strconv.FormatFloat(m.w.Bid.Price, 'f', -1, 64)
+			m.price = strconv.FormatFloat(m.clearing, 'f', -1, 64)
 		}
 		return m.price, true
+	case "MIN_TO_WIN":
+		if !m.loss {
+			return "", false
+		}
+		if m.price == "" {
+			m.price = strconv.FormatFloat(m.clearing, 'f', -1, 64)
+		}
+		return m.price, true
+	case "LOSS":
+		if !m.loss {
+			return "", false
+		}
+		return strconv.Itoa(m.lossCode), true
 	case "ID":
 		return m.requestID, true
 	case "BID_ID":

@@ -26,7 +26,7 @@ type NotifierOptions struct {
 	Transport http.RoundTripper
 }
 
-// Notifier fires win notices (OpenRTB nurl) in the background with bounded
+// Notifier fires win and loss notices (OpenRTB nurl and lurl) in the background with bounded
 // concurrency. Notify never blocks: when the queue is full the notice is dropped and
 // counted. Close stops it and waits for the queued notices.
 type Notifier struct {
@@ -62,7 +62,7 @@ func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, er
 	}
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "asap_upstream_win_notices_total",
-		Help: "Win notices (nurl) by outcome: sent (2xx/3xx answer), failed, dropped (queue full or shutting down).",
+		Help: "Win and loss notices (nurl, lurl) by outcome: sent (2xx/3xx answer), failed, dropped (queue full or shutting down).",
 	}, []string{"outcome"})
 	if err := reg.Register(outcomes); err != nil {
 		return nil, fmt.Errorf("notifier metrics: %w", err)
