@@ -5,21 +5,19 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"asap/service/config"
 	"asap/service/internal/ad"
 	"asap/service/internal/placement"
-	"asap/service/internal/server"
 	"asap/service/internal/upstream"
 )
 
-// newAd builds GET /v2/ad: a pooled client and breaker per upstream of
+// newAd builds the ad service behind GET /v2/ad: a pooled client and breaker per upstream of
 // ASAP_UPSTREAMS, the win notifier and the ad service. closeAd waits for the
 // queued win notices (at most ASAP_NOTICE_TIMEOUT) and closes idle upstream
 // connections; call it after the public server has shut down.
-func newAd(cfg config.Config, placements placement.Getter, reg prometheus.Registerer, log *slog.Logger) (handler echo.HandlerFunc, closeAd func(), err error) {
+func newAd(cfg config.Config, placements placement.Getter, reg prometheus.Registerer, log *slog.Logger) (svc *ad.Service, closeAd func(), err error) {
 	ups, err := upstream.NewSet(cfg.Ad, reg)
 	if err != nil {
 		return nil, nil, err
@@ -40,7 +38,7 @@ func newAd(cfg config.Config, placements placement.Getter, reg prometheus.Regist
 		}
 		ups.CloseIdleConnections()
 	}
-	svc, err := ad.New(ad.Deps{
+	svc, err = ad.New(ad.Deps{
 		Config: cfg.Ad, Placements: placements, Upstreams: ups, Notifier: notices, Logger: log, Registerer: reg,
 	})
 	if err != nil {
@@ -57,5 +55,5 @@ func newAd(cfg config.Config, placements placement.Getter, reg prometheus.Regist
 		// Names only: a URL may carry credentials.
 		log.Info("upstream ad servers", "upstreams", strings.Join(names, ","))
 	}
-	return server.AdHandler(svc, log), closeAd, nil
+	return svc, closeAd, nil
 }

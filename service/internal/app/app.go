@@ -22,8 +22,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"asap/service/config"
+	"asap/service/internal/cache"
+	"asap/service/internal/embedredis"
 	"asap/service/internal/placement"
 	"asap/service/internal/server"
+	"asap/service/internal/store"
 )
 
 // Options are what Run needs beyond the configuration, which it reads from the
@@ -74,7 +77,7 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("starting", "version", version, "env", cfg.Env, "go", runtime.Version(), "gomaxprocs", runtime.GOMAXPROCS(0))
 	setMemoryLimit(cfg, log)
 	if o.ProcessWide {
-		placement.LogRedisTo(log)
+		store.LogRedisTo(log)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -86,7 +89,7 @@ func Run(ctx context.Context, o Options) error {
 
 	redisCfg := cfg.Redis
 	if redisCfg.URL == "" { // config allows this only in local
-		url, stop, err := placement.StartEmbedded(redisCfg.KeyPrefix)
+		url, stop, err := embedredis.Start(redisCfg.KeyPrefix)
 		if err != nil {
 			return err
 		}
@@ -95,13 +98,13 @@ func Run(ctx context.Context, o Options) error {
 		log.Info("embedded Redis started because ASAP_REDIS_URL is empty: sample placements loaded, data lives only as long as this process",
 			"url", url, "pkeys", "demo-feed demo-article demo-paused")
 	}
-	client, err := placement.NewRedisClient(redisCfg)
+	client, err := store.NewRedisClient(redisCfg)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	log.Info("placements from Redis", "url", placement.RedactURL(redisCfg.URL), "key_prefix", redisCfg.KeyPrefix)
-	cache := placement.NewCache(placement.NewStore(client, redisCfg.KeyPrefix), cfg.Cache, reg, log)
+	log.Info("placements from Redis", "url", store.RedactURL(redisCfg.URL), "key_prefix", redisCfg.KeyPrefix)
+	cache := cache.NewCache(store.NewStore(client, redisCfg.KeyPrefix), cfg.Cache, reg, log)
 
 	// The cache outlives the public server's shutdown: requests still in flight
 	// while draining get fresh placements.
@@ -120,7 +123,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.WrapPlacements != nil {
 		getter = o.WrapPlacements(getter)
 	}
-	adHandler, closeAd, err := newAd(cfg, getter, reg, log)
+	adService, closeAd, err := newAd(cfg, getter, reg, log)
 	if err != nil {
 		return err
 	}
@@ -131,7 +134,7 @@ func Run(ctx context.Context, o Options) error {
 		Logger:     log,
 		Registry:   reg,
 		Ready:      cache.Ready,
-		Ad:         adHandler,
+		Ad:         adService,
 		AccessLog:  accessLogWriter(cfg, logs),
 	})
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
+	"asap/service/internal/store"
 )
 
 // cleanEnv removes every ASAP_ variable (but the tests' own ASAP_TEST_*) and
@@ -54,7 +55,7 @@ func redisClient(url string) (*redis.Client, error) {
 }
 
 // seed writes the sample placements under prefix and returns the store.
-func seed(t *testing.T, url, prefix string) *placement.Store {
+func seed(t *testing.T, url, prefix string) *store.Store {
 	t.Helper()
 	ps, err := placement.Decode(samples.JSON)
 	if err != nil {
@@ -65,7 +66,7 @@ func seed(t *testing.T, url, prefix string) *placement.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	store := placement.NewStore(client, prefix)
+	store := store.NewStore(client, prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := store.PutAll(ctx, ps); err != nil {
@@ -134,7 +135,7 @@ func startApp(t *testing.T, env map[string]string, opts ...func(*app.Options)) *
 
 // startWithRedis starts ASAP on the shared test Redis with its own key prefix,
 // seeded with the sample placements.
-func startWithRedis(t *testing.T, env map[string]string, opts ...func(*app.Options)) (*instance, *placement.Store) {
+func startWithRedis(t *testing.T, env map[string]string, opts ...func(*app.Options)) (*instance, *store.Store) {
 	t.Helper()
 	_, prefix := redistest.Client(t) // cleans the prefix up at the end
 	store := seed(t, redistest.URL(), prefix)

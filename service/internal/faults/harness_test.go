@@ -24,6 +24,7 @@ import (
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
+	"asap/service/internal/store"
 )
 
 // full selects the full form of every scenario: the rates and durations of the
@@ -383,7 +384,7 @@ func (a *asap) settle(t testing.TB, goroutines, fds, slack int, within time.Dura
 type redisServer struct {
 	*redistest.Server
 	prefix string
-	store  *placement.Store
+	store  *store.Store
 }
 
 // startRedis starts a private redis-server (killable, freezable, restarted with its
@@ -398,7 +399,7 @@ func startRedis(t testing.TB, extra ...placement.Placement) *redisServer {
 	}
 	client := redis.NewClient(opts)
 	t.Cleanup(func() { client.Close() })
-	r.store = placement.NewStore(client, r.prefix)
+	r.store = store.NewStore(client, r.prefix)
 	ps, err := placement.Decode(samples.JSON)
 	if err != nil {
 		t.Fatal(err)
@@ -431,22 +432,6 @@ func (r *redisServer) thaw(t testing.TB) {
 	if err := r.Process().Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// sample returns the sample placement pkey.
-func sample(t testing.TB, pkey string) placement.Placement {
-	t.Helper()
-	ps, err := placement.Decode(samples.JSON)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range ps {
-		if p.PKey == pkey {
-			return p
-		}
-	}
-	t.Fatalf("no sample placement %q", pkey)
-	return placement.Placement{}
 }
 
 // adserver is a running demo ad server process (service/cmd/adserver).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"asap/service/internal/placement"
+	"asap/service/internal/placement/samples"
 )
 
 // TestRedisOutage is scenario 1: Redis hangs (SIGSTOP, then SIGCONT) and Redis dies
@@ -25,7 +26,7 @@ func TestRedisOutage(t *testing.T) {
 	)
 	colds := make([]placement.Placement, 40)
 	for i := range colds {
-		colds[i] = sample(t, "demo-article")
+		colds[i] = samples.Placement("demo-article")
 		colds[i].PKey = fmt.Sprintf("cold-%d", i)
 	}
 	rdb := startRedis(t, colds...)
@@ -187,7 +188,7 @@ func checkAd(code int, h http.Header, body []byte) string {
 // to serve it. It gives up after 10 s.
 func changeFlows(t *testing.T, srv *asap, rdb *redisServer, value string) time.Duration {
 	t.Helper()
-	p := sample(t, "demo-feed")
+	p := samples.Placement("demo-feed")
 	p.KeyValue = value
 	start := time.Now()
 	rdb.put(t, p)

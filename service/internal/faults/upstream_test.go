@@ -13,12 +13,13 @@ import (
 
 	"asap/service/internal/demoad"
 	"asap/service/internal/placement"
+	"asap/service/internal/placement/samples"
 )
 
 // adPlacement is demo-feed (tmax 250 ms, a house ad) on upstream; without the
 // house ad when bare.
 func adPlacement(t testing.TB, pkey, upstream string, bare bool) placement.Placement {
-	p := sample(t, "demo-feed")
+	p := samples.Placement("demo-feed")
 	p.PKey = pkey
 	ad := *p.Ad
 	ad.Upstream = upstream

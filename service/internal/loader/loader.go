@@ -16,6 +16,7 @@ import (
 	"asap/service/config"
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
+	"asap/service/internal/store"
 )
 
 // timeout bounds the whole load; a batch tool may wait longer than a request.
@@ -101,7 +102,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rc.DialTimeout = max(rc.DialTimeout, 2*time.Second)
 	rc.PoolTimeout = max(rc.PoolTimeout, 2*time.Second)
 	rc.PoolSize, rc.MinIdleConns = 2, 0
-	client, err := placement.NewRedisClient(rc)
+	client, err := store.NewRedisClient(rc)
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
@@ -109,13 +110,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	store := placement.NewStore(client, *prefix)
-	changed, err := store.PutAll(ctx, ps)
+	st := store.NewStore(client, *prefix)
+	changed, err := st.PutAll(ctx, ps)
 	if err != nil {
-		return fmt.Errorf("load into %s: %w", placement.RedactURL(rc.URL), err)
+		return fmt.Errorf("load into %s: %w", store.RedactURL(rc.URL), err)
 	}
 	fmt.Fprintf(stdout, "%s: %d loaded, %d changed into %s prefix %q (changes published on %s)\n",
-		source, len(ps), len(changed), placement.RedactURL(rc.URL), *prefix, store.Channel())
+		source, len(ps), len(changed), store.RedactURL(rc.URL), *prefix, st.Channel())
 	return nil
 }
 

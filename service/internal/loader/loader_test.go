@@ -11,9 +11,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
+	"asap/service/internal/store"
 )
 
 // localEnv makes config.Load read the local environment with no Redis URL and no
@@ -113,7 +113,7 @@ func TestLoadWritesAndPublishesChanges(t *testing.T) {
 		}
 	}
 
-	store := placement.NewStore(client, prefix)
+	store := store.NewStore(client, prefix)
 	p, err := store.Get(ctx, "demo-feed")
 	if err != nil || p.KeyValue != "ck-124" {
 		t.Errorf("stored demo-feed = %v, %v; want keyValue ck-124", p, err)

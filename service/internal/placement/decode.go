@@ -93,3 +93,25 @@ func position(data []byte, offset int64) (line, col int) {
 	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
 	return line, col
 }
+
+// DecodeStored decodes a record read from Redis. Unknown fields are tolerated, so
+// a writer may add fields before every instance knows them; an invalid record is
+// refused.
+func DecodeStored(data []byte, pkey string) (*Placement, error) {
+	var p Placement
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("placement %q in Redis is not valid JSON: %w", pkey, err)
+	}
+	if p.PKey != pkey {
+		return nil, fmt.Errorf("placement %q in Redis has pkey %q", pkey, p.PKey)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("placement %q in Redis is invalid: %w", pkey, err)
+	}
+	return &p, nil
+}
+
+// Encode returns the JSON that the store writes for p.
+func Encode(p *Placement) ([]byte, error) {
+	return json.Marshal(p)
+}

@@ -1,4 +1,4 @@
-package placement
+package placement_test
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 )
 
@@ -51,15 +52,15 @@ func TestDecode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ps, err := Decode([]byte(tt.data))
+			ps, err := placement.Decode([]byte(tt.data))
 			if len(tt.wantErrs) == 0 {
 				if err != nil || len(ps) != tt.wantN {
-					t.Fatalf("Decode = %d placements, %v; want %d, nil", len(ps), err, tt.wantN)
+					t.Fatalf("placement.Decode = %d placements, %v; want %d, nil", len(ps), err, tt.wantN)
 				}
 				return
 			}
 			if err == nil {
-				t.Fatalf("Decode = %d placements, nil; want an error", len(ps))
+				t.Fatalf("placement.Decode = %d placements, nil; want an error", len(ps))
 			}
 			for _, want := range tt.wantErrs {
 				if !strings.Contains(err.Error(), want) {
@@ -71,16 +72,16 @@ func TestDecode(t *testing.T) {
 }
 
 func TestDecodeChecks(t *testing.T) {
-	noNative := func(p *Placement) error {
+	noNative := func(p *placement.Placement) error {
 		if p.Ad != nil && p.Ad.Native {
 			return errors.Join(errors.New("native is off"), errors.New("really"))
 		}
 		return nil
 	}
-	_, err := Decode(samples.JSON, noNative)
+	_, err := placement.Decode(samples.JSON, noNative)
 	want := "record 0: placement \"demo-feed\": native is off\nrecord 0: placement \"demo-feed\": really"
 	if err == nil || err.Error() != want {
-		t.Errorf("Decode with a check: error = %q; want %q", err, want)
+		t.Errorf("placement.Decode with a check: error = %q; want %q", err, want)
 	}
 }
 
@@ -93,23 +94,23 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`[null, {}, []]`))
 	f.Add([]byte(`{"pkey": "a"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ps, err := Decode(data)
+		ps, err := placement.Decode(data)
 		if err != nil {
 			return
 		}
 		for i := range ps {
 			if err := ps[i].Validate(); err != nil {
-				t.Fatalf("Decode accepted an invalid placement: %v", err)
+				t.Fatalf("placement.Decode accepted an invalid placement: %v", err)
 			}
-			enc, err := Encode(&ps[i])
+			enc, err := placement.Encode(&ps[i])
 			if err != nil {
-				t.Fatalf("Encode(%+v): %v", ps[i], err)
+				t.Fatalf("placement.Encode(%+v): %v", ps[i], err)
 			}
-			back, err := decodeStored(enc, ps[i].PKey)
+			back, err := placement.DecodeStored(enc, ps[i].PKey)
 			if err != nil {
 				t.Fatalf("stored record %s does not read back: %v", enc, err)
 			}
-			again, _ := Encode(back)
+			again, _ := placement.Encode(back)
 			if string(again) != string(enc) {
 				t.Fatalf("round trip changed the record:\n%s\n%s", enc, again)
 			}
@@ -124,23 +125,23 @@ func FuzzDecode(f *testing.F) {
 // FuzzDecodeStored: a record read from Redis is outside input too. Whatever it
 // holds, reading it must not panic, and what it accepts must be valid.
 func FuzzDecodeStored(f *testing.F) {
-	for _, p := range samplePlacements(f) {
-		data, _ := Encode(&p)
+	for _, p := range samples.Placements() {
+		data, _ := placement.Encode(&p)
 		f.Add(data, p.PKey)
 	}
 	f.Add([]byte(`{"pkey": "a", "status": "OK", "unknown": [1, {"x": null}]}`), "a")
 	f.Add([]byte(`{"pkey": "a", "status": "OK", "mediationNetworks": [{"parameters": "x"}]}`), "a")
 	f.Add([]byte(`null`), "a")
 	f.Fuzz(func(t *testing.T, data []byte, pkey string) {
-		p, err := decodeStored(data, pkey)
+		p, err := placement.DecodeStored(data, pkey)
 		if err != nil {
 			return
 		}
 		if p.PKey != pkey {
-			t.Fatalf("decodeStored(_, %q) returned pkey %q", pkey, p.PKey)
+			t.Fatalf("placement.DecodeStored(_, %q) returned pkey %q", pkey, p.PKey)
 		}
 		if err := p.Validate(); err != nil {
-			t.Fatalf("decodeStored accepted an invalid placement: %v", err)
+			t.Fatalf("placement.DecodeStored accepted an invalid placement: %v", err)
 		}
 		p.Key(map[string]string{"section": "sports"})
 	})

@@ -1,5 +1,6 @@
-// Package placement holds the placement record that SDK behaviour is driven by, the
-// Redis store it lives in, and the in-process cache in front of that store.
+// Package placement is the placement record that SDK behaviour is driven by: its
+// fields, its validation, and its JSON encoding (a file of records, or one record as
+// stored). The store (package store) and the cache (package cache) keep it.
 package placement
 
 import (

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"errors"
-	"log/slog"
 	"net/http"
 	"sync"
 
@@ -18,52 +17,47 @@ const maxUserAgent = 512
 
 var adBufs = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 2048)) }}
 
-// AdHandler returns the handler of GET /v2/ad (for Deps.Ad): it parses the query
-// (400 naming the parameter), asks svc for the ad and writes its answer — 200 with
-// the SDK JSON, or 204. An unknown placement is 404 and an unreachable store 503,
-// as for GET /v2. The client IP is Echo's RealIP, which the server's IP extractor
-// takes from X-Forwarded-For only through the trusted proxies.
-func AdHandler(svc *ad.Service, log *slog.Logger) echo.HandlerFunc {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// ad serves GET /v2/ad: it parses the query (400 naming the parameter), asks the
+// ad service for the ad and writes its answer — 200 with the SDK JSON, or 204. An
+// unknown placement is 404 and an unreachable store 503, as for GET /v2. The client
+// IP is Echo's RealIP, which the server's IP extractor takes from X-Forwarded-For
+// only through the trusted proxies.
+func (s *Server) ad(c echo.Context) error {
+	req := c.Request()
+	q, err := ad.ParseQuery(req.URL.RawQuery)
+	if err != nil {
+		var pe *ad.ParamError
+		if errors.As(err, &pe) {
+			return &InputError{Param: pe.Param, Problem: pe.Reason}
+		}
+		return badInput("query", "malformed")
 	}
-	return func(c echo.Context) error {
-		req := c.Request()
-		q, err := ad.ParseQuery(req.URL.RawQuery)
-		if err != nil {
-			var pe *ad.ParamError
-			if errors.As(err, &pe) {
-				return &InputError{Param: pe.Param, Problem: pe.Reason}
-			}
-			return badInput("query", "malformed")
-		}
-		ua := req.UserAgent()
-		if len(ua) > maxUserAgent {
-			ua = ua[:maxUserAgent]
-		}
-		r := ad.Request{Query: q, UserAgent: ua, IP: c.RealIP()}
+	ua := req.UserAgent()
+	if len(ua) > maxUserAgent {
+		ua = ua[:maxUserAgent]
+	}
+	r := ad.Request{Query: q, UserAgent: ua, IP: c.RealIP()}
 
-		buf := adBufs.Get().(*bytes.Buffer)
-		buf.Reset()
-		defer func() {
-			if buf.Cap() <= 64<<10 {
-				adBufs.Put(buf)
-			}
-		}()
-		status, err := svc.Serve(req.Context(), &r, buf)
-		if err != nil {
-			return lookupError(log, q.PKey, err)
+	buf := adBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			adBufs.Put(buf)
 		}
-		res := c.Response()
-		h := res.Header()
-		h["Cache-Control"] = cacheControlNoStore
-		if status != http.StatusOK {
-			res.WriteHeader(status)
-			return nil
-		}
-		h["Content-Type"] = contentTypeJSON
-		res.WriteHeader(http.StatusOK)
-		res.Write(buf.Bytes()) // an error here means the client left
+	}()
+	status, err := s.adService.Serve(req.Context(), &r, buf)
+	if err != nil {
+		return lookupError(s.log, q.PKey, err)
+	}
+	res := c.Response()
+	h := res.Header()
+	h["Cache-Control"] = cacheControlNoStore
+	if status != http.StatusOK {
+		res.WriteHeader(status)
 		return nil
 	}
+	h["Content-Type"] = contentTypeJSON
+	res.WriteHeader(http.StatusOK)
+	res.Write(buf.Bytes()) // an error here means the client left
+	return nil
 }

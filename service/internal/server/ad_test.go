@@ -57,7 +57,7 @@ func newAdServer(t *testing.T, opts demoad.Options) *adServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Deps{Config: cfg, Placements: placements, Registry: reg, Ad: server.AdHandler(svc, nil)})
+	srv, err := server.New(server.Deps{Config: cfg, Placements: placements, Registry: reg, Ad: svc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"asap/service/config"
+	"asap/service/internal/ad"
 	"asap/service/internal/limiter"
 	"asap/service/internal/placement"
 )
@@ -39,13 +41,20 @@ type Deps struct {
 	// Ready reports whether placements can be served: Redis answered recently or
 	// the cache is warm. /readyz calls it; it must be cheap. Nil means always ready.
 	Ready func(ctx context.Context) bool
-	// Ad serves GET /v2/ad. Nil leaves the route out.
-	Ad echo.HandlerFunc
+	// Ad is the ad service behind GET /v2/ad (an *ad.Service). Nil leaves the
+	// route out.
+	Ad AdService
 	// AccessLog, when set, receives the access log lines (Config.AccessLog on) as
 	// JSON written directly, in the format of slog's JSON handler, without going
 	// through Logger: the cheap path for JSON logs at info level. Nil writes them
 	// through Logger.
 	AccessLog io.Writer
+}
+
+// AdService finds the ad for a GET /v2/ad request and writes the SDK's answer to
+// out, returning the status to answer with. *ad.Service implements it.
+type AdService interface {
+	Serve(ctx context.Context, r *ad.Request, out *bytes.Buffer) (status int, err error)
 }
 
 // Server is the public HTTP server's handler. It implements http.Handler.
@@ -55,7 +64,7 @@ type Server struct {
 	placements placement.Getter
 	log        *slog.Logger
 	ready      func(ctx context.Context) bool
-	ad         echo.HandlerFunc
+	adService  AdService
 	accessLog  io.Writer
 	v2Answers  v2Answers
 	limiter    *limiter.Limiter
@@ -76,7 +85,7 @@ func New(deps Deps) (*Server, error) {
 		placements: deps.Placements,
 		log:        deps.Logger,
 		ready:      deps.Ready,
-		ad:         deps.Ad,
+		adService:  deps.Ad,
 		accessLog:  deps.AccessLog,
 		limiter:    limiter.New(deps.Config.Limits.MaxInFlight, deps.Config.Limits.MaxQueued, deps.Config.Limits.QueueTimeout),
 		retryAfter: strconv.Itoa(max(1, int((deps.Config.Limits.RetryAfter+time.Second-1)/time.Second))),

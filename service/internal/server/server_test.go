@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"asap/service/config"
+	"asap/service/internal/ad"
 	"asap/service/internal/logtest"
 	"asap/service/internal/placement"
 	"asap/service/internal/server"
@@ -583,13 +583,20 @@ func TestHTTPServerSettings(t *testing.T) {
 	}
 }
 
+// adFunc is a server.AdService made of a func.
+type adFunc func(ctx context.Context, r *ad.Request, out *bytes.Buffer) (int, error)
+
+func (f adFunc) Serve(ctx context.Context, r *ad.Request, out *bytes.Buffer) (int, error) {
+	return f(ctx, r, out)
+}
+
 // TestStoreErrorsNotShown has a handler return a store error as it is: the answer
 // must not show its text.
 func TestStoreErrorsNotShown(t *testing.T) {
 	ts := start(t, servertest.Samples(t), func(d *server.Deps) {
-		d.Ad = func(echo.Context) error {
-			return fmt.Errorf("read placement: dial tcp 10.9.9.9:6379: %w", placement.ErrUnavailable)
-		}
+		d.Ad = adFunc(func(context.Context, *ad.Request, *bytes.Buffer) (int, error) {
+			return 0, fmt.Errorf("read placement: dial tcp 10.9.9.9:6379: %w", placement.ErrUnavailable)
+		})
 	})
 	got := get(t, ts.URL+"/v2/ad?pkey=demo-feed")
 	if got.code != 503 || got.json["status"] != "UNAVAILABLE" {

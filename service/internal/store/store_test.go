@@ -1,4 +1,4 @@
-package placement
+package store
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"asap/service/internal/placement"
+	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
 )
 
@@ -17,7 +19,7 @@ func TestStoreGet(t *testing.T) {
 	client, prefix := redistest.Client(t)
 	store := NewStore(client, prefix)
 	ctx := context.Background()
-	feed := sample(t, "demo-feed")
+	feed := samples.Placement("demo-feed")
 	if err := store.Put(ctx, &feed); err != nil {
 		t.Fatal(err)
 	}
@@ -39,11 +41,11 @@ func TestStoreGet(t *testing.T) {
 	}{
 		{pkey: "demo-feed"},
 		{pkey: "extra-fields"},
-		{pkey: "missing", wantErr: ErrNotFound},
-		{pkey: "not-json", wantErr: ErrUnavailable},
-		{pkey: "wrong-pkey", wantErr: ErrUnavailable},
-		{pkey: "invalid", wantErr: ErrUnavailable},
-		{pkey: "array-payload", wantErr: ErrUnavailable},
+		{pkey: "missing", wantErr: placement.ErrNotFound},
+		{pkey: "not-json", wantErr: placement.ErrUnavailable},
+		{pkey: "wrong-pkey", wantErr: placement.ErrUnavailable},
+		{pkey: "invalid", wantErr: placement.ErrUnavailable},
+		{pkey: "array-payload", wantErr: placement.ErrUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pkey, func(t *testing.T) {
@@ -57,7 +59,7 @@ func TestStoreGet(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Get(%q) error = %v; want %v", tt.pkey, err, tt.wantErr)
 			}
-			if errors.Is(err, ErrNotFound) && errors.Is(err, ErrUnavailable) {
+			if errors.Is(err, placement.ErrNotFound) && errors.Is(err, placement.ErrUnavailable) {
 				t.Errorf("Get(%q) error %v is both not found and unavailable", tt.pkey, err)
 			}
 			if errors.Is(err, redis.Nil) {
@@ -79,8 +81,8 @@ func TestStoreUnreachable(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
 	defer client.Close()
 	_, err := NewStore(client, "asap:").Get(context.Background(), "demo-feed")
-	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
-		t.Fatalf("Get from an unreachable Redis: error = %v; want ErrUnavailable only", err)
+	if !errors.Is(err, placement.ErrUnavailable) || errors.Is(err, placement.ErrNotFound) {
+		t.Fatalf("Get from an unreachable Redis: error = %v; want placement.ErrUnavailable only", err)
 	}
 }
 
@@ -122,7 +124,7 @@ func TestStorePutWritesThenPublishes(t *testing.T) {
 	store := NewStore(client, prefix)
 	ctx := context.Background()
 	messages := subscribe(t, client, store.Channel())
-	p := sample(t, "demo-article")
+	p := samples.Placement("demo-article")
 	if err := store.Put(ctx, &p); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +135,7 @@ func TestStorePutWritesThenPublishes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := Encode(&p)
+	want, _ := placement.Encode(&p)
 	if string(data) != string(want) {
 		t.Errorf("stored %s; want %s", data, want)
 	}
@@ -153,7 +155,7 @@ func TestStorePutAllPublishesOnlyChanges(t *testing.T) {
 	store := NewStore(client, prefix)
 	ctx := context.Background()
 	messages := subscribe(t, client, store.Channel())
-	ps := samplePlacements(t)
+	ps := samples.Placements()
 
 	changed, err := store.PutAll(ctx, ps)
 	if err != nil {

@@ -1,4 +1,4 @@
-package placement
+package store
 
 import (
 	"bytes"
@@ -131,7 +131,7 @@ func TestRedactURL(t *testing.T) {
 func TestLogRedisTo(t *testing.T) {
 	var buf bytes.Buffer
 	LogRedisTo(slog.New(slog.NewTextHandler(&buf, nil)))
-	defer redis.SetLogger(quietLogger{})
+	defer LogRedisTo(slog.New(slog.DiscardHandler))
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 50 * time.Millisecond, MaxRetries: -1})
 	defer client.Close()
 	client.Ping(context.Background())

@@ -1,13 +1,18 @@
-package placement
+// Package store is the Redis side of placements: the records under
+// <prefix>placement:<pkey>, the change channel <prefix>placements they are announced
+// on, and the go-redis client (single node, Sentinel or cluster) built from the
+// configuration. redis.Nil becomes placement.ErrNotFound here and nowhere else.
+package store
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"asap/service/internal/placement"
 )
 
 // Store reads and writes placements in Redis. The key of placement pkey is
@@ -41,57 +46,35 @@ func (s *Store) Client() redis.UniversalClient { return s.client }
 // holds no such key, and one wrapping ErrUnavailable when Redis cannot be read or
 // the stored record is not a valid placement (the cache then keeps serving the last
 // good copy).
-func (s *Store) Get(ctx context.Context, pkey string) (*Placement, error) {
+func (s *Store) Get(ctx context.Context, pkey string) (*placement.Placement, error) {
 	data, err := s.client.Get(ctx, s.Key(pkey)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("placement %q: %w", pkey, ErrNotFound)
+		return nil, fmt.Errorf("placement %q: %w", pkey, placement.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read placement %q: %w: %w", pkey, ErrUnavailable, err)
+		return nil, fmt.Errorf("read placement %q: %w: %w", pkey, placement.ErrUnavailable, err)
 	}
-	p, err := decodeStored(data, pkey)
+	p, err := placement.DecodeStored(data, pkey)
 	if err != nil {
-		return nil, &recordError{err: err}
+		return nil, &RecordError{Err: err}
 	}
 	return p, nil
 }
 
-// recordError is a record in Redis that is not a valid placement. It is
-// ErrUnavailable to callers: Redis answered, but with nothing usable.
-type recordError struct{ err error }
+// RecordError is a record in Redis that is not a valid placement. It is
+// placement.ErrUnavailable to callers: Redis answered, but with nothing usable.
+type RecordError struct{ Err error }
 
-func (e *recordError) Error() string   { return e.err.Error() }
-func (e *recordError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
-
-// decodeStored decodes a record read from Redis. Unknown fields are tolerated, so
-// a writer may add fields before every instance knows them; an invalid record is
-// refused.
-func decodeStored(data []byte, pkey string) (*Placement, error) {
-	var p Placement
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("placement %q in Redis is not valid JSON: %w", pkey, err)
-	}
-	if p.PKey != pkey {
-		return nil, fmt.Errorf("placement %q in Redis has pkey %q", pkey, p.PKey)
-	}
-	if err := p.Validate(); err != nil {
-		return nil, fmt.Errorf("placement %q in Redis is invalid: %w", pkey, err)
-	}
-	return &p, nil
-}
-
-// Encode returns the JSON that the store writes for p.
-func Encode(p *Placement) ([]byte, error) {
-	return json.Marshal(p)
-}
+func (e *RecordError) Error() string   { return e.Err.Error() }
+func (e *RecordError) Unwrap() []error { return []error{placement.ErrUnavailable, e.Err} }
 
 // Put validates p, writes it and then publishes its pkey, in that order, so that an
 // instance that reads after the message sees the new record.
-func (s *Store) Put(ctx context.Context, p *Placement) error {
+func (s *Store) Put(ctx context.Context, p *placement.Placement) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	data, err := Encode(p)
+	data, err := placement.Encode(p)
 	if err != nil {
 		return fmt.Errorf("encode placement %q: %w", p.PKey, err)
 	}
@@ -131,7 +114,7 @@ func (s *Store) publish(ctx context.Context, pkeys ...string) error {
 // PutAll validates every placement, writes them all in one pipeline and then
 // publishes the pkey of each record whose stored JSON changed. It returns the pkeys
 // it published. Nothing is written when any placement is invalid.
-func (s *Store) PutAll(ctx context.Context, ps []Placement) (changed []string, err error) {
+func (s *Store) PutAll(ctx context.Context, ps []placement.Placement) (changed []string, err error) {
 	var errs []error
 	seen := make(map[string]bool, len(ps))
 	for i := range ps {
@@ -151,7 +134,7 @@ func (s *Store) PutAll(ctx context.Context, ps []Placement) (changed []string, e
 	}
 	data := make([][]byte, len(ps))
 	for i := range ps {
-		if data[i], err = Encode(&ps[i]); err != nil {
+		if data[i], err = placement.Encode(&ps[i]); err != nil {
 			return nil, fmt.Errorf("encode placement %q: %w", ps[i].PKey, err)
 		}
 	}

@@ -1,4 +1,6 @@
-package placement
+// Package embedredis runs an in-memory Redis (miniredis) seeded with the sample
+// placements, for the local environment when no ASAP_REDIS_URL is set.
+package embedredis
 
 import (
 	"context"
@@ -8,16 +10,18 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
+	"asap/service/internal/store"
 )
 
-// StartEmbedded starts an in-memory Redis (miniredis) on a free port of 127.0.0.1,
+// Start starts an in-memory Redis (miniredis) on a free port of 127.0.0.1,
 // seeds it with the sample placements (samples.JSON) under keyPrefix, and returns
 // its redis:// URL and a func that stops it. It serves the local environment, where
 // no ASAP_REDIS_URL is set: `make run` then needs nothing installed. Its data lives
 // only as long as the process.
-func StartEmbedded(keyPrefix string) (url string, stop func(), err error) {
-	ps, err := Decode(samples.JSON)
+func Start(keyPrefix string) (url string, stop func(), err error) {
+	ps, err := placement.Decode(samples.JSON)
 	if err != nil {
 		return "", nil, fmt.Errorf("embedded redis: sample placements: %w", err)
 	}
@@ -30,7 +34,7 @@ func StartEmbedded(keyPrefix string) (url string, stop func(), err error) {
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := NewStore(client, keyPrefix).PutAll(ctx, ps); err != nil {
+	if _, err := store.NewStore(client, keyPrefix).PutAll(ctx, ps); err != nil {
 		m.Close()
 		return "", nil, fmt.Errorf("embedded redis: seed sample placements: %w", err)
 	}

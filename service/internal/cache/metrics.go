@@ -1,4 +1,4 @@
-package placement
+package cache
 
 import "github.com/prometheus/client_golang/prometheus"
 
@@ -19,7 +19,7 @@ type metrics struct {
 func newMetrics() *metrics {
 	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "asap_placement_cache_lookups_total",
-		Help: "Placement lookups by result: hit (fresh entry), miss (read from Redis), stale (served past its TTL because Redis failed), negative (known unknown pkey).",
+		Help: "placement.Placement lookups by result: hit (fresh entry), miss (read from Redis), stale (served past its TTL because Redis failed), negative (known unknown pkey).",
 	}, []string{"result"})
 	entries := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "asap_placement_cache_entries",
@@ -44,7 +44,7 @@ func newMetrics() *metrics {
 	}, []string{"result"})
 	messages := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "asap_placement_pubsub_messages_total",
-		Help: "Placement change messages received on the pub/sub channel.",
+		Help: "placement.Placement change messages received on the pub/sub channel.",
 	})
 	reconnects := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "asap_placement_pubsub_reconnects_total",

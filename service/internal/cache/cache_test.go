@@ -1,4 +1,4 @@
-package placement
+package cache
 
 import (
 	"context"
@@ -12,13 +12,17 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"asap/service/config"
+	"asap/service/internal/embedredis"
+	"asap/service/internal/placement"
+	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
+	"asap/service/internal/store"
 )
 
 func TestCacheHitMissNegative(t *testing.T) {
 	tc := newTestCache(t, nil, "", testCacheConfig)
 	ctx := context.Background()
-	want := sample(t, "demo-feed")
+	want := samples.Placement("demo-feed")
 
 	steps := []struct {
 		name      string
@@ -30,10 +34,10 @@ func TestCacheHitMissNegative(t *testing.T) {
 	}{
 		{name: "first read misses", pkey: "demo-feed", wantGets: 1, wantCount: map[string]int{"miss": 1}},
 		{name: "second read hits", pkey: "demo-feed", wantGets: 1, wantCount: map[string]int{"miss": 1, "hit": 1}},
-		{name: "unknown pkey misses", pkey: "nope", wantErr: ErrNotFound, wantGets: 2, wantCount: map[string]int{"miss": 2}},
-		{name: "unknown pkey is remembered", pkey: "nope", wantErr: ErrNotFound, wantGets: 2, wantCount: map[string]int{"negative": 1}},
-		{name: "negative entry expires", pkey: "nope", advance: testCacheConfig.NegativeTTL, wantErr: ErrNotFound, wantGets: 3, wantCount: map[string]int{"miss": 3}},
-		{name: "malformed pkey never reaches Redis", pkey: "no such key!", wantErr: ErrNotFound, wantGets: 3, wantCount: map[string]int{"miss": 3}},
+		{name: "unknown pkey misses", pkey: "nope", wantErr: placement.ErrNotFound, wantGets: 2, wantCount: map[string]int{"miss": 2}},
+		{name: "unknown pkey is remembered", pkey: "nope", wantErr: placement.ErrNotFound, wantGets: 2, wantCount: map[string]int{"negative": 1}},
+		{name: "negative entry expires", pkey: "nope", advance: testCacheConfig.NegativeTTL, wantErr: placement.ErrNotFound, wantGets: 3, wantCount: map[string]int{"miss": 3}},
+		{name: "malformed pkey never reaches Redis", pkey: "no such key!", wantErr: placement.ErrNotFound, wantGets: 3, wantCount: map[string]int{"miss": 3}},
 		{name: "still a hit within the TTL", pkey: "demo-feed", advance: testCacheConfig.TTL - testCacheConfig.NegativeTTL - 1, wantGets: 3, wantCount: map[string]int{"hit": 2}},
 	}
 	for _, s := range steps {
@@ -45,8 +49,8 @@ func TestCacheHitMissNegative(t *testing.T) {
 		if s.wantErr == nil && got.KeyValue != want.KeyValue {
 			t.Errorf("%s: Get(%q).KeyValue = %q; want %q", s.name, s.pkey, got.KeyValue, want.KeyValue)
 		}
-		if errors.Is(err, ErrUnavailable) {
-			t.Errorf("%s: error %v is also ErrUnavailable", s.name, err)
+		if errors.Is(err, placement.ErrUnavailable) {
+			t.Errorf("%s: error %v is also placement.ErrUnavailable", s.name, err)
 		}
 		if got := tc.hook.n("get"); got != s.wantGets {
 			t.Errorf("%s: GET commands = %d; want %d", s.name, got, s.wantGets)
@@ -94,7 +98,7 @@ func TestCacheConcurrentMissesShareOneRead(t *testing.T) {
 			close(start)
 			wg.Wait()
 			for i, err := range errs {
-				if pkey == "demo-feed" && err != nil || pkey != "demo-feed" && !errors.Is(err, ErrNotFound) {
+				if pkey == "demo-feed" && err != nil || pkey != "demo-feed" && !errors.Is(err, placement.ErrNotFound) {
 					t.Fatalf("goroutine %d: Get(%q) error = %v", i, pkey, err)
 				}
 			}
@@ -111,8 +115,8 @@ func TestCacheMissReturnsWhenCallerGivesUp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	_, err := tc.cache.Get(ctx, "demo-feed")
-	if !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Get with an expiring context: error = %v; want ErrUnavailable", err)
+	if !errors.Is(err, placement.ErrUnavailable) {
+		t.Fatalf("Get with an expiring context: error = %v; want placement.ErrUnavailable", err)
 	}
 	// The shared read went on and cached the answer for the next caller.
 	eventually(t, 2*time.Second, "demo-feed cached", func() bool {
@@ -133,7 +137,7 @@ func TestCacheServesChangesFromPubSub(t *testing.T) {
 	ctx := context.Background()
 	tc.warm(t, "demo-feed", "demo-article", "brand-new")
 
-	changed := sample(t, "demo-feed")
+	changed := samples.Placement("demo-feed")
 	changed.KeyValue = "ck-changed"
 	changed.Status = "PAUSED"
 	if err := tc.store.Put(ctx, &changed); err != nil {
@@ -149,10 +153,10 @@ func TestCacheServesChangesFromPubSub(t *testing.T) {
 	}
 	eventually(t, time.Second, "deleted demo-article unknown", func() bool {
 		_, err := tc.cache.Get(ctx, "demo-article")
-		return errors.Is(err, ErrNotFound)
+		return errors.Is(err, placement.ErrNotFound)
 	})
 
-	created := sample(t, "demo-feed")
+	created := samples.Placement("demo-feed")
 	created.PKey = "brand-new"
 	if err := tc.store.Put(ctx, &created); err != nil {
 		t.Fatal(err)
@@ -170,7 +174,7 @@ func TestCacheServesChangesFromPubSub(t *testing.T) {
 func TestCacheMissOverlappingAChange(t *testing.T) {
 	tc := newTestCache(t, nil, "", testCacheConfig)
 	ctx := context.Background()
-	changed := sample(t, "demo-feed")
+	changed := samples.Placement("demo-feed")
 	changed.KeyValue = "ck-changed"
 	var once sync.Once
 	tc.hook.afterGet = func(string) {
@@ -205,7 +209,7 @@ func TestCacheRefreshOverlappingAChange(t *testing.T) {
 	if _, err := tc.cache.Get(ctx, "demo-feed"); err != nil {
 		t.Fatal(err)
 	}
-	changed := sample(t, "demo-feed")
+	changed := samples.Placement("demo-feed")
 	changed.KeyValue = "ck-changed"
 	var once sync.Once
 	tc.hook.afterGet = func(string) {
@@ -233,9 +237,9 @@ func TestCacheRefreshesAfterTTLWithoutBlocking(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A message lost: the record changes without a publish.
-	changed := sample(t, "demo-feed")
+	changed := samples.Placement("demo-feed")
 	changed.KeyValue = "ck-changed"
-	data, _ := Encode(&changed)
+	data, _ := placement.Encode(&changed)
 	if err := tc.client.Set(ctx, tc.store.Key("demo-feed"), data, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -279,9 +283,9 @@ func TestCacheWhenRedisFails(t *testing.T) {
 		{name: "fresh entry", pkey: "demo-feed", cached: true, age: cfg.TTL - 1},
 		{name: "past the TTL: stale", pkey: "demo-feed", cached: true, age: cfg.TTL + time.Second, wantStale: true},
 		{name: "just within the stale bound", pkey: "demo-feed", cached: true, age: cfg.TTL + cfg.StaleMaxAge - 1, wantStale: true},
-		{name: "at the stale bound", pkey: "demo-feed", cached: true, age: cfg.TTL + cfg.StaleMaxAge, wantErr: ErrUnavailable},
-		{name: "never cached", pkey: "demo-article", wantErr: ErrUnavailable},
-		{name: "expired negative entry", pkey: "unknown", cached: true, age: cfg.NegativeTTL, wantErr: ErrUnavailable},
+		{name: "at the stale bound", pkey: "demo-feed", cached: true, age: cfg.TTL + cfg.StaleMaxAge, wantErr: placement.ErrUnavailable},
+		{name: "never cached", pkey: "demo-article", wantErr: placement.ErrUnavailable},
+		{name: "expired negative entry", pkey: "unknown", cached: true, age: cfg.NegativeTTL, wantErr: placement.ErrUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -289,7 +293,7 @@ func TestCacheWhenRedisFails(t *testing.T) {
 			ctx := context.Background()
 			if tt.cached {
 				_, err := tc.cache.Get(ctx, tt.pkey)
-				if err != nil && !errors.Is(err, ErrNotFound) {
+				if err != nil && !errors.Is(err, placement.ErrNotFound) {
 					t.Fatal(err)
 				}
 			}
@@ -305,8 +309,8 @@ func TestCacheWhenRedisFails(t *testing.T) {
 			}
 			p, err := tc.cache.Get(ctx, tt.pkey)
 			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) || errors.Is(err, ErrNotFound) {
-					t.Fatalf("Get(%q) = %v, %v; want %v and not ErrNotFound", tt.pkey, p, err, tt.wantErr)
+				if !errors.Is(err, tt.wantErr) || errors.Is(err, placement.ErrNotFound) {
+					t.Fatalf("Get(%q) = %v, %v; want %v and not placement.ErrNotFound", tt.pkey, p, err, tt.wantErr)
 				}
 				return
 			}
@@ -322,7 +326,7 @@ func TestCacheWhenRedisFails(t *testing.T) {
 
 func TestCacheWithRedisKilled(t *testing.T) {
 	srv := redistest.StartServer(t)
-	client, err := NewRedisClient(config.Redis{URL: srv.URL(), DialTimeout: 100 * time.Millisecond,
+	client, err := store.NewRedisClient(config.Redis{URL: srv.URL(), DialTimeout: 100 * time.Millisecond,
 		ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, PoolTimeout: 100 * time.Millisecond, PoolSize: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -336,8 +340,8 @@ func TestCacheWithRedisKilled(t *testing.T) {
 	if p, err := tc.cache.Get(ctx, "demo-feed"); err != nil || p.PKey != "demo-feed" {
 		t.Errorf("cached Get with Redis killed = %v, %v; want the placement", p, err)
 	}
-	if _, err := tc.cache.Get(ctx, "demo-article"); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
-		t.Errorf("uncached Get with Redis killed: error = %v; want ErrUnavailable", err)
+	if _, err := tc.cache.Get(ctx, "demo-article"); !errors.Is(err, placement.ErrUnavailable) || errors.Is(err, placement.ErrNotFound) {
+		t.Errorf("uncached Get with Redis killed: error = %v; want placement.ErrUnavailable", err)
 	}
 	if !tc.cache.Ready(ctx) {
 		t.Error("Ready = false with a warm cache; want true")
@@ -389,8 +393,8 @@ func TestCacheEviction(t *testing.T) {
 	cfg.MaxEntries = 3
 	tc := newTestCache(t, nil, "", cfg)
 	ctx := context.Background()
-	base := sample(t, "demo-article")
-	var all []Placement
+	base := samples.Placement("demo-article")
+	var all []placement.Placement
 	for i := range 5 {
 		p := base
 		p.PKey = fmt.Sprintf("p%d", i)
@@ -436,7 +440,7 @@ func TestCacheEviction(t *testing.T) {
 
 func TestCacheRereadsEverythingAfterReconnect(t *testing.T) {
 	srv := redistest.StartServer(t)
-	client, err := NewRedisClient(config.Redis{URL: srv.URL(), DialTimeout: time.Second,
+	client, err := store.NewRedisClient(config.Redis{URL: srv.URL(), DialTimeout: time.Second,
 		ReadTimeout: time.Second, WriteTimeout: time.Second, PoolTimeout: time.Second, PoolSize: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -447,9 +451,9 @@ func TestCacheRereadsEverythingAfterReconnect(t *testing.T) {
 	ctx := context.Background()
 	tc.warm(t, "demo-feed")
 	// The record changes while the message is lost: written without a publish.
-	changed := sample(t, "demo-feed")
+	changed := samples.Placement("demo-feed")
 	changed.KeyValue = "ck-changed"
-	data, _ := Encode(&changed)
+	data, _ := placement.Encode(&changed)
 	if err := client.Set(ctx, tc.store.Key("demo-feed"), data, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -468,9 +472,9 @@ func TestCacheRereadsEverythingAfterReconnect(t *testing.T) {
 // BenchmarkCacheHit is the hot path of GET /v2: a placement that is cached.
 func BenchmarkCacheHit(b *testing.B) {
 	client, prefix := redistest.Client(b)
-	store := NewStore(client, prefix)
+	store := store.NewStore(client, prefix)
 	ctx := context.Background()
-	if _, err := store.PutAll(ctx, samplePlacements(b)); err != nil {
+	if _, err := store.PutAll(ctx, samples.Placements()); err != nil {
 		b.Fatal(err)
 	}
 	c := NewCache(store, testCacheConfig, nil, nil)
@@ -491,7 +495,7 @@ func BenchmarkCacheHit(b *testing.B) {
 // The idle subscription PINGs Redis and stays up, on a real Redis and on the
 // embedded one alike.
 func TestCacheSubscriptionStaysUpWhileIdle(t *testing.T) {
-	embedded, stop, err := StartEmbedded("asap:")
+	embedded, stop, err := embedredis.Start("asap:")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +504,7 @@ func TestCacheSubscriptionStaysUpWhileIdle(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var client redis.UniversalClient // nil: the shared test Redis
 			if url != "" {
-				c, err := NewRedisClient(config.Redis{URL: url, DialTimeout: time.Second, ReadTimeout: time.Second,
+				c, err := store.NewRedisClient(config.Redis{URL: url, DialTimeout: time.Second, ReadTimeout: time.Second,
 					WriteTimeout: time.Second, PoolTimeout: time.Second, PoolSize: 2})
 				if err != nil {
 					t.Fatal(err)

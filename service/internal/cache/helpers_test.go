@@ -1,4 +1,4 @@
-package placement
+package cache
 
 import (
 	"context"
@@ -14,8 +14,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"asap/service/config"
+	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
+	"asap/service/internal/store"
 )
 
 func TestMain(m *testing.M) {
@@ -33,7 +35,7 @@ func (quietLogger) Printf(context.Context, string, ...any) {}
 // count of the GET commands the cache sent.
 type testCache struct {
 	client redis.UniversalClient
-	store  *Store
+	store  *store.Store
 	cache  *Cache
 	clock  *clock
 	hook   *commandHook
@@ -50,8 +52,8 @@ func newTestCache(t *testing.T, client redis.UniversalClient, prefix string, cfg
 	}
 	hook := &commandHook{}
 	client.AddHook(hook)
-	store := NewStore(client, prefix)
-	if _, err := store.PutAll(context.Background(), samplePlacements(t)); err != nil {
+	store := store.NewStore(client, prefix)
+	if _, err := store.PutAll(context.Background(), samples.Placements()); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
 	hook.reset()
@@ -96,7 +98,7 @@ func (tc *testCache) warm(t *testing.T, pkeys ...string) {
 	for _, pkey := range pkeys {
 		eventually(t, 5*time.Second, pkey+" cached", func() bool {
 			_, err := tc.cache.Get(context.Background(), pkey)
-			if err != nil && !errors.Is(err, ErrNotFound) {
+			if err != nil && !errors.Is(err, placement.ErrNotFound) {
 				t.Fatalf("Get(%q): %v", pkey, err)
 			}
 			_, ok := tc.cache.entries.Load(pkey)
@@ -148,26 +150,6 @@ func value(m prometheus.Metric) int {
 		return int(out.Counter.GetValue())
 	}
 	return int(out.Gauge.GetValue())
-}
-
-func samplePlacements(t testing.TB) []Placement {
-	t.Helper()
-	ps, err := Decode(samples.JSON)
-	if err != nil {
-		t.Fatalf("samples: %v", err)
-	}
-	return ps
-}
-
-func sample(t testing.TB, pkey string) Placement {
-	t.Helper()
-	for _, p := range samplePlacements(t) {
-		if p.PKey == pkey {
-			return p
-		}
-	}
-	t.Fatalf("no sample %q", pkey)
-	return Placement{}
 }
 
 // clock is a settable time source for Cache.now.

@@ -1,4 +1,8 @@
-package placement
+// Package cache is the in-process placement cache in front of the store: TTL and
+// negative entries, one Redis read per missing key however many ask, stale
+// answers while Redis fails, and the pub/sub subscription that drops or refreshes
+// entries as writers announce changes.
+package cache
 
 import (
 	"container/list"
@@ -16,6 +20,8 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"asap/service/config"
+	"asap/service/internal/placement"
+	"asap/service/internal/store"
 )
 
 // Timings of the cache that are not configuration: they follow from the contract
@@ -58,7 +64,7 @@ const (
 //
 // Placements returned by Get are shared by every caller and must not be modified.
 type Cache struct {
-	store *Store
+	store *store.Store
 	log   *slog.Logger
 	met   *metrics
 
@@ -89,7 +95,7 @@ type Cache struct {
 // read; the atomic fields coordinate the refresh of the current one.
 type entry struct {
 	key     string
-	p       *Placement
+	p       *placement.Placement
 	expires atomic.Int64 // trusted until, by now(); lowered by a change message
 	elem    *list.Element
 
@@ -108,7 +114,7 @@ func (e *entry) expire(now int64) {
 // NewCache returns a cache in front of store, configured by cfg, with its metrics
 // registered on reg (nil registers none) and its problems logged to log (nil logs
 // nothing). It registers its metrics with MustRegister: one cache per registry.
-func NewCache(store *Store, cfg config.Cache, reg prometheus.Registerer, log *slog.Logger) *Cache {
+func NewCache(store *store.Store, cfg config.Cache, reg prometheus.Registerer, log *slog.Logger) *Cache {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -133,7 +139,7 @@ func NewCache(store *Store, cfg config.Cache, reg prometheus.Registerer, log *sl
 // error wrapping ErrNotFound when Redis does not hold pkey (or pkey is not a valid
 // placement key), and one wrapping ErrUnavailable when Redis cannot answer and no
 // entry is fresh enough to serve.
-func (c *Cache) Get(ctx context.Context, pkey string) (*Placement, error) {
+func (c *Cache) Get(ctx context.Context, pkey string) (*placement.Placement, error) {
 	if v, ok := c.entries.Load(pkey); ok {
 		e := v.(*entry)
 		now := c.now()
@@ -142,7 +148,7 @@ func (c *Cache) Get(ctx context.Context, pkey string) (*Placement, error) {
 		case e.p == nil:
 			if now < expires {
 				c.met.negative.Inc()
-				return nil, ErrNotFound
+				return nil, placement.ErrNotFound
 			}
 		case now < expires:
 			c.met.hits.Inc()
@@ -163,9 +169,9 @@ func (c *Cache) Get(ctx context.Context, pkey string) (*Placement, error) {
 }
 
 // load reads pkey from Redis for every caller that misses it at the same time.
-func (c *Cache) load(ctx context.Context, pkey string) (*Placement, error) {
-	if !ValidKey(pkey) {
-		return nil, fmt.Errorf("pkey %q: %w", pkey, ErrNotFound)
+func (c *Cache) load(ctx context.Context, pkey string) (*placement.Placement, error) {
+	if !placement.ValidKey(pkey) {
+		return nil, fmt.Errorf("pkey %q: %w", pkey, placement.ErrNotFound)
 	}
 	c.met.misses.Inc()
 	// The shared read must not fail because the first caller gave up: it runs on
@@ -176,7 +182,7 @@ func (c *Cache) load(ctx context.Context, pkey string) (*Placement, error) {
 		ctx, cancel := context.WithTimeout(shared, loadTimeout)
 		defer cancel()
 		p, err := c.read(ctx, pkey)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		if err != nil && !errors.Is(err, placement.ErrNotFound) {
 			c.mu.Lock()
 			if old := c.lookupLocked(pkey); old != nil && old.p != nil && c.now()-old.expires.Load() >= c.staleMaxAge {
 				c.removeLocked(old) // too old to serve, and Redis cannot replace it
@@ -196,20 +202,20 @@ func (c *Cache) load(ctx context.Context, pkey string) (*Placement, error) {
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		return r.Val.(*Placement), nil
+		return r.Val.(*placement.Placement), nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("read placement %q: %w: %w", pkey, ErrUnavailable, ctx.Err())
+		return nil, fmt.Errorf("read placement %q: %w: %w", pkey, placement.ErrUnavailable, ctx.Err())
 	}
 }
 
 // read is Store.Get with metrics.
-func (c *Cache) read(ctx context.Context, pkey string) (*Placement, error) {
+func (c *Cache) read(ctx context.Context, pkey string) (*placement.Placement, error) {
 	start := time.Now()
 	p, err := c.store.Get(ctx, pkey)
 	c.met.readSeconds.Observe(time.Since(start).Seconds())
-	var rec *recordError
+	var rec *store.RecordError
 	switch {
-	case err == nil, errors.Is(err, ErrNotFound):
+	case err == nil, errors.Is(err, placement.ErrNotFound):
 		c.lastOK.Store(c.now())
 	case errors.As(err, &rec):
 		c.lastOK.Store(c.now())
@@ -222,7 +228,7 @@ func (c *Cache) read(ctx context.Context, pkey string) (*Placement, error) {
 
 // insertLocked caches p (nil: pkey is unknown) as the current answer for pkey and
 // enforces the size bound. c.mu must be held for writing.
-func (c *Cache) insertLocked(pkey string, p *Placement) *entry {
+func (c *Cache) insertLocked(pkey string, p *placement.Placement) *entry {
 	now := c.now()
 	e := &entry{key: pkey, p: p}
 	if old := c.lookupLocked(pkey); old != nil {
@@ -297,7 +303,7 @@ func (c *Cache) refresh(e *entry) {
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()
 	p, err := c.read(ctx, e.key)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, placement.ErrNotFound) {
 		c.met.refreshFailed.Inc()
 		e.failed.Store(true)
 		e.retryAt.Store(c.now() + int64(retryInterval))
@@ -466,7 +472,7 @@ func (c *Cache) listen(ctx context.Context, first *bool, resubscribed chan<- str
 		switch m := msg.(type) {
 		case *redis.Message:
 			c.met.messages.Inc()
-			if !ValidKey(m.Payload) {
+			if !placement.ValidKey(m.Payload) {
 				c.log.Warn("placement changes: ignoring a message that is not a pkey", "channel", m.Channel, "len", len(m.Payload))
 				continue
 			}

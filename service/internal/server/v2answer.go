@@ -1,0 +1,153 @@
+package server
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+
+	"asap/service/internal/placement"
+)
+
+// encodedV2 is the GET /v2 answer of one placement, encoded once: only the mrid
+// and keyType/keyValue (which targeting chooses per request) are written per
+// request, around the pre-encoded parts.
+type encodedV2 struct {
+	p    *placement.Placement
+	head []byte // `","pkey":...,"keyType":`
+	tail []byte // `,"status":...}`
+}
+
+// append appends the answer with the given mrid and keys to b: the bytes
+// appendV2 writes.
+func (e *encodedV2) append(b []byte, mrid uuid.UUID, keyType, keyValue string) []byte {
+	b = append(b, `{"mrid":"`...)
+	b = appendUUID(b, mrid)
+	b = append(b, e.head...)
+	b = appendString(b, keyType)
+	b = append(b, `,"keyValue":`...)
+	b = appendString(b, keyValue)
+	return append(b, e.tail...)
+}
+
+// v2Answers holds the encoded answer of every placement served, by pkey. A
+// placement the cache replaces (a change, a refresh) is a new *Placement, so its
+// answer is encoded again on first use.
+type v2Answers struct {
+	m sync.Map // pkey → *encodedV2
+	n atomic.Int64
+}
+
+// maxV2Answers bounds v2Answers: past it, the map starts over. Only placements
+// that exist are added, so only deleted ones piling up can reach it.
+const maxV2Answers = 100_000
+
+func (as *v2Answers) get(p *placement.Placement) *encodedV2 {
+	if v, ok := as.m.Load(p.PKey); ok {
+		if e := v.(*encodedV2); e.p == p {
+			return e
+		}
+	} else if as.n.Add(1) > maxV2Answers {
+		as.m.Clear()
+		as.n.Store(1)
+	}
+	e := &encodedV2{p: p, head: appendV2Head(nil, p), tail: appendV2Tail(nil, p)}
+	as.m.Store(p.PKey, e)
+	return e
+}
+
+// appendV2 appends the GET /v2 answer, the JSON the SDKs in the field parse: the
+// field names, their order and status "OK" are frozen. It writes the JSON by hand
+// because this is the hottest path of the server; TestAppendV2MatchesEncodingJSON
+// holds it to what encoding/json would write.
+func appendV2(b []byte, mrid uuid.UUID, p *placement.Placement, keyType, keyValue string) []byte {
+	b = append(b, `{"mrid":"`...)
+	b = appendUUID(b, mrid)
+	b = appendV2Head(b, p)
+	b = appendString(b, keyType)
+	b = append(b, `,"keyValue":`...)
+	b = appendString(b, keyValue)
+	return appendV2Tail(b, p)
+}
+
+// appendV2Head appends the part of the answer between the mrid and keyType's value.
+func appendV2Head(b []byte, p *placement.Placement) []byte {
+	b = append(b, `","pkey":`...)
+	b = appendString(b, p.PKey)
+	b = append(b, `,"adServer":`...)
+	b = appendString(b, p.AdServer)
+	return append(b, `,"keyType":`...)
+}
+
+// appendV2Tail appends the part of the answer after keyValue's value.
+func appendV2Tail(b []byte, p *placement.Placement) []byte {
+	b = append(b, `,"status":`...)
+	b = appendString(b, p.Status)
+	b = append(b, `,"articlesBeforeFirstAd":`...)
+	b = strconv.AppendInt(b, int64(p.ArticlesBeforeFirstAd), 10)
+	b = append(b, `,"articlesBetweenAds":`...)
+	b = strconv.AppendInt(b, int64(p.ArticlesBetweenAds), 10)
+	b = append(b, `,"mediationNetworks":[`...)
+	for i, n := range p.MediationNetworks {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"key":`...)
+		b = appendString(b, n.Key)
+		b = append(b, `,"name":`...)
+		b = appendString(b, n.Name)
+		b = append(b, `,"androidClassName":`...)
+		b = appendString(b, n.AndroidClassName)
+		b = append(b, `,"iosClassName":`...)
+		b = appendString(b, n.IOSClassName)
+		b = append(b, `,"parameters":`...)
+		b = appendObject(b, n.Parameters)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+// appendString appends s as a JSON string, escaped as encoding/json escapes it.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendObject appends raw when it is a JSON object, else {}: SDKs expect
+// "parameters" to be an object, never null.
+func appendObject(b []byte, raw json.RawMessage) []byte {
+	if string(raw) == "{}" {
+		return append(b, "{}"...)
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
+		return append(b, "{}"...)
+	}
+	return append(b, raw...)
+}
+
+// appendUUID appends u in its canonical 8-4-4-4-12 form.
+func appendUUID(b []byte, u uuid.UUID) []byte {
+	var s [36]byte
+	hex.Encode(s[0:8], u[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], u[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], u[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], u[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], u[10:])
+	return append(b, s[:]...)
+}

@@ -1,0 +1,147 @@
+package server
+
+import (
+	"strings"
+
+	"github.com/google/uuid"
+
+	"asap/service/internal/placement"
+	"asap/service/internal/query"
+)
+
+// Bounds of the GET /v2 query. SDKs send a handful of short customKeys; anything
+// past these is refused with 400 rather than carried into targeting.
+const (
+	maxCustomKeys     = 32
+	maxCustomKeyName  = 64
+	maxCustomKeyValue = 256
+	maxAppField       = 256
+)
+
+// v2Query is the parsed query of GET /v2.
+type v2Query struct {
+	// pkey is the placement key. pubAppName and pubAppVersion are checked (well
+	// formed, bounded) but not kept: the answer does not depend on them.
+	pkey string
+	// customKeys are the customKeys[<name>]=<value> pairs, in the order given, each
+	// name once; nil when there are none. A slice, not a map: there are a handful,
+	// and a map cost an allocation of a few hundred bytes per request.
+	customKeys []customKey
+}
+
+// customKey is one customKeys[<name>]=<value> pair.
+type customKey struct{ name, value string }
+
+// customKey returns the value of customKeys[name], and whether the query has it.
+func (q *v2Query) customKey(name string) (string, bool) {
+	for _, k := range q.customKeys {
+		if k.name == name {
+			return k.value, true
+		}
+	}
+	return "", false
+}
+
+// parseV2Query reads the raw query of GET /v2. Unknown parameters are ignored, as
+// SDKs in the field may send more than this version reads. Every error is an
+// *InputError naming the parameter.
+func parseV2Query(raw string) (v2Query, error) {
+	var q v2Query
+	seenPkey := false
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		key, err := query.Unescape(rawKey)
+		if err != nil {
+			return q, badInput("query", "malformed percent-encoding in a parameter name")
+		}
+		switch {
+		case key == "pkey":
+			v, err := query.Unescape(rawValue)
+			if err != nil {
+				return q, badInput("pkey", "malformed percent-encoding")
+			}
+			if seenPkey && v != q.pkey {
+				return q, badInput("pkey", "given twice with different values")
+			}
+			q.pkey, seenPkey = v, true
+		case key == "pubAppName", key == "pubAppVersion":
+			n, ok := unescapedLen(rawValue)
+			if !ok {
+				return q, badInput(key, "malformed percent-encoding")
+			}
+			if n > maxAppField {
+				return q, badInput(key, "longer than %d bytes", maxAppField)
+			}
+		case strings.HasPrefix(key, "customKeys"):
+			name, hasPrefix := strings.CutPrefix(key, "customKeys[")
+			name, hasSuffix := strings.CutSuffix(name, "]")
+			if !hasPrefix || !hasSuffix || name == "" {
+				return q, badInput("customKeys", "want customKeys[<name>]=<value>")
+			}
+			if len(name) > maxCustomKeyName {
+				return q, badInput("customKeys", "a key name is longer than %d bytes", maxCustomKeyName)
+			}
+			v, err := query.Unescape(rawValue)
+			if err != nil {
+				return q, badInput(customKeyParam(name), "malformed percent-encoding")
+			}
+			if len(v) > maxCustomKeyValue {
+				return q, badInput(customKeyParam(name), "longer than %d bytes", maxCustomKeyValue)
+			}
+			if old, dup := q.customKey(name); dup {
+				if old != v {
+					return q, badInput(customKeyParam(name), "given twice with different values")
+				}
+				continue
+			}
+			if len(q.customKeys) == maxCustomKeys {
+				return q, badInput("customKeys", "more than %d keys", maxCustomKeys)
+			}
+			if q.customKeys == nil {
+				q.customKeys = make([]customKey, 0, 4)
+			}
+			q.customKeys = append(q.customKeys, customKey{name, v})
+		}
+	}
+	switch {
+	case q.pkey == "":
+		return q, badInput("pkey", "required: the placement key")
+	case !placement.ValidKey(q.pkey):
+		return q, badInput("pkey", "must match [A-Za-z0-9_-]{1,64}")
+	}
+	return q, nil
+}
+
+// The mrid of every answer is a random UUID: from a pool of random bytes refilled
+// 16 at a time by 256, rather than a crypto/rand read per request. mrids identify
+// requests; they are not secrets.
+func init() { uuid.EnableRandPool() }
+
+// customKeyParam names the parameter of customKeys[name] in an error.
+func customKeyParam(name string) string { return "customKeys[" + name + "]" }
+
+// unescapedLen returns the length s has once decoded as a query component, and
+// false when its percent-encoding is malformed, without decoding it.
+func unescapedLen(s string) (int, bool) {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			continue
+		}
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return 0, false
+		}
+		n -= 2
+		i += 2
+	}
+	return n, true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
