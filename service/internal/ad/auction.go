@@ -38,7 +38,11 @@ func judge(req *openrtb.BidRequest, resp *openrtb.BidResponse, adjustment float6
 			if r == Valid {
 				r = judgeBid(req, b)
 			}
-			dst = append(dst, BidFate{Seat: sb.Seat, Bid: b, Price: b.Price * adjustment, Reason: r})
+			price := b.Price * adjustment
+			if r == Valid && (math.IsInf(price, 0) || math.IsNaN(price)) {
+				r = RejectedPrice // a price no JSON number can carry to the SDK
+			}
+			dst = append(dst, BidFate{Seat: sb.Seat, Bid: b, Price: price, Reason: r})
 		}
 	}
 	return dst

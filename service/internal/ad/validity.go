@@ -1,6 +1,7 @@
 package ad
 
 import (
+	"fmt"
 	"math"
 	"strings"
 
@@ -88,6 +89,17 @@ func (r Reason) String() string {
 
 // MarshalText makes a Reason its label in JSON.
 func (r Reason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText reads a Reason from its label.
+func (r *Reason) UnmarshalText(text []byte) error {
+	for i := range numReasons {
+		if reasons[i].label == string(text) {
+			*r = i
+			return nil
+		}
+	}
+	return fmt.Errorf("ad: no bid fate %q", text)
+}
 
 // LossCode returns the OpenRTB 2.6 loss reason code of r: 0 for a winner, 102
 // lost to a higher bid, 100 below the floor, and for a rejected bid the code of

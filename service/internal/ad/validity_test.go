@@ -111,6 +111,14 @@ func TestReasonLabelsAndLossCodes(t *testing.T) {
 		if text, _ := tt.r.MarshalText(); string(text) != tt.label {
 			t.Errorf("%s: text %q", tt.label, text)
 		}
+		var back Reason
+		if err := back.UnmarshalText([]byte(tt.label)); err != nil || back != tt.r {
+			t.Errorf("%s: read back as %s, %v", tt.label, back, err)
+		}
+	}
+	var r Reason
+	if err := r.UnmarshalText([]byte("nope")); err == nil {
+		t.Error("an unknown label read as a reason")
 	}
 	if got := numReasons.String(); got != "unknown" {
 		t.Errorf("out of range: %q", got)
