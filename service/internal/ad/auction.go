@@ -21,7 +21,8 @@ type Winner struct {
 type BidFate struct {
 	Seat string
 	Bid  *openrtb.Bid
-	// Price is the adjusted price: the bid's price × its upstream's bidAdjustment.
+	// Price is the adjusted price: the bid's price × its upstream's bidAdjustment,
+	// to a millionth.
 	Price  float64
 	Reason Reason
 }
@@ -38,7 +39,11 @@ func judge(req *openrtb.BidRequest, resp *openrtb.BidResponse, adjustment float6
 			if r == Valid {
 				r = judgeBid(req, b)
 			}
-			price := b.Price * adjustment
+			price := b.Price
+			if adjustment != 1 {
+				// To a millionth: 2.1 × 0.9 is 1.89 to the SDK, not 1.8900000000000001.
+				price = math.Round(b.Price*adjustment*1e6) / 1e6
+			}
 			if r == Valid && (math.IsInf(price, 0) || math.IsNaN(price)) {
 				r = RejectedPrice // a price no JSON number can carry to the SDK
 			}

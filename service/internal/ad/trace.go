@@ -35,8 +35,8 @@ type Trace struct {
 type TraceUpstream struct {
 	Name          string  `json:"name"`
 	BidAdjustment float64 `json:"bidAdjustment"`
-	// Outcome is answered, or why there was no answer to judge: timeout (none
-	// by tmax), upstream_204, error, breaker_open, invalid_response,
+	// Outcome is answered, or why there was no answer to judge: after_tmax (none
+	// by tmax), timeout, upstream_204, error, breaker_open, invalid_response,
 	// unknown_upstream.
 	Outcome   string  `json:"outcome"`
 	Status    int     `json:"status,omitempty"`
@@ -83,8 +83,9 @@ func (a *auction) trace(tr *Trace) {
 		b := &a.bidders[i]
 		u := TraceUpstream{Name: b.client.Name(), BidAdjustment: b.adjustment, Bids: []TraceBid{}}
 		if b.state.Load() != arrived {
-			u.Outcome = "timeout"
-			u.Error = "no answer by tmax: dropped (counted late if it comes within the return margin)"
+			u.Outcome = "after_tmax"
+			u.Error = "no answer by tmax: the auction closed without it (asap_upstream_late_answers_total counts it " +
+				"if it comes within the return margin, asap_upstream_timeouts_total if not)"
 			tr.Upstreams = append(tr.Upstreams, u)
 			continue
 		}

@@ -97,7 +97,7 @@ func TestLocalAuction(t *testing.T) {
 		t.Fatalf("GET admin /debug/auction = %d %s", tr.code, tr.body)
 	}
 	for _, want := range []string{`"name": "primary"`, `"fate": "lost_to_higher_bid"`, `"lossCode": 102`, `"name": "exchange-b"`,
-		`"fate": "won"`, `"adjustedPrice": 1.89`, `"name": "exchange-c"`, `"outcome": "timeout"`} {
+		`"fate": "won"`, `"adjustedPrice": 1.89`, `"name": "exchange-c"`, `"outcome": "after_tmax"`} {
 		if !strings.Contains(tr.body, want) {
 			t.Errorf("trace lacks %s:\n%s", want, tr.body)
 		}
