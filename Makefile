@@ -5,7 +5,7 @@ GO ?= go
 ENV ?= staging
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: help run test test-go lint bench soak faults fuzz image push deploy verify release seed
+.PHONY: help run test test-go lint bench soak faults fuzz image deploy promote verify release seed
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,9 +27,15 @@ test-go:
 	  then echo "micro-benchmarks: each ran once"; rm -f "$$log"; else cat "$$log"; rm -f "$$log"; exit 1; fi
 	$(MAKE) --no-print-directory lint
 
-lint: ## gofmt and staticcheck (pinned as a tool in service/go.mod) over both modules
+lint: ## gofmt, staticcheck (pinned as a tool in service/go.mod), and each module builds alone and is tidy
 	@unformatted=$$(gofmt -l service infra); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) tool staticcheck ./service/... ./infra/...
+	@# Each module stands alone, outside the workspace: it builds, and go.mod/go.sum
+	@# need no change (the diff, if any, is printed).
+	@for m in service infra; do \
+	  (cd $$m && GOWORK=off $(GO) build -o /dev/null ./... ) || { echo "lint: $$m does not build outside the workspace (GOWORK=off go build ./...)"; exit 1; }; \
+	  (cd $$m && GOWORK=off $(GO) mod tidy -diff) || { echo "lint: $$m/go.mod is not tidy: run cd $$m && GOWORK=off go mod tidy"; exit 1; }; \
+	done
 
 # ---- Performance (README, "Performance"). Not part of `make test`: they take minutes
 # and want the machine to themselves.
@@ -52,55 +58,76 @@ faults: ## the fault suite in full: Redis outages, upstream faults, overload, SI
 fuzz: ## every fuzz target for FUZZTIME (default 10m) each, one after the other: targets × FUZZTIME in all
 	scripts/fuzz.sh $(FUZZTIME)
 
-# ---- Delivery (README, "Deployment"). ENV is the stack: staging or production (image
-# also takes local). Each target checks its tools and credentials first (scripts/require.sh).
-# SHA is read once, so every step of a release deploys the same commit.
+# ---- Delivery (docs/deployment.md). ENV is the stack: staging or production (image
+# also takes local). Each target checks its tools and credentials first
+# (scripts/require.sh). Staging is built by `pulumi up` itself (the program builds
+# docker/staging.Dockerfile and pushes it to the stack's ECR repository); production
+# is never built: it runs the image, by digest, that `make verify ENV=staging`
+# recorded in VERIFIED_IMAGE, or IMAGE= when given.
 ifeq ($(origin SHA),undefined)
 SHA := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 endif
 PLATFORM ?= linux/amd64
-PKEY ?= demo-feed
+# PKEY overrides the stack's smokePkey output (the placement the smoke requests ask for).
+PKEY ?=
 VERIFY_TIMEOUT ?= 15m
+# Staging's upstream is the demo ad server the stack runs, so its GET /v2/ad must
+# fill; production's smoke requests do not ask for an ad (a fill would fire a real
+# win notice).
+REQUIRE_FILL ?= $(if $(filter staging,$(ENV)),true,false)
+# IMAGE=<registry>/<repository>@sha256:... deploys that image instead: a hand rollback.
+IMAGE ?=
+# OUT holds the stack outputs each verify read and the digest it verified.
+OUT ?= out
+VERIFIED_IMAGE ?= $(OUT)/staging-verified-image
 want-env = $(if $(filter $(ENV),$(1)),,$(error ENV=$(ENV): want one of: $(1)))
 
-image: ## build the ENV image (local, staging, production) as asap:ENV-SHA; needs docker
+image: ## build the ENV image (local, staging, production) as asap:ENV-SHA on this machine; deploys never need it (pulumi up builds)
 	$(call want-env,local staging production)
 	@scripts/require.sh --for image docker git
 	DOCKER_BUILDKIT=1 docker build $(if $(filter local,$(ENV)),,--platform $(PLATFORM)) \
 		--file docker/$(ENV).Dockerfile --build-arg VERSION=$(SHA) --tag asap:$(ENV)-$(SHA) .
 
-push: ## push asap:ENV-SHA to the stack's ECR repository as :SHA; needs docker, aws + credentials
+deploy: ## ENV=staging: `pulumi up` builds, pushes and runs this checkout; ENV=production: promote (below). IMAGE= deploys that digest instead
 	$(call want-env,staging production)
-	@scripts/require.sh --for push docker aws git
-	scripts/ecr.sh push $(ENV) $(SHA)
-
-deploy: ## set the stack's asap:imageTag to SHA and `pulumi up --stack ENV --yes`; needs pulumi, aws + credentials
-	$(call want-env,staging production)
+ifeq ($(ENV),production)
 	@scripts/require.sh --for deploy pulumi aws
-	scripts/ecr.sh check $(ENV) $(SHA)
-	pulumi config set --stack $(ENV) asap:imageTag $(SHA)
-	pulumi up --stack $(ENV) --yes
+	image=$$(IMAGE='$(IMAGE)' scripts/ecr.sh promoted $(VERIFIED_IMAGE)) && \
+		pulumi config set --stack production asap:image "$$image"
+	pulumi up --stack production --yes
+else
+	@scripts/require.sh --for deploy docker pulumi aws
+ifneq ($(IMAGE),)
+	IMAGE='$(IMAGE)' scripts/ecr.sh check
+	pulumi config set --stack staging asap:image '$(IMAGE)'
+else
+	@# A digest pinned by an earlier hand rollback would hide this checkout.
+	if pulumi config get --stack staging asap:image >/dev/null 2>&1; then pulumi config rm --stack staging asap:image; fi
+endif
+	pulumi up --stack staging --yes
+endif
 
-verify: ## wait for the ENV rollout (a rollback fails) and smoke-test it through the load balancer; needs go, pulumi, aws
+promote: ## production runs the digest staging verified (make verify ENV=staging recorded it): never a rebuild; = make deploy ENV=production
+	$(MAKE) --no-print-directory deploy ENV=production
+
+verify: ## wait for the ENV rollout (a rollback fails, naming the alarm) and smoke-test it through the load balancer; needs go, pulumi, aws
 	$(call want-env,staging production)
 	@scripts/require.sh --for verify go pulumi aws
-	@mkdir -p out
-	pulumi stack output --stack $(ENV) --json > out/$(ENV)-outputs.json
-	$(GO) run ./infra/cmd/rollout -outputs out/$(ENV)-outputs.json -pkey $(PKEY) -timeout $(VERIFY_TIMEOUT)
+	@mkdir -p $(OUT)
+	@rm -f $(OUT)/$(ENV)-verified-image
+	pulumi stack output --stack $(ENV) --json > $(OUT)/$(ENV)-outputs.json
+	$(GO) run ./infra/cmd/rollout -outputs $(OUT)/$(ENV)-outputs.json $(if $(PKEY),-pkey $(PKEY)) \
+		$(if $(filter true,$(REQUIRE_FILL)),-require-fill) -timeout $(VERIFY_TIMEOUT) -verified-image $(OUT)/$(ENV)-verified-image
 
 seed: ## load the sample placements into the ENV stack's Redis (a one-off `asap load` task); needs pulumi, aws
 	$(call want-env,staging production)
 	@scripts/require.sh --for seed pulumi aws
 	scripts/seed.sh $(ENV)
 
-release: ## test; image, push, deploy, verify staging; then production, only if staging verified
+release: ## test; deploy and verify staging; then promote the verified digest to production and verify it
 	@scripts/require.sh --for release docker aws pulumi go git
 	$(MAKE) --no-print-directory test
-	$(MAKE) --no-print-directory image ENV=staging SHA=$(SHA)
-	$(MAKE) --no-print-directory push ENV=staging SHA=$(SHA)
-	$(MAKE) --no-print-directory deploy ENV=staging SHA=$(SHA)
-	$(MAKE) --no-print-directory verify ENV=staging SHA=$(SHA)
-	$(MAKE) --no-print-directory image ENV=production SHA=$(SHA)
-	$(MAKE) --no-print-directory push ENV=production SHA=$(SHA)
-	$(MAKE) --no-print-directory deploy ENV=production SHA=$(SHA)
-	$(MAKE) --no-print-directory verify ENV=production SHA=$(SHA)
+	$(MAKE) --no-print-directory deploy ENV=staging IMAGE=
+	$(MAKE) --no-print-directory verify ENV=staging
+	$(MAKE) --no-print-directory promote IMAGE=
+	$(MAKE) --no-print-directory verify ENV=production

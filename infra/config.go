@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -20,12 +21,21 @@ type Config struct {
 	// Region is the AWS region of the stack (aws:region).
 	Region string
 
-	// ImageTag is the tag of the ASAP image in the stack's ECR repository.
-	ImageTag string
+	// Image is a prebuilt image by digest (<registry>/<repository>@sha256:<hex>) that
+	// the task runs; empty builds docker/<stack>.Dockerfile and pushes it to the stack's
+	// own repository in the same update.
+	Image string
 	// Upstreams is ASAP_UPSTREAMS: name=url pairs separated by commas.
 	Upstreams string
 	// RedisKeyPrefix is ASAP_REDIS_KEY_PREFIX.
 	RedisKeyPrefix string
+	// DemoAdServer runs the demo ad server (service/cmd/adserver) as a container of
+	// every task, reachable from ASAP as http://adserver:8081; staging's upstream.
+	DemoAdServer bool
+	// SmokePkey is the placement the rollout check's smoke requests ask for.
+	SmokePkey string
+	// MetricsAgentImage is the CloudWatch agent image of the metrics sidecar.
+	MetricsAgentImage string
 
 	Network  NetworkConfig
 	Hosts    HostsConfig
@@ -65,27 +75,36 @@ type HostsConfig struct {
 	// SSHCidrs are the internal ranges allowed to reach the instances on port 22; empty
 	// allows none (use SSM Session Manager). Never 0.0.0.0/0 or ::/0.
 	SSHCidrs []string
-	// SSHKeyName is an EC2 key pair for the instances; empty sets none.
+	// SSHKeyName is an EC2 key pair for the instances; empty sets none, and then no
+	// port-22 rule exists (shell access is Session Manager).
 	SSHKeyName string
+	// AmiID pins the instances' AMI; empty follows the ECS-optimized AMI's SSM
+	// parameter for the instance type's architecture. Either way a changed AMI reaches
+	// the fleet through the group's instance refresh.
+	AmiID string
 }
 
 // TasksConfig sizes the ECS service and its rolling deployment.
 type TasksConfig struct {
-	// Cpu is the task's CPU units (1024 = one vCPU); Memory its hard limit in MiB.
+	// Cpu is the task's CPU units (1024 = one vCPU), shared by its containers. Memory
+	// is the ASAP container's hard limit in MiB (GOMEMLIMIT derives from it); the task
+	// reserves its sidecars' memory on top.
 	Cpu    int
 	Memory int
 	// MinTasks and MaxTasks bound service autoscaling; DesiredTasks is the initial count.
 	MinTasks     int
 	MaxTasks     int
 	DesiredTasks int
-	// MinimumHealthyPercent and MaximumPercent bound a deployment (100/200 replaces
-	// every task before stopping an old one; 0 lets staging stop them all first).
+	// MinimumHealthyPercent and MaximumPercent bound a deployment (100/200 starts
+	// every new task before stopping an old one). DesiredTasks × MinimumHealthyPercent
+	// keeps at least one task serving.
 	MinimumHealthyPercent int
 	MaximumPercent        int
 	// HealthCheckGracePeriod (seconds) ignores failing load-balancer checks after a start.
 	HealthCheckGracePeriod int
-	// StopTimeout (seconds) is how long ECS waits after SIGTERM before SIGKILL; it must
-	// exceed the service's drain period plus its shutdown timeout.
+	// StopTimeout (seconds) is how long ECS waits after SIGTERM before SIGKILL. ECS
+	// sends SIGTERM only after the target group has drained the task, so it must cover
+	// the service's drain period, shutdown timeout and notice flush (docs/infrastructure.md).
 	StopTimeout int
 	// CpuTargetPercent and RequestsPerTarget are the autoscaling targets.
 	CpuTargetPercent  int
@@ -94,8 +113,9 @@ type TasksConfig struct {
 
 // BalancerConfig configures the application load balancer.
 type BalancerConfig struct {
-	// DeregistrationDelay (seconds) is how long the target group keeps draining a
-	// deregistered task; shorter than Tasks.StopTimeout.
+	// DeregistrationDelay (seconds) is the longest the target group waits for a
+	// deregistered task's requests to finish before ECS sends SIGTERM; at least the
+	// service's write timeout, which bounds any request.
 	DeregistrationDelay int
 	// CertificateArn turns on the HTTPS listener (HTTP then redirects to it); empty
 	// serves plain HTTP only.
@@ -105,6 +125,9 @@ type BalancerConfig struct {
 	DomainName string
 	// IdleTimeout (seconds) of client connections; below the service's idle timeout.
 	IdleTimeout int
+	// HostedZoneID is the Route 53 zone of DomainName; with both set the program
+	// creates the alias record that makes the url output resolve.
+	HostedZoneID string
 }
 
 // RedisConfig either points at an existing Redis (URL set) or sizes an ElastiCache
@@ -133,6 +156,13 @@ type AlarmsConfig struct {
 	MemoryPercent int
 	// Email subscribes an address to the alarm topic; empty subscribes none.
 	Email string
+	// ShedPerMinute alarms on requests ASAP refused with 503 (in-flight and queue full).
+	ShedPerMinute int
+	// UpstreamTimeoutsPerMinute and UpstreamErrorsPerMinute alarm per upstream.
+	UpstreamTimeoutsPerMinute int
+	UpstreamErrorsPerMinute   int
+	// StalePerMinute alarms on placements served stale (Redis failing).
+	StalePerMinute int
 }
 
 // Created reports whether the program creates its own Redis.
@@ -148,11 +178,14 @@ func configure(ctx *pulumi.Context) (Config, error) {
 	aws := reader{cfg: config.New(ctx, "aws"), ns: "aws", stack: ctx.Stack()}
 
 	c := Config{
-		Stack:          ctx.Stack(),
-		Region:         aws.str("region"),
-		ImageTag:       r.str("imageTag"),
-		Upstreams:      r.str("upstreams"),
-		RedisKeyPrefix: r.str("redisKeyPrefix"),
+		Stack:             ctx.Stack(),
+		Region:            aws.str("region"),
+		Image:             r.optStr("image"),
+		Upstreams:         r.str("upstreams"),
+		RedisKeyPrefix:    r.str("redisKeyPrefix"),
+		DemoAdServer:      r.bool("demoAdServer"),
+		SmokePkey:         r.str("smokePkey"),
+		MetricsAgentImage: r.str("metricsAgentImage"),
 		Network: NetworkConfig{
 			VpcID:            r.optStr("vpcId"),
 			PublicSubnetIDs:  r.optList("publicSubnetIds"),
@@ -168,6 +201,7 @@ func configure(ctx *pulumi.Context) (Config, error) {
 			RootVolumeGiB:    r.int("rootVolumeGiB"),
 			SSHCidrs:         r.optList("sshCidrs"),
 			SSHKeyName:       r.optStr("sshKeyName"),
+			AmiID:            r.optStr("amiId"),
 		},
 		Tasks: TasksConfig{
 			Cpu:                    r.int("taskCpu"),
@@ -187,6 +221,7 @@ func configure(ctx *pulumi.Context) (Config, error) {
 			CertificateArn:      r.optStr("certificateArn"),
 			DomainName:          r.optStr("domainName"),
 			IdleTimeout:         r.int("albIdleTimeout"),
+			HostedZoneID:        r.optStr("hostedZoneId"),
 		},
 		Redis: RedisConfig{
 			URL:               r.optStr("redisUrl"),
@@ -196,11 +231,15 @@ func configure(ctx *pulumi.Context) (Config, error) {
 			TransitEncryption: r.bool("redisTransitEncryption"),
 		},
 		Alarms: AlarmsConfig{
-			Target5xxPerMinute: r.int("alarm5xxPerMinute"),
-			LatencyP99Ms:       r.int("alarmLatencyP99Ms"),
-			CpuPercent:         r.int("alarmCpuPercent"),
-			MemoryPercent:      r.int("alarmMemoryPercent"),
-			Email:              r.optStr("alarmEmail"),
+			Target5xxPerMinute:        r.int("alarm5xxPerMinute"),
+			LatencyP99Ms:              r.int("alarmLatencyP99Ms"),
+			CpuPercent:                r.int("alarmCpuPercent"),
+			MemoryPercent:             r.int("alarmMemoryPercent"),
+			Email:                     r.optStr("alarmEmail"),
+			ShedPerMinute:             r.int("alarmShedPerMinute"),
+			UpstreamTimeoutsPerMinute: r.int("alarmUpstreamTimeoutsPerMinute"),
+			UpstreamErrorsPerMinute:   r.int("alarmUpstreamErrorsPerMinute"),
+			StalePerMinute:            r.int("alarmStalePerMinute"),
 		},
 		LogRetentionDays: r.int("logRetentionDays"),
 	}
@@ -249,6 +288,12 @@ func (c Config) validate() []error {
 	if h.RootVolumeGiB < 30 {
 		bad("rootVolumeGiB", "the ECS-optimized AMI needs at least 30 GiB, got %d", h.RootVolumeGiB)
 	}
+	if len(h.SSHCidrs) > 0 && h.SSHKeyName == "" {
+		bad("sshCidrs", "a port-22 rule without asap:sshKeyName reaches instances that accept no key; set a key pair or use Session Manager")
+	}
+	if h.AmiID != "" && !amiPattern.MatchString(h.AmiID) {
+		bad("amiId", "want an AMI id such as ami-0123456789abcdef0, got %q", h.AmiID)
+	}
 	for _, cidr := range h.SSHCidrs {
 		_, ipnet, err := net.ParseCIDR(cidr)
 		switch {
@@ -272,6 +317,12 @@ func (c Config) validate() []error {
 	if t.MaximumPercent < 100 || t.MaximumPercent > 200 || t.MaximumPercent <= t.MinimumHealthyPercent {
 		bad("deploymentMaximumPercent", "must be within 100..200 and above deploymentMinimumHealthyPercent, got %d", t.MaximumPercent)
 	}
+	// ECS rounds the healthy floor up and the running ceiling down. At the smallest
+	// count a deployment must keep one task serving and still have room to move.
+	if low, high := deploymentBounds(t.MinTasks, t.MinimumHealthyPercent, t.MaximumPercent); low < 1 || high <= low {
+		bad("deploymentMinimumHealthyPercent", "with minTasks %d, %d%%..%d%% keeps %d task(s) serving and allows %d running during a deploy; "+
+			"want at least 1 serving and room for one more", t.MinTasks, t.MinimumHealthyPercent, t.MaximumPercent, low, high)
+	}
 	if t.HealthCheckGracePeriod < 0 {
 		bad("healthCheckGracePeriod", "must not be negative, got %d", t.HealthCheckGracePeriod)
 	}
@@ -286,11 +337,17 @@ func (c Config) validate() []error {
 	}
 
 	b := c.Balancer
-	if b.DeregistrationDelay < 0 || b.DeregistrationDelay >= t.StopTimeout {
-		bad("deregistrationDelay", "must be shorter than stopTimeout (%d s) so a draining task is still alive, got %d", t.StopTimeout, b.DeregistrationDelay)
+	// ECS waits for the deregistration delay before SIGTERM, so the two add up rather
+	// than overlap; the cross-checks with the service's env files are in
+	// TestShutdownOrder.
+	if b.DeregistrationDelay < 0 || b.DeregistrationDelay > 3600 {
+		bad("deregistrationDelay", "must be within 0..3600 seconds, got %d", b.DeregistrationDelay)
 	}
 	if b.CertificateArn != "" && b.DomainName == "" {
 		bad("domainName", "required with certificateArn: the name the certificate covers")
+	}
+	if b.HostedZoneID != "" && b.DomainName == "" {
+		bad("hostedZoneId", "only meaningful with asap:domainName, the name the alias record points at the load balancer")
 	}
 	if b.IdleTimeout < 1 || b.IdleTimeout > 4000 {
 		bad("albIdleTimeout", "must be within 1..4000 seconds, got %d", b.IdleTimeout)
@@ -309,12 +366,11 @@ func (c Config) validate() []error {
 		bad("redisUrl", "must not carry a password: stack config is not a secret store")
 	}
 
-	for _, pair := range strings.Split(c.Upstreams, ",") {
-		name, raw, ok := strings.Cut(strings.TrimSpace(pair), "=")
-		u, err := url.Parse(raw)
-		if !ok || name == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("upstreams", "want name=http(s)://host/path pairs separated by commas, got %q", pair)
-		}
+	if c.Image != "" && !imageDigestPattern.MatchString(c.Image) {
+		bad("image", "want a prebuilt image by digest, <registry>/<repository>@sha256:<64 hex>, got %q (empty builds docker/%s.Dockerfile)", c.Image, c.Stack)
+	}
+	for _, err := range c.checkUpstreams() {
+		bad("upstreams", "%v", err)
 	}
 
 	for _, p := range []struct {
@@ -330,8 +386,87 @@ func (c Config) validate() []error {
 			bad(p.key, "must be positive, got %d", p.value)
 		}
 	}
+	for _, p := range []struct {
+		key   string
+		value int
+	}{
+		{"alarmShedPerMinute", c.Alarms.ShedPerMinute},
+		{"alarmUpstreamTimeoutsPerMinute", c.Alarms.UpstreamTimeoutsPerMinute},
+		{"alarmUpstreamErrorsPerMinute", c.Alarms.UpstreamErrorsPerMinute},
+		{"alarmStalePerMinute", c.Alarms.StalePerMinute},
+	} {
+		if p.value < 0 {
+			bad(p.key, "must not be negative, got %d", p.value)
+		}
+	}
+	// A healthy task grows its heap to GOMEMLIMIT (GOGC=400 lets it); the alarm must
+	// sit above that, with the sidecars at their limits, or it fires on every task.
+	if healthy := healthyMemoryPercent(c); c.Alarms.MemoryPercent <= healthy {
+		bad("alarmMemoryPercent", "%d%% is not above the %d%% of task memory a healthy task may use (GOMEMLIMIT %d MiB + sidecars %d MiB of %d MiB)",
+			c.Alarms.MemoryPercent, healthy, goMemLimitMiB(c), sidecarMemoryMiB(c), taskMemoryMiB(c))
+	}
 	if !slices.Contains(logRetentionDays, c.LogRetentionDays) {
 		bad("logRetentionDays", "CloudWatch keeps logs for one of %v days, got %d", logRetentionDays, c.LogRetentionDays)
+	}
+	return errs
+}
+
+// deploymentBounds are the tasks ECS keeps serving (rounded up) and lets run (rounded
+// down) during a deployment of n tasks.
+func deploymentBounds(n, minPercent, maxPercent int) (low, high int) {
+	return (n*minPercent + 99) / 100, n * maxPercent / 100
+}
+
+var (
+	// imageDigestPattern is an image reference by digest, without a tag.
+	imageDigestPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*(:[0-9]+)?/[a-z0-9][a-z0-9._/-]*@sha256:[0-9a-f]{64}$`)
+	amiPattern         = regexp.MustCompile(`^ami-[0-9a-f]{8,17}$`)
+)
+
+// upstream is one name=url pair of ASAP_UPSTREAMS.
+type upstream struct {
+	Name string
+	URL  *url.URL
+}
+
+// upstreams parses ASAP_UPSTREAMS; checkUpstreams reports what is wrong with it.
+func (c Config) upstreams() []upstream {
+	var out []upstream
+	for _, pair := range strings.Split(c.Upstreams, ",") {
+		name, raw, _ := strings.Cut(strings.TrimSpace(pair), "=")
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil {
+			u = nil
+		}
+		out = append(out, upstream{Name: strings.TrimSpace(name), URL: u})
+	}
+	return out
+}
+
+// checkUpstreams refuses upstreams that cannot answer: malformed pairs, the demo ad
+// server's name when the stack does not run it, and addresses inside the VPC this
+// stack creates, where nothing but the stack's own resources (with addresses AWS
+// picks) can listen.
+func (c Config) checkUpstreams() []error {
+	var errs []error
+	var vpc *net.IPNet
+	if c.Network.Created() {
+		_, vpc, _ = net.ParseCIDR(c.Network.VpcCidr)
+	}
+	for _, up := range c.upstreams() {
+		u := up.URL
+		if up.Name == "" || u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+			errs = append(errs, fmt.Errorf("want name=http(s)://host/path pairs separated by commas, got %q", c.Upstreams))
+			continue
+		}
+		host := u.Hostname()
+		if host == demoAdServerHost && !c.DemoAdServer {
+			errs = append(errs, fmt.Errorf("%s names %s, the demo ad server, which only runs with asap:demoAdServer: true", up.Name, host))
+		}
+		if ip := net.ParseIP(host); ip != nil && vpc != nil && vpc.Contains(ip) {
+			errs = append(errs, fmt.Errorf("%s is %s, inside the VPC this stack creates (asap:vpcCidr %s), where the stack runs no ad server; "+
+				"name a real upstream", up.Name, host, c.Network.VpcCidr))
+		}
 	}
 	return errs
 }

@@ -74,28 +74,34 @@ const (
 // Roles are the IAM identities of the stack.
 type Roles struct {
 	InstanceProfile *iam.InstanceProfile
-	Execution       *iam.Role
-	Task            *iam.Role
+	// InstancePolicies are the instance role's policy attachments; an instance that
+	// boots before them cannot register with ECS.
+	InstancePolicies []pulumi.Resource
+	Execution        *iam.Role
+	Task             *iam.Role
 }
 
-// newRoles creates the instance role and profile, the task execution role (pull this
-// stack's image, write this stack's log group) and the task role, which holds no
-// permissions: ASAP calls no AWS API.
-func newRoles(ctx *pulumi.Context, c Config, repositoryArn, logGroupArn pulumi.StringOutput) (*Roles, error) {
+// newRoles creates the instance role and profile, the task execution role (pull the
+// task's image, write the task log group) and the task role, which may only write the
+// metrics log group (the CloudWatch agent sidecar; ASAP itself calls no AWS API).
+func newRoles(ctx *pulumi.Context, c Config, pullRepositoryArn pulumi.StringOutput, logs *LogGroups) (*Roles, error) {
 	instanceRole, err := newServiceRole(ctx, c, "instance", "ec2.amazonaws.com", "ASAP ECS container instances")
 	if err != nil {
 		return nil, err
 	}
+	var attachments []pulumi.Resource
 	for _, p := range []struct{ name, arn string }{
 		{"instance-ecs", ecsInstancePolicyArn},
 		{"instance-ssm", ssmInstancePolicyArn},
 	} {
-		if _, err := iam.NewRolePolicyAttachment(ctx, p.name, &iam.RolePolicyAttachmentArgs{
+		a, err := iam.NewRolePolicyAttachment(ctx, p.name, &iam.RolePolicyAttachmentArgs{
 			Role:      instanceRole.Name,
 			PolicyArn: pulumi.String(p.arn),
-		}); err != nil {
+		})
+		if err != nil {
 			return nil, err
 		}
+		attachments = append(attachments, a)
 	}
 	profile, err := iam.NewInstanceProfile(ctx, "instance", &iam.InstanceProfileArgs{
 		Role: instanceRole.Name,
@@ -109,7 +115,7 @@ func newRoles(ctx *pulumi.Context, c Config, repositoryArn, logGroupArn pulumi.S
 	if err != nil {
 		return nil, err
 	}
-	executionPolicy := pulumi.StringArray{repositoryArn, logGroupArn}.ToStringArrayOutput().
+	executionPolicy := pulumi.StringArray{pullRepositoryArn, logs.Tasks.Arn}.ToStringArrayOutput().
 		ApplyT(func(arns []string) (string, error) { return executionPolicyDocument(arns[0], arns[1]).JSON() }).(pulumi.StringOutput)
 	if _, err := iam.NewRolePolicy(ctx, "task-execution", &iam.RolePolicyArgs{
 		Role:   execution.Name,
@@ -118,37 +124,59 @@ func newRoles(ctx *pulumi.Context, c Config, repositoryArn, logGroupArn pulumi.S
 		return nil, err
 	}
 
-	task, err := newServiceRole(ctx, c, "task", "ecs-tasks.amazonaws.com", "ASAP tasks: no AWS permissions")
+	task, err := newServiceRole(ctx, c, "task", "ecs-tasks.amazonaws.com", "ASAP tasks: the metrics sidecar writes its log group")
 	if err != nil {
 		return nil, err
 	}
-	return &Roles{InstanceProfile: profile, Execution: execution, Task: task}, nil
+	taskPolicy := logs.Metrics.Arn.ApplyT(func(arn string) (string, error) { return taskPolicyDocument(arn).JSON() }).(pulumi.StringOutput)
+	if _, err := iam.NewRolePolicy(ctx, "task", &iam.RolePolicyArgs{
+		Role:   task.Name,
+		Policy: taskPolicy,
+	}); err != nil {
+		return nil, err
+	}
+	return &Roles{InstanceProfile: profile, InstancePolicies: attachments, Execution: execution, Task: task}, nil
 }
 
-// executionPolicyDocument is what the ECS agent needs for one repository and log group.
+// executionPolicyDocument is what the ECS agent needs for the task's image repository
+// (none for an image outside ECR) and its log group.
 func executionPolicyDocument(repositoryArn, logGroupArn string) policyDocument {
-	return policyDocument{
-		Version: "2012-10-17",
-		Statement: []policyStatement{
-			{
+	doc := policyDocument{Version: "2012-10-17"}
+	if repositoryArn != "" {
+		doc.Statement = append(doc.Statement,
+			policyStatement{
 				Sid:    "EcrLogin",
 				Effect: "Allow",
 				// GetAuthorizationToken has no resource-level permissions.
 				Action:   []string{"ecr:GetAuthorizationToken"},
 				Resource: []string{"*"},
 			},
-			{
+			policyStatement{
 				Sid:      "PullImage",
 				Effect:   "Allow",
 				Action:   []string{"ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"},
 				Resource: []string{repositoryArn},
-			},
-			{
-				Sid:      "WriteLogs",
-				Effect:   "Allow",
-				Action:   []string{"logs:CreateLogStream", "logs:PutLogEvents"},
-				Resource: []string{logGroupArn + ":log-stream:*"},
-			},
-		},
+			})
+	}
+	doc.Statement = append(doc.Statement, policyStatement{
+		Sid:      "WriteLogs",
+		Effect:   "Allow",
+		Action:   []string{"logs:CreateLogStream", "logs:PutLogEvents"},
+		Resource: []string{logGroupArn + ":log-stream:*"},
+	})
+	return doc
+}
+
+// taskPolicyDocument lets the CloudWatch agent write EMF log events into the metrics
+// log group (CloudWatch turns them into metrics; no cloudwatch:PutMetricData needed).
+func taskPolicyDocument(metricsLogGroupArn string) policyDocument {
+	return policyDocument{
+		Version: "2012-10-17",
+		Statement: []policyStatement{{
+			Sid:      "WriteMetricsLogs",
+			Effect:   "Allow",
+			Action:   []string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
+			Resource: []string{metricsLogGroupArn, metricsLogGroupArn + ":log-stream:*"},
+		}},
 	}
 }

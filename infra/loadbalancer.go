@@ -2,11 +2,13 @@ package main
 
 import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/route53"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// Target-group health check of the service's readiness endpoint. With 2 failures 5 s
-// apart a draining task leaves rotation within 10 s, inside its 15 s drain period.
+// Target-group health check of the service's readiness endpoint. A stopping task
+// leaves rotation when ECS deregisters it, before SIGTERM, not through failed checks;
+// the check finds tasks that stop answering on their own.
 const (
 	healthInterval     = 5
 	healthTimeout      = 3
@@ -24,7 +26,8 @@ type LoadBalancer struct {
 	TargetGroup  *lb.TargetGroup
 	Listeners    []*lb.Listener
 	// URL is where clients reach ASAP: https://<domainName> with a certificate,
-	// otherwise http://<load balancer DNS name>.
+	// http://<domainName> with a hosted zone alone, otherwise http://<load balancer
+	// DNS name>.
 	URL pulumi.StringOutput
 }
 
@@ -49,7 +52,7 @@ func newLoadBalancer(ctx *pulumi.Context, c Config, nw *Network, sg *SecurityGro
 		IdleTimeout:             pulumi.Int(c.Balancer.IdleTimeout),
 		DropInvalidHeaderFields: pulumi.Bool(true),
 		Tags:                    tags(c, "lb"),
-	})
+	}, fixedName)
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +85,23 @@ func newLoadBalancer(ctx *pulumi.Context, c Config, nw *Network, sg *SecurityGro
 	}}
 
 	out := &LoadBalancer{LoadBalancer: alb, TargetGroup: tg}
+	host := alb.DnsName
+	if b := c.Balancer; b.DomainName != "" && b.HostedZoneID != "" {
+		record, err := route53.NewRecord(ctx, "dns", &route53.RecordArgs{
+			ZoneId: pulumi.String(b.HostedZoneID),
+			Name:   pulumi.String(b.DomainName),
+			Type:   pulumi.String("A"),
+			Aliases: route53.RecordAliasArray{route53.RecordAliasArgs{
+				Name:                 alb.DnsName,
+				ZoneId:               alb.ZoneId,
+				EvaluateTargetHealth: pulumi.Bool(true),
+			}},
+		})
+		if err != nil {
+			return nil, err
+		}
+		host = record.Fqdn
+	}
 	if c.Balancer.CertificateArn == "" {
 		http, err := lb.NewListener(ctx, "http", &lb.ListenerArgs{
 			LoadBalancerArn: alb.Arn,
@@ -94,7 +114,7 @@ func newLoadBalancer(ctx *pulumi.Context, c Config, nw *Network, sg *SecurityGro
 			return nil, err
 		}
 		out.Listeners = []*lb.Listener{http}
-		out.URL = pulumi.Sprintf("http://%s", alb.DnsName)
+		out.URL = pulumi.Sprintf("http://%s", host)
 		return out, nil
 	}
 

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -20,11 +24,40 @@ import (
 
 // Values the mocks answer as AWS would.
 const (
-	mockAccount = "123456789012"
-	mockAMI     = "ami-0abc1234def567890"
+	mockAccount  = "123456789012"
+	mockAMI      = "ami-0abc1234def567890"
+	mockArmAMI   = "ami-0arm64aaaabbbb1234"
+	mockPassword = "mock-ecr-password"
+	mockLBZone   = "Z35SXDOTRQ7X7K"
 )
 
-var mockZones = []string{"us-east-1a", "us-east-1b", "us-east-1c"}
+// mockZone is one zone of the region as DescribeAvailabilityZones lists it.
+type mockZone struct{ name, id, optIn string }
+
+// mockZones lists a Local Zone first: a program that does not filter on opt-in-status
+// puts a subnet there.
+var mockZones = []mockZone{
+	{"us-east-1-bos-1a", "use1-bos1-az1", "opted-in"},
+	{"us-east-1a", "use1-az1", "opt-in-not-required"},
+	{"us-east-1b", "use1-az2", "opt-in-not-required"},
+	{"us-east-1c", "use1-az4", "opt-in-not-required"},
+}
+
+// mockInstanceTypes are the instance types the tests use, as DescribeInstanceTypes
+// reports them.
+var mockInstanceTypes = map[string]struct {
+	vcpus, memory int
+	arch          string
+}{
+	"t3.medium":  {2, 4096, "x86_64"},
+	"c6i.xlarge": {4, 8192, "x86_64"},
+	"c7g.xlarge": {4, 8192, "arm64"},
+}
+
+// mockSubnets are the existing subnets TestExistingNetwork names.
+var mockSubnets = map[string]string{
+	"subnet-pub-a": "172.31.0.0/20", "subnet-pub-b": "172.31.16.0/20",
+}
 
 // recorded is one resource the program registered, with its inputs as plain Go values.
 type recorded struct {
@@ -34,15 +67,21 @@ type recorded struct {
 	Inputs map[string]any
 	// Outputs are what the mock answered (inputs plus computed attributes).
 	Outputs map[string]any
-	// Deps are the URNs the resource explicitly depends on.
-	Deps []string
+	// Deps are the URNs the resource waits for (explicit DependsOn and inputs);
+	// PropertyDeps the same per input property.
+	Deps         []string
+	PropertyDeps map[string][]string
+	// DeleteBeforeReplace and Timeouts are the resource options the engine applies.
+	DeleteBeforeReplace bool
+	Timeouts            [3]string // create, update, delete
 }
 
 // mocks records every resource and answers the invokes the program makes.
 type mocks struct {
-	region string
-	mu     sync.Mutex
-	res    []recorded
+	region  string
+	mu      sync.Mutex
+	res     []recorded
+	invokes []string
 }
 
 func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -60,9 +99,18 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	switch args.TypeToken {
 	case "aws:ecr/repository:Repository":
 		out["repositoryUrl"] = resource.NewProperty(fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", mockAccount, m.region, name))
+		out["registryId"] = resource.NewProperty(mockAccount)
+		out["arn"] = resource.NewProperty(fmt.Sprintf("arn:aws:ecr:%s:%s:repository/%s", m.region, mockAccount, name))
+	case "docker:index/image:Image":
+		// As the provider: the pushed manifest's digest, in the repository's name.
+		imageName := args.Inputs["imageName"].StringValue()
+		repo, _, _ := strings.Cut(imageName[strings.LastIndex(imageName, "/"):], ":")
+		sum := sha256.Sum256([]byte(imageName))
+		out["repoDigest"] = resource.NewProperty(imageName[:strings.LastIndex(imageName, "/")] + repo + "@sha256:" + hex.EncodeToString(sum[:]))
 	case "aws:lb/loadBalancer:LoadBalancer":
 		out["dnsName"] = resource.NewProperty(name + "-1234567890." + m.region + ".elb.amazonaws.com")
 		out["arnSuffix"] = resource.NewProperty("app/" + name + "/50dc6c495c0c9188")
+		out["zoneId"] = resource.NewProperty(mockLBZone)
 	case "aws:lb/targetGroup:TargetGroup":
 		out["arnSuffix"] = resource.NewProperty("targetgroup/" + name + "/73e2d6bc24d8a067")
 	case "aws:elasticache/replicationGroup:ReplicationGroup":
@@ -71,40 +119,94 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		out["latestVersion"] = resource.NewProperty(1.0)
 	case "aws:cloudwatch/logGroup:LogGroup":
 		out["arn"] = resource.NewProperty(fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", m.region, mockAccount, name))
+	case "aws:route53/record:Record":
+		out["fqdn"] = args.Inputs["name"]
 	}
 
-	var deps []string
-	if args.RegisterRPC != nil {
-		deps = args.RegisterRPC.GetDependencies()
+	rec := recorded{
+		Type: args.TypeToken, Name: args.Name, ID: id,
+		Inputs: args.Inputs.Mappable(), Outputs: out.Mappable(), PropertyDeps: map[string][]string{},
+	}
+	if rpc := args.RegisterRPC; rpc != nil {
+		rec.Deps = rpc.GetDependencies()
+		for prop, deps := range rpc.GetPropertyDependencies() {
+			rec.PropertyDeps[prop] = deps.GetUrns()
+		}
+		rec.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
+		if ct := rpc.GetCustomTimeouts(); ct != nil {
+			rec.Timeouts = [3]string{ct.GetCreate(), ct.GetUpdate(), ct.GetDelete()}
+		}
 	}
 	m.mu.Lock()
-	m.res = append(m.res, recorded{
-		Type: args.TypeToken, Name: args.Name, ID: id,
-		Inputs: args.Inputs.Mappable(), Outputs: out.Mappable(), Deps: deps,
-	})
+	m.res = append(m.res, rec)
 	m.mu.Unlock()
 	return id, out, nil
 }
 
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	m.mu.Lock()
+	m.invokes = append(m.invokes, args.Token)
+	m.mu.Unlock()
 	switch args.Token {
 	case "aws:index/getAvailabilityZones:getAvailabilityZones":
-		return resource.NewPropertyMapFromMap(map[string]any{
-			"id":      m.region,
-			"names":   mockZones,
-			"zoneIds": []string{"use1-az1", "use1-az2", "use1-az4"},
-		}), nil
+		optIn := map[string]bool{}
+		for _, f := range listArg(args.Args, "filters") {
+			if f.ObjectValue()["name"].StringValue() == "opt-in-status" {
+				for _, v := range f.ObjectValue()["values"].ArrayValue() {
+					optIn[v.StringValue()] = true
+				}
+			}
+		}
+		var names, ids []string
+		for _, z := range mockZones {
+			if len(optIn) == 0 || optIn[z.optIn] {
+				names, ids = append(names, z.name), append(ids, z.id)
+			}
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": m.region, "names": names, "zoneIds": ids}), nil
 	case "aws:ssm/getParameter:getParameter":
 		name := args.Args["name"].StringValue()
-		if name != amiParameter {
+		value := map[string]string{amiParameters["x86_64"]: mockAMI, amiParameters["arm64"]: mockArmAMI}[name]
+		if value == "" {
 			return nil, fmt.Errorf("mock: no SSM parameter %s", name)
 		}
 		return resource.NewPropertyMapFromMap(map[string]any{
 			"arn": "arn:aws:ssm:" + m.region + "::parameter" + name, "id": name, "name": name,
-			"type": "String", "value": mockAMI, "insecureValue": mockAMI, "version": 1,
+			"type": "String", "value": value, "insecureValue": value, "version": 1,
 		}), nil
+	case "aws:ec2/getInstanceType:getInstanceType":
+		name := args.Args["instanceType"].StringValue()
+		it, ok := mockInstanceTypes[name]
+		if !ok {
+			return nil, fmt.Errorf("mock: no instance type %s", name)
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": name, "instanceType": name, "defaultVcpus": it.vcpus, "memorySize": it.memory,
+			"supportedArchitectures": []string{it.arch},
+		}), nil
+	case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": m.region, "userName": "AWS", "password": mockPassword, "expiresAt": "2030-01-01T00:00:00Z",
+			"authorizationToken": base64.StdEncoding.EncodeToString([]byte("AWS:" + mockPassword)),
+			"proxyEndpoint":      fmt.Sprintf("https://%s.dkr.ecr.%s.amazonaws.com", mockAccount, m.region),
+		}), nil
+	case "aws:ec2/getSubnet:getSubnet":
+		id := args.Args["id"].StringValue()
+		cidr, ok := mockSubnets[id]
+		if !ok {
+			return nil, fmt.Errorf("mock: no subnet %s", id)
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": id, "cidrBlock": cidr, "vpcId": "vpc-0existing"}), nil
 	}
 	return nil, fmt.Errorf("mock: unexpected invoke %s", args.Token)
+}
+
+// listArg is an invoke argument that is a list, or nothing.
+func listArg(args resource.PropertyMap, key string) []resource.PropertyValue {
+	if v, ok := args[resource.PropertyKey(key)]; ok && v.IsArray() {
+		return v.ArrayValue()
+	}
+	return nil
 }
 
 // stackRun is the result of running the program under mocks.
@@ -112,7 +214,8 @@ type stackRun struct {
 	stack     string
 	config    map[string]string
 	resources []recorded
-	outputs   map[string]string
+	invokes   []string
+	outputs   map[string]any
 }
 
 // loadStackConfig reads Pulumi.yaml and Pulumi.<stack>.yaml with Pulumi's own loaders
@@ -156,6 +259,21 @@ func loadStackConfig(t *testing.T, stack string) map[string]string {
 	return cfg
 }
 
+// productionUpstreams stand in for the real ad servers an operator sets in production,
+// which the committed stack file leaves out on purpose.
+const productionUpstreams = "primary=https://bidder.example.com/openrtb2/auction,exchange-b=https://rtb.example.net/bid"
+
+// stackConfig is a stack's committed config as `pulumi up` would see it once the
+// operator has done what the stack file asks: production names its upstreams.
+func stackConfig(t *testing.T, stack string) map[string]string {
+	t.Helper()
+	cfg := loadStackConfig(t, stack)
+	if _, set := cfg["asap:upstreams"]; !set && stack == "production" {
+		cfg["asap:upstreams"] = productionUpstreams
+	}
+	return cfg
+}
+
 // runStack runs the program under mocks with the given config and captures every
 // resource and output.
 func runStack(t *testing.T, stack string, cfg map[string]string) (*stackRun, error) {
@@ -164,7 +282,7 @@ func runStack(t *testing.T, stack string, cfg map[string]string) (*stackRun, err
 	if m.region == "" {
 		m.region = "us-east-1"
 	}
-	run := &stackRun{stack: stack, config: cfg, outputs: map[string]string{}}
+	run := &stackRun{stack: stack, config: cfg, outputs: map[string]any{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
@@ -174,7 +292,7 @@ func runStack(t *testing.T, stack string, cfg map[string]string) (*stackRun, err
 		}
 		for name, out := range outputs {
 			wg.Add(1)
-			out.ApplyT(func(v string) string {
+			out.ApplyT(func(v any) any {
 				mu.Lock()
 				run.outputs[name] = v
 				mu.Unlock()
@@ -189,6 +307,7 @@ func runStack(t *testing.T, stack string, cfg map[string]string) (*stackRun, err
 	}
 	wg.Wait()
 	run.resources = m.res
+	run.invokes = m.invokes
 	return run, nil
 }
 
@@ -288,4 +407,15 @@ func strs(m map[string]any, key string) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// waitsFor reports whether a resource depends on the resource of a type and name,
+// directly (the URNs the engine gets in RegisterResourceRequest.Dependencies).
+func (r recorded) waitsFor(typ, name string) bool {
+	return slices.ContainsFunc(r.Deps, func(urn string) bool { return strings.HasSuffix(urn, "::"+typ+"::"+name) })
+}
+
+// inputWaitsFor reports whether one input property depends on a resource.
+func (r recorded) inputWaitsFor(prop, typ, name string) bool {
+	return slices.ContainsFunc(r.PropertyDeps[prop], func(urn string) bool { return strings.HasSuffix(urn, "::"+typ+"::"+name) })
 }

@@ -17,6 +17,12 @@ type Network struct {
 	VpcID            pulumi.StringInput
 	PublicSubnetIDs  pulumi.StringArray
 	PrivateSubnetIDs pulumi.StringArray
+	// PublicCidrs are the address ranges of the load balancer's subnets: the only
+	// sources whose X-Forwarded-For ASAP believes (ASAP_TRUSTED_PROXIES).
+	PublicCidrs []string
+	// Routed are the resources that give the private subnets their way out (NAT,
+	// route table associations); instances started before them cannot reach ECS.
+	Routed []pulumi.Resource
 }
 
 // newNetwork returns the VPC and subnets named in config, or creates a VPC with a public
@@ -24,14 +30,33 @@ type Network struct {
 func newNetwork(ctx *pulumi.Context, c Config) (*Network, error) {
 	n := c.Network
 	if !n.Created() {
-		return &Network{
+		nw := &Network{
 			VpcID:            pulumi.String(n.VpcID),
 			PublicSubnetIDs:  pulumi.ToStringArray(n.PublicSubnetIDs),
 			PrivateSubnetIDs: pulumi.ToStringArray(n.PrivateSubnetIDs),
-		}, nil
+		}
+		for _, id := range n.PublicSubnetIDs {
+			subnet, err := ec2.LookupSubnet(ctx, &ec2.LookupSubnetArgs{Id: pulumi.StringRef(id)})
+			if err != nil {
+				return nil, fmt.Errorf("%s: look up %s: %w", fullKey("publicSubnetIds"), id, err)
+			}
+			if subnet.VpcId != n.VpcID {
+				return nil, fmt.Errorf("%s: %s is in %s, not in asap:vpcId %s", fullKey("publicSubnetIds"), id, subnet.VpcId, n.VpcID)
+			}
+			nw.PublicCidrs = append(nw.PublicCidrs, subnet.CidrBlock)
+		}
+		return nw, nil
 	}
 
-	azs, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{State: pulumi.StringRef("available")})
+	// Only the region's own zones: Local and Wavelength Zones are opted into and lack
+	// NAT gateways, ElastiCache and most instance types.
+	azs, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{
+		State: pulumi.StringRef("available"),
+		Filters: []aws.GetAvailabilityZonesFilter{{
+			Name:   "opt-in-status",
+			Values: []string{"opt-in-not-required"},
+		}},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list availability zones: %w", err)
 	}
@@ -92,6 +117,7 @@ func newNetwork(ctx *pulumi.Context, c Config) (*Network, error) {
 			return nil, err
 		}
 		nw.PublicSubnetIDs = append(nw.PublicSubnetIDs, public.ID())
+		nw.PublicCidrs = append(nw.PublicCidrs, subnets[i])
 
 		if i < n.NatGateways {
 			eip, err := ec2.NewEip(ctx, fmt.Sprintf("nat-%d", i), &ec2.EipArgs{
@@ -110,6 +136,7 @@ func newNetwork(ctx *pulumi.Context, c Config) (*Network, error) {
 				return nil, err
 			}
 			nats = append(nats, nat)
+			nw.Routed = append(nw.Routed, nat)
 		}
 	}
 	for i := range zones {
@@ -137,12 +164,14 @@ func newNetwork(ctx *pulumi.Context, c Config) (*Network, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := ec2.NewRouteTableAssociation(ctx, fmt.Sprintf("private-%d", i), &ec2.RouteTableAssociationArgs{
+		assoc, err := ec2.NewRouteTableAssociation(ctx, fmt.Sprintf("private-%d", i), &ec2.RouteTableAssociationArgs{
 			SubnetId:     private.ID(),
 			RouteTableId: routes.ID(),
-		}); err != nil {
+		})
+		if err != nil {
 			return nil, err
 		}
+		nw.Routed = append(nw.Routed, assoc)
 		nw.PrivateSubnetIDs = append(nw.PrivateSubnetIDs, private.ID())
 	}
 	return nw, nil

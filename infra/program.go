@@ -16,13 +16,18 @@ func program(ctx *pulumi.Context) error {
 	return nil
 }
 
-// deploy declares the whole stack: network, registry, IAM, security groups, Redis,
-// cluster, load balancer, service and alarms. It returns the stack outputs that the
-// delivery tooling reads with `pulumi stack output --json`: url, albDnsName,
-// clusterName, serviceName, repositoryUrl, logGroupName, targetGroupArn,
-// taskDefinitionArn and region.
-func deploy(ctx *pulumi.Context) (map[string]pulumi.StringOutput, error) {
+// deploy declares the whole stack: network, registry and image, IAM, security groups,
+// Redis, cluster, load balancer, alarms, service and dashboard. It returns the stack
+// outputs that the delivery tooling reads with `pulumi stack output --json`: url,
+// albDnsName, clusterName, serviceName, repositoryUrl, logGroupName, targetGroupArn,
+// taskDefinitionArn, region, image (the reference by digest the task runs),
+// smokePkey and deploymentAlarms (the alarms that roll a deployment back).
+func deploy(ctx *pulumi.Context) (map[string]pulumi.Output, error) {
 	c, err := configure(ctx)
+	if err != nil {
+		return nil, err
+	}
+	host, err := lookupHostType(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -34,11 +39,15 @@ func deploy(ctx *pulumi.Context) (map[string]pulumi.StringOutput, error) {
 	if err != nil {
 		return nil, err
 	}
-	logs, err := newLogGroup(ctx, c)
+	image, err := newImage(ctx, c, repo, host.Platform())
 	if err != nil {
 		return nil, err
 	}
-	roles, err := newRoles(ctx, c, repo.Arn, logs.Arn)
+	logs, err := newLogGroups(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	roles, err := newRoles(ctx, c, image.PullRepositoryArn, logs)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +59,7 @@ func deploy(ctx *pulumi.Context) (map[string]pulumi.StringOutput, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, err := newCluster(ctx, c, nw, sg, roles)
+	cl, err := newCluster(ctx, c, host, nw, sg, roles)
 	if err != nil {
 		return nil, err
 	}
@@ -58,27 +67,45 @@ func deploy(ctx *pulumi.Context) (map[string]pulumi.StringOutput, error) {
 	if err != nil {
 		return nil, err
 	}
-	image := pulumi.Sprintf("%s:%s", repo.RepositoryUrl, c.ImageTag)
-	svc, err := newService(ctx, c, image, redisURL, logs, roles, cl, balancer)
+	topic, err := newAlarmTopic(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := newAlarms(ctx, c, cl, svc, balancer); err != nil {
+	rollback, err := newDeploymentAlarms(ctx, c, topic, balancer)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := newService(ctx, c, nw, image.Ref, redisURL, logs, roles, cl, balancer, rollback)
+	if err != nil {
+		return nil, err
+	}
+	if err := newServiceAlarms(ctx, c, topic, cl, svc, balancer); err != nil {
 		return nil, err
 	}
 
-	return map[string]pulumi.StringOutput{
+	alarmNames := pulumi.StringArray{}
+	for _, a := range rollback {
+		alarmNames = append(alarmNames, a.Name)
+	}
+	return map[string]pulumi.Output{
 		"url":               balancer.URL,
 		"albDnsName":        balancer.LoadBalancer.DnsName,
 		"clusterName":       cl.Cluster.Name,
 		"serviceName":       svc.Service.Name,
 		"repositoryUrl":     repo.RepositoryUrl,
-		"logGroupName":      logs.Name,
+		"logGroupName":      logs.Tasks.Name,
 		"targetGroupArn":    balancer.TargetGroup.Arn,
 		"taskDefinitionArn": svc.TaskDefinition.Arn,
 		"region":            pulumi.String(c.Region).ToStringOutput(),
+		"image":             image.Ref,
+		"smokePkey":         pulumi.String(c.SmokePkey).ToStringOutput(),
+		"deploymentAlarms":  alarmNames.ToStringArrayOutput(),
 	}, nil
 }
+
+// fixedName marks a resource whose AWS name the program sets: a replacing change must
+// delete the old one first, or the new one fails on the taken name.
+var fixedName = pulumi.DeleteBeforeReplace(true)
 
 // resourceName is the AWS name of a stack resource: asap-<stack>[-<suffix>].
 func resourceName(c Config, suffix string) string {

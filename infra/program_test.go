@@ -20,7 +20,7 @@ func eachStack(t *testing.T, check func(t *testing.T, run *stackRun)) {
 	t.Helper()
 	for _, stack := range stacks {
 		t.Run(stack, func(t *testing.T) {
-			check(t, mustRun(t, stack, loadStackConfig(t, stack)))
+			check(t, mustRun(t, stack, stackConfig(t, stack)))
 		})
 	}
 }
@@ -60,6 +60,8 @@ const (
 	tTopic          = "aws:sns/topic:Topic"
 	tRedis          = "aws:elasticache/replicationGroup:ReplicationGroup"
 	tRedisSubnets   = "aws:elasticache/subnetGroup:SubnetGroup"
+	tDockerImage    = "docker:index/image:Image"
+	tRecord         = "aws:route53/record:Record"
 )
 
 func TestInventory(t *testing.T) {
@@ -71,7 +73,7 @@ func TestInventory(t *testing.T) {
 		tRouteTable:     {"private-routes-0", "private-routes-1", "public-routes"},
 		tRouteAssoc:     {"private-0", "private-1", "public-0", "public-1"},
 		tSG:             {"asap", "instances", "lb", "redis"},
-		tSGRule:         {"instances-in-lb", "instances-in-ssh", "instances-out", "lb-in-80", "lb-out-tasks", "redis-in-asap"},
+		tSGRule:         {"instances-in-lb", "instances-out", "lb-in-80", "lb-out-tasks", "redis-in-asap"},
 		tLaunchTemplate: {"instances"},
 		tASG:            {"instances"},
 		tRepo:           {"asap"},
@@ -85,13 +87,13 @@ func TestInventory(t *testing.T) {
 		tTargetGroup:    {"tasks"},
 		tListener:       {"http"},
 		tRole:           {"instance", "task", "task-execution"},
-		tRolePolicy:     {"task-execution"},
+		tRolePolicy:     {"task", "task-execution"},
 		tAttachment:     {"instance-ecs", "instance-ssm"},
 		tProfile:        {"instance"},
 		tScaleTarget:    {"asap"},
 		tScalePolicy:    {"cpu", "requests"},
-		tLogGroup:       {"asap"},
-		tAlarm:          {"cpu", "latency-p99", "lb-5xx", "memory", "target-5xx", "unhealthy-hosts"},
+		tLogGroup:       {"asap", "metrics"},
+		tDockerImage:    {"asap"},
 		tDashboard:      {"asap"},
 		tTopic:          {"alarms"},
 		tRedis:          {"redis"},
@@ -101,8 +103,14 @@ func TestInventory(t *testing.T) {
 		"staging":    {"nat-0"},
 		"production": {"nat-0", "nat-1"},
 	}
+	alarms := map[string][]string{
+		"staging": {"cpu", "latency-p99", "lb-5xx", "memory", "shed", "stale-placements", "target-5xx", "unhealthy-hosts",
+			"upstream-primary-errors", "upstream-primary-timeouts"},
+		"production": {"cpu", "latency-p99", "lb-5xx", "memory", "shed", "stale-placements", "target-5xx", "unhealthy-hosts",
+			"upstream-exchange-b-errors", "upstream-exchange-b-timeouts", "upstream-primary-errors", "upstream-primary-timeouts"},
+	}
 	eachStack(t, func(t *testing.T, run *stackRun) {
-		want := map[string][]string{tNat: nats[run.stack], tEip: nats[run.stack]}
+		want := map[string][]string{tNat: nats[run.stack], tEip: nats[run.stack], tAlarm: alarms[run.stack]}
 		for typ, names := range base {
 			want[typ] = names
 		}
@@ -143,17 +151,40 @@ func containerDefs(t *testing.T, run *stackRun) []ecstypes.ContainerDefinition {
 	if err := dec.Decode(&defs); err != nil {
 		t.Fatalf("container definitions do not decode into ecs/types.ContainerDefinition: %v\n%s", err, raw)
 	}
-	if len(defs) != 1 {
-		t.Fatalf("got %d container definitions, want 1", len(defs))
-	}
 	return defs
+}
+
+// container is the task's container of that name.
+func container(t *testing.T, run *stackRun, name string) ecstypes.ContainerDefinition {
+	t.Helper()
+	for _, d := range containerDefs(t, run) {
+		if derefString(d.Name) == name {
+			return d
+		}
+	}
+	t.Fatalf("%s: no container %q in the task", run.stack, name)
+	return ecstypes.ContainerDefinition{}
+}
+
+// envOf is a container's environment as a map.
+func envOf(def ecstypes.ContainerDefinition) map[string]string {
+	env := map[string]string{}
+	for _, kv := range def.Environment {
+		env[derefString(kv.Name)] = derefString(kv.Value)
+	}
+	return env
 }
 
 func TestPortsLineUp(t *testing.T) {
 	eachStack(t, func(t *testing.T, run *stackRun) {
-		def := containerDefs(t, run)[0]
+		def := container(t, run, containerName)
 		if len(def.PortMappings) != 1 {
 			t.Fatalf("got %d port mappings, want 1 (the admin port stays unmapped)", len(def.PortMappings))
+		}
+		for _, d := range containerDefs(t, run) {
+			if derefString(d.Name) != containerName && len(d.PortMappings) > 0 {
+				t.Errorf("sidecar %s maps ports %v; only ASAP's public port is mapped", derefString(d.Name), d.PortMappings)
+			}
 		}
 		pm := def.PortMappings[0]
 		if got := derefInt32(pm.ContainerPort); got != containerPort {
@@ -260,7 +291,7 @@ func TestTargetGroupHealthCheck(t *testing.T) {
 
 func TestContainerDefinition(t *testing.T) {
 	eachStack(t, func(t *testing.T, run *stackRun) {
-		def := containerDefs(t, run)[0]
+		def := container(t, run, containerName)
 		if got, want := derefInt32(def.StopTimeout), atoi(t, run.config["asap:stopTimeout"]); got != want {
 			t.Errorf("stopTimeout: got %d, want %d", got, want)
 		}
@@ -291,16 +322,14 @@ func TestContainerDefinition(t *testing.T) {
 			t.Error("awslogs-stream-prefix is not set")
 		}
 
-		env := map[string]string{}
-		for _, kv := range def.Environment {
-			env[derefString(kv.Name)] = derefString(kv.Value)
-		}
+		env := envOf(def)
 		wantEnv := map[string]string{
 			"ASAP_ENV":              run.stack,
 			"ASAP_UPSTREAMS":        run.config["asap:upstreams"],
 			"ASAP_REDIS_KEY_PREFIX": "asap:",
 			"ASAP_REDIS_URL":        "rediss://" + str(run.one(t, tRedis, "redis").Outputs, "primaryEndpointAddress") + ":6379/0",
-			"GOMEMLIMIT":            fmt.Sprintf("%dMiB", atoi(t, run.config["asap:taskMemory"])*9/10),
+			"ASAP_TRUSTED_PROXIES":  env["ASAP_TRUSTED_PROXIES"], // TestTrustedProxies
+			"GOMEMLIMIT":            fmt.Sprintf("%dMiB", atoi(t, run.config["asap:taskMemory"])*memoryLimitPercent/100),
 		}
 		for k, want := range wantEnv {
 			if env[k] != want {
@@ -310,13 +339,20 @@ func TestContainerDefinition(t *testing.T) {
 		if len(env) != len(wantEnv) {
 			t.Errorf("environment: got %v, want exactly %v", env, wantEnv)
 		}
+		if got, want := derefInt32ptr(def.Memory), atoi(t, run.config["asap:taskMemory"]); got != want {
+			t.Errorf("ASAP container memory: got %d, want asap:taskMemory %d", got, want)
+		}
 
 		task := run.one(t, tTaskDef, "asap").Inputs
 		if got := str(task, "networkMode"); got != "bridge" {
 			t.Errorf("network mode: got %q, want bridge (dynamic host ports)", got)
 		}
-		if got, want := str(task, "memory"), run.config["asap:taskMemory"]; got != want {
-			t.Errorf("task memory: got %q, want %q", got, want)
+		var sum int
+		for _, d := range containerDefs(t, run) {
+			sum += derefInt32ptr(d.Memory)
+		}
+		if got := atoi(t, str(task, "memory")); got != sum {
+			t.Errorf("task memory: got %d, want the containers' %d", got, sum)
 		}
 		if got, want := str(task, "cpu"), run.config["asap:taskCpu"]; got != want {
 			t.Errorf("task cpu: got %q, want %q", got, want)
@@ -330,13 +366,9 @@ func TestContainerDefinition(t *testing.T) {
 	})
 }
 
-func TestImageFromStackRepository(t *testing.T) {
+func TestRepository(t *testing.T) {
 	eachStack(t, func(t *testing.T, run *stackRun) {
 		repo := run.one(t, tRepo, "asap")
-		want := str(repo.Outputs, "repositoryUrl") + ":" + run.config["asap:imageTag"]
-		if got := derefString(containerDefs(t, run)[0].Image); got != want {
-			t.Errorf("image: got %q, want %q", got, want)
-		}
 		if got := run.outputs["repositoryUrl"]; got != str(repo.Outputs, "repositoryUrl") {
 			t.Errorf("repositoryUrl output: got %q, want %q", got, str(repo.Outputs, "repositoryUrl"))
 		}
@@ -351,13 +383,6 @@ func TestImageFromStackRepository(t *testing.T) {
 			t.Errorf("lifecycle policy: %v, %d rules", err, len(policy.Rules))
 		}
 	})
-
-	// Another tag in config is another image in the task definition.
-	cfg := with(loadStackConfig(t, "staging"), "asap:imageTag", "v1.2.3-abc1234")
-	run := mustRun(t, "staging", cfg)
-	if got := derefString(containerDefs(t, run)[0].Image); !strings.HasSuffix(got, "/asap-staging:v1.2.3-abc1234") {
-		t.Errorf("image: got %q, want the asap-staging repository at v1.2.3-abc1234", got)
-	}
 }
 
 // isInternetCIDR reports whether a CIDR is all of IPv4 or IPv6.
@@ -387,25 +412,18 @@ func TestOnlyLoadBalancerOpenToInternet(t *testing.T) {
 				t.Errorf("%s opens %s to the internet; only the load balancer may be", r.Name, str(in, "securityGroupId"))
 			}
 		}
-		ssh := run.one(t, tSGRule, "instances-in-ssh").Inputs
-		if got, want := strs(ssh, "cidrBlocks"), jsonList(t, run.config["asap:sshCidrs"]); !slices.Equal(got, want) {
-			t.Errorf("ssh sources: got %v, want %v", got, want)
-		}
 	}
 	eachStack(t, check)
+	withKey := mustRun(t, "staging", with(stackConfig(t, "staging"), "asap:sshKeyName", "ops", "asap:sshCidrs", `["10.0.0.0/16"]`))
+	check(t, withKey)
 
 	// The configuration refuses SSH from the internet before any rule is built.
 	for _, cidr := range []string{"0.0.0.0/0", "::/0"} {
-		cfg := with(loadStackConfig(t, "staging"), "asap:sshCidrs", `["10.0.0.0/8","`+cidr+`"]`)
+		cfg := with(stackConfig(t, "staging"), "asap:sshKeyName", "ops", "asap:sshCidrs", `["10.0.0.0/8","`+cidr+`"]`)
 		_, err := runStack(t, "staging", cfg)
 		if err == nil || !strings.Contains(err.Error(), "asap:sshCidrs") {
 			t.Errorf("sshCidrs with %s: got error %v, want one naming asap:sshCidrs", cidr, err)
 		}
-	}
-	// Without SSH ranges there is no SSH rule at all.
-	run := mustRun(t, "staging", with(loadStackConfig(t, "staging"), "asap:sshCidrs", "[]"))
-	if names := run.names(tSGRule); slices.Contains(names, "instances-in-ssh") {
-		t.Errorf("rules %v include instances-in-ssh with no sshCidrs", names)
 	}
 }
 
@@ -475,7 +493,7 @@ func TestIAMHasNoWildcardActionOnWildcardResource(t *testing.T) {
 }
 
 func TestDeployment(t *testing.T) {
-	wantPercents := map[string][2]int{"staging": {0, 100}, "production": {100, 200}}
+	wantPercents := map[string][2]int{"staging": {100, 200}, "production": {100, 200}}
 	eachStack(t, func(t *testing.T, run *stackRun) {
 		svc := run.one(t, tService, "asap")
 		in := svc.Inputs
@@ -543,7 +561,7 @@ func TestCapacity(t *testing.T) {
 	eachStack(t, func(t *testing.T, run *stackRun) {
 		lt := run.one(t, tLaunchTemplate, "instances").Inputs
 		if got := str(lt, "imageId"); got != mockAMI {
-			t.Errorf("AMI: got %q, want %q from %s", got, mockAMI, amiParameter)
+			t.Errorf("AMI: got %q, want %q from %s", got, mockAMI, amiParameters["x86_64"])
 		}
 		if got, want := str(lt, "instanceType"), run.config["asap:instanceType"]; got != want {
 			t.Errorf("instance type: got %q, want %q", got, want)
@@ -628,14 +646,23 @@ func TestOutputs(t *testing.T) {
 			"targetGroupArn":    str(run.one(t, tTargetGroup, "tasks").Outputs, "arn"),
 			"taskDefinitionArn": str(run.one(t, tTaskDef, "asap").Outputs, "arn"),
 			"region":            "us-east-1",
+			"image":             derefString(container(t, run, containerName).Image),
+			"smokePkey":         run.config["asap:smokePkey"],
 		}
 		for k, v := range want {
 			if got := run.outputs[k]; got != v {
 				t.Errorf("output %s: got %q, want %q", k, got, v)
 			}
 		}
-		if len(run.outputs) != len(want) {
-			t.Errorf("outputs: got %v, want exactly the keys of %v", run.outputs, want)
+		var alarms []string
+		for _, a := range list(obj(run.one(t, tService, "asap").Inputs, "alarms"), "alarmNames") {
+			alarms = append(alarms, a.(string))
+		}
+		if got, ok := run.outputs["deploymentAlarms"].([]string); !ok || !slices.Equal(got, alarms) || len(alarms) == 0 {
+			t.Errorf("output deploymentAlarms: got %#v, want the service's alarms %v", run.outputs["deploymentAlarms"], alarms)
+		}
+		if len(run.outputs) != len(want)+1 {
+			t.Errorf("outputs: got %v, want exactly the keys of %v and deploymentAlarms", run.outputs, want)
 		}
 	})
 }
@@ -643,6 +670,13 @@ func TestOutputs(t *testing.T) {
 func derefInt32(p *int32) int {
 	if p == nil {
 		return -1
+	}
+	return int(*p)
+}
+
+func derefInt32ptr(p *int32) int {
+	if p == nil {
+		return 0
 	}
 	return int(*p)
 }
@@ -661,13 +695,4 @@ func atoi(t *testing.T, s string) int {
 		t.Fatalf("config value %q: %v", s, err)
 	}
 	return n
-}
-
-func jsonList(t *testing.T, s string) []string {
-	t.Helper()
-	var out []string
-	if err := json.Unmarshal([]byte(s), &out); err != nil {
-		t.Fatalf("config list %q: %v", s, err)
-	}
-	return out
 }

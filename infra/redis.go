@@ -58,7 +58,7 @@ func newRedis(ctx *pulumi.Context, c Config, nw *Network, sg *SecurityGroups) (p
 		AtRestEncryptionEnabled:  pulumi.Bool(true),
 		TransitEncryptionEnabled: pulumi.Bool(r.TransitEncryption),
 		Tags:                     tags(c, "redis"),
-	})
+	}, fixedName)
 	if err != nil {
 		return pulumi.StringOutput{}, err
 	}

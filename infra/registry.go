@@ -49,7 +49,7 @@ func newRepository(ctx *pulumi.Context, c Config) (*ecr.Repository, error) {
 			ecr.RepositoryEncryptionConfigurationArgs{EncryptionType: pulumi.String("AES256")},
 		},
 		Tags: tags(c, "asap"),
-	})
+	}, fixedName)
 	if err != nil {
 		return nil, err
 	}

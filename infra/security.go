@@ -9,9 +9,11 @@ import (
 
 // Ports and paths of the ASAP container that the infrastructure must agree with.
 const (
-	// containerPort is ASAP_HTTP_ADDR: the public API, /healthz and /readyz. The admin
-	// port (9090, /metrics) is deliberately not mapped.
+	// containerPort is ASAP_HTTP_ADDR: the public API, /healthz and /readyz.
 	containerPort = 8080
+	// adminPort is ASAP_ADMIN_ADDR (/metrics). It has no port mapping: only the
+	// metrics sidecar reaches it, over the task's bridge network.
+	adminPort = 9090
 	// readinessPath answers 503 from the moment the task starts draining.
 	readinessPath = "/readyz"
 	// hostPortFrom and hostPortTo are the range ECS picks dynamic host ports from on the
@@ -20,7 +22,7 @@ const (
 	hostPortTo   = 65535
 	// redisPort is the port of a created or existing Redis.
 	redisPort = 6379
-	// sshPort is reachable only from Hosts.SSHCidrs.
+	// sshPort is reachable only from Hosts.SSHCidrs, and only with a key pair.
 	sshPort = 22
 )
 
@@ -93,7 +95,9 @@ func newSecurityGroups(ctx *pulumi.Context, c Config, nw *Network, listenerPorts
 	}); err != nil {
 		return nil, err
 	}
-	if len(c.Hosts.SSHCidrs) > 0 {
+	// A port-22 rule only serves instances that accept a key (configure rejects
+	// ranges without one); otherwise shell access is Session Manager.
+	if c.Hosts.SSHKeyName != "" && len(c.Hosts.SSHCidrs) > 0 {
 		if err := rule("instances-in-ssh", &ec2.SecurityGroupRuleArgs{
 			Type:            pulumi.String("ingress"),
 			SecurityGroupId: instances.ID(),

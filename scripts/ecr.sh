@@ -1,89 +1,59 @@
 #!/usr/bin/env bash
-# ecr.sh: the image in a stack's ECR repository. ENV is staging or production.
+# ecr.sh: the image a deploy names by digest (pulumi up builds and pushes staging's
+# own; this script only finds and checks one that exists already).
 #
-#   ecr.sh repo  ENV      print the repository URI
-#   ecr.sh check ENV TAG  fail unless the repository holds TAG (make deploy runs it first)
-#   ecr.sh push  ENV TAG  log Docker in to ECR, tag the local image asap:ENV-TAG as
-#                         REPO:TAG and push it; nothing to do when REPO:TAG exists already
-#                         (tags are immutable: one tag is one image, forever)
+#   ecr.sh check              fail unless $IMAGE is REGISTRY/REPOSITORY@sha256:<64 hex>
+#                             and ECR holds that digest
+#   ecr.sh promoted [FILE]    print the image production is to run, after the checks
+#                             above: $IMAGE when set (a hand rollback), else the digest
+#                             `make verify ENV=staging` recorded in FILE (default
+#                             out/staging-verified-image) after a verified rollout
 #
-# The repository is the stack output repositoryUrl; before the first full `pulumi up`
-# (bootstrap, see the README) it is looked up by its name, asap-ENV. REPO=... overrides
-# both. The region is AWS_REGION, else the stack's aws:region in Pulumi.ENV.yaml.
+# Region and account come from the registry host, ACCOUNT.dkr.ecr.REGION.amazonaws.com,
+# so production's credentials must be allowed to read staging's repository (the same
+# account, or a repository policy that grants it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { echo "usage: scripts/ecr.sh repo|check|push ENV [TAG]" >&2; exit 2; }
-cmd=${1:-}
-env=${2:-}
-tag=${3:-}
-[[ "$env" == staging || "$env" == production ]] || { echo "ecr.sh: ENV='$env': want staging or production" >&2; usage; }
+usage() { echo "usage: scripts/ecr.sh check | promoted [FILE]" >&2; exit 2; }
+digest_ref='^([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/([a-z0-9._/-]+)@(sha256:[0-9a-f]{64})$'
 
-region=${AWS_REGION:-$(sed -n 's/^[[:space:]]*aws:region:[[:space:]]*//p' "Pulumi.$env.yaml" 2>/dev/null | tr -d '"'"'"' ')}
-[[ -n "$region" ]] || { echo "ecr.sh: no region: set AWS_REGION or aws:region in Pulumi.$env.yaml" >&2; exit 1; }
-export AWS_REGION=$region
-
-repo_uri() {
-  if [[ -n "${REPO:-}" ]]; then
-    echo "$REPO"
-    return
-  fi
-  local uri=""
-  if command -v pulumi >/dev/null 2>&1; then
-    uri=$(pulumi stack output --stack "$env" repositoryUrl 2>/dev/null || true)
-  fi
-  if [[ -z "$uri" ]]; then
-    uri=$(aws ecr describe-repositories --repository-names "asap-$env" \
-      --query 'repositories[0].repositoryUri' --output text 2>/dev/null || true)
-  fi
-  if [[ -z "$uri" || "$uri" == None ]]; then
-    echo "ecr.sh: no ECR repository for $env: neither the stack output repositoryUrl nor a repository asap-$env in $region." >&2
-    echo "ecr.sh: create it first (README, Deployment: bootstrap): pulumi up --stack $env --target 'urn:pulumi:$env::asap::aws:ecr/repository:Repository::asap'" >&2
+check() { # image
+  local image=$1
+  if [[ ! "$image" =~ $digest_ref ]]; then
+    echo "ecr.sh: '$image' is not an ECR image by digest: want ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY@sha256:<64 hex> (a tag can move; a digest is the image staging verified)" >&2
     exit 1
   fi
-  echo "$uri"
+  local account=${BASH_REMATCH[1]} region=${BASH_REMATCH[2]} repo=${BASH_REMATCH[4]} digest=${BASH_REMATCH[5]}
+  local out
+  if ! out=$(aws ecr describe-images --registry-id "$account" --region "$region" --repository-name "$repo" \
+    --image-ids "imageDigest=$digest" --query 'imageDetails[0].imageDigest' --output text 2>&1); then
+    echo "ecr.sh: $image is not in ECR, or these credentials cannot read it: $(printf '%s\n' "$out" | grep -m1 . || true)" >&2
+    exit 1
+  fi
+  echo "ecr.sh: $image is in ECR" >&2
 }
 
-has_tag() { # repository-name tag
-  aws ecr describe-images --repository-name "$1" --image-ids "imageTag=$2" >/dev/null 2>&1
-}
-
-case "$cmd" in
-repo)
-  repo_uri
-  ;;
+case "${1:-}" in
 check)
-  [[ -n "$tag" ]] || usage
-  uri=$(repo_uri)
-  if ! has_tag "${uri#*/}" "$tag"; then
-    echo "ecr.sh: $uri:$tag is not in ECR: run 'make image push ENV=$env' first (or pass SHA= of an image that is)" >&2
-    exit 1
-  fi
-  echo "ecr.sh: $uri:$tag is in ECR"
+  [[ -n "${IMAGE:-}" ]] || { echo "ecr.sh check: set IMAGE=<registry>/<repository>@sha256:..." >&2; exit 2; }
+  check "$IMAGE"
   ;;
-push)
-  [[ -n "$tag" ]] || usage
-  local_image="asap:$env-$tag"
-  if ! docker image inspect "$local_image" >/dev/null 2>&1; then
-    echo "ecr.sh: no local image $local_image: run 'make image ENV=$env' first" >&2
-    exit 1
+promoted)
+  file=${2:-out/staging-verified-image}
+  image=${IMAGE:-}
+  if [[ -z "$image" ]]; then
+    if [[ ! -s "$file" ]]; then
+      echo "ecr.sh: no verified staging image in $file: run 'make deploy verify ENV=staging' first (verify records the digest it verified), or name one with IMAGE=<registry>/<repository>@sha256:..." >&2
+      exit 1
+    fi
+    image=$(tr -d '[:space:]' <"$file")
+    echo "ecr.sh: promoting $image, verified on staging ($file)" >&2
+  else
+    echo "ecr.sh: promoting IMAGE=$image" >&2
   fi
-  # The tag names a commit and can never be overwritten: an image built from
-  # uncommitted changes must not take it.
-  if [[ -z "${ALLOW_DIRTY:-}" && -n "$(git status --porcelain -- service docker .dockerignore)" ]]; then
-    echo "ecr.sh: service/ or docker/ has uncommitted changes, so $local_image is not commit $tag." >&2
-    echo "ecr.sh: commit them (or ALLOW_DIRTY=1 for a throwaway experiment; the tag stays taken)." >&2
-    exit 1
-  fi
-  uri=$(repo_uri)
-  if has_tag "${uri#*/}" "$tag"; then
-    echo "ecr.sh: $uri:$tag is already in ECR; nothing to push"
-    exit 0
-  fi
-  aws ecr get-login-password | docker login --username AWS --password-stdin "${uri%%/*}"
-  docker tag "$local_image" "$uri:$tag"
-  docker push "$uri:$tag"
-  echo "ecr.sh: pushed $uri:$tag"
+  check "$image"
+  echo "$image"
   ;;
 *)
   usage

@@ -2,7 +2,9 @@
 # seed.sh ENV: runs `asap load` once on the ENV stack's cluster, as a one-off task of the
 # deployed task definition (so with the stack's Redis and key prefix), which loads the
 # sample placements (demo-feed, demo-article, demo-paused) and publishes them. Run it
-# once after the first deployment of a stack, before `make verify` asks for demo-feed.
+# once after the first deployment of a stack, before `make verify` asks for its smoke
+# placement (the smokePkey output, demo-feed). The other containers of the task (the
+# demo ad server, the metrics agent) start too and stop with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +31,7 @@ echo "seed.sh: started ${task##*/} on $cluster; waiting for it to finish"
 aws ecs wait tasks-stopped --cluster "$cluster" --tasks "$task"
 
 read -r code reason < <(aws ecs describe-tasks --cluster "$cluster" --tasks "$task" \
-  --query 'tasks[0].[containers[0].exitCode, stoppedReason]' --output text)
+  --query "tasks[0].[containers[?name=='asap'] | [0].exitCode, stoppedReason]" --output text)
 if [[ "$code" != 0 ]]; then
   echo "seed.sh: asap load exited $code ($reason). Its log: aws logs tail $logs --since 15m" >&2
   exit 1

@@ -104,6 +104,41 @@ func checkMediation(body []byte, pkey string) error {
 	return nil
 }
 
+// checkFill checks a GET /v2/ad answer filled from an upstream: a creative with
+// markup, won in an auction (a house ad is served when the upstream fails, so it
+// is no fill).
+func checkFill(body []byte, pkey string) error {
+	var a struct {
+		AdserverRequestID string `json:"adserverRequestId"`
+		Creatives         []struct {
+			AuctionWinID string `json:"auctionWinId"`
+			Creative     struct {
+				Markup string `json:"markup"`
+			} `json:"creative"`
+		} `json:"creatives"`
+	}
+	if err := json.Unmarshal(body, &a); err != nil {
+		return fmt.Errorf("GET /v2/ad?pkey=%s: the body is not the ad answer JSON: %w: %s", pkey, err, snippet(body))
+	}
+	var problems []string
+	switch {
+	case len(a.Creatives) == 0:
+		problems = append(problems, "no creative")
+	case a.Creatives[0].AuctionWinID == houseAuctionWinID:
+		problems = append(problems, "the placement's house ad, not an upstream's bid (the upstream failed or timed out)")
+	case a.Creatives[0].Creative.Markup == "":
+		problems = append(problems, "a creative without markup")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("GET /v2/ad?pkey=%s: no fill: %s: %s", pkey, strings.Join(problems, ", "), snippet(body))
+	}
+	return nil
+}
+
+// houseAuctionWinID is the auctionWinId ASAP gives a house ad (service/internal/ad,
+// a module of its own, so not imported).
+const houseAuctionWinID = "house"
+
 // snippet is the start of a response body, on one line, for an error message.
 func snippet(body []byte) string {
 	s := strings.Join(strings.Fields(string(body)), " ")

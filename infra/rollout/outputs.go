@@ -19,6 +19,13 @@ type Outputs struct {
 	TargetGroupARN    string `json:"targetGroupArn"`
 	TaskDefinitionARN string `json:"taskDefinitionArn"`
 	Region            string `json:"region"`
+	// Image is the image the task definition runs, by digest
+	// (<registry>/<repository>@sha256:...): what production promotes.
+	Image string `json:"image"`
+	// SmokePkey is the placement the smoke requests ask for.
+	SmokePkey string `json:"smokePkey"`
+	// DeploymentAlarms are the CloudWatch alarms that roll the service's deployments back.
+	DeploymentAlarms []string `json:"deploymentAlarms"`
 }
 
 // ReadOutputs decodes the JSON object of `pulumi stack output --json`. Outputs it

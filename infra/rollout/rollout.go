@@ -1,12 +1,17 @@
 // Package rollout verifies an ECS deployment of ASAP: it waits until the service's
 // PRIMARY deployment runs the task definition just deployed, its rollout completed,
 // one of its tasks runs and is healthy in the load balancer's target group, and then
-// sends a smoke request through the load balancer.
+// sends smoke requests through the load balancer.
 //
 // It never reports a rollback as success. The SDK's services-stable waiter does:
-// after the deployment circuit breaker rolls back, the service is stable again with
-// the old task definition. The check compares the PRIMARY deployment's task
-// definition with the deployed one and reads its rollout state itself.
+// after the deployment circuit breaker, or a deployment alarm, rolls back, the
+// service is stable again with the old task definition. The check compares the
+// PRIMARY deployment's task definition with the deployed one and reads its rollout
+// state itself, and names the alarm when one caused the rollback.
+//
+// AWS APIs fail now and then beyond the SDK's own retries (throttling, a 5xx): the
+// check tolerates a few such errors in a row, backing off between looks, and fails
+// at once on an error no retry can fix (a missing cluster, denied access).
 package rollout
 
 import (
@@ -15,11 +20,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -30,8 +37,13 @@ import (
 var (
 	// ErrRolledBack: the PRIMARY deployment no longer runs the deployed task definition.
 	ErrRolledBack = errors.New("rolled back")
+	// ErrAlarmRolledBack: a deployment alarm rolled the deployment back. It wraps
+	// ErrRolledBack, so errors.Is(err, ErrRolledBack) holds for it too.
+	ErrAlarmRolledBack = fmt.Errorf("%w by a deployment alarm", ErrRolledBack)
 	// ErrFailed: the deployment's rollout state is FAILED.
 	ErrFailed = errors.New("rollout FAILED")
+	// ErrAPI: the AWS APIs kept failing, more times in a row than MaxAPIErrors.
+	ErrAPI = errors.New("AWS API errors")
 	// ErrTasksStopping: tasks of the deployed task definition keep stopping.
 	ErrTasksStopping = errors.New("tasks keep stopping")
 	// ErrTimeout: the rollout did not complete within the timeout.
@@ -59,6 +71,11 @@ const (
 	DefaultPollInterval    = 10 * time.Second
 	DefaultMaxStoppedTasks = 3
 	DefaultEvents          = 8
+	DefaultMaxAPIErrors    = 5
+	// MaxBackoff caps the pause after an API error (it doubles from PollInterval).
+	MaxBackoff = time.Minute
+	// describeLimit is the most tasks or container instances one Describe call takes.
+	describeLimit = 100
 )
 
 // Check is one verification of a deployment. The zero values of the optional fields
@@ -83,9 +100,20 @@ type Check struct {
 	// URL is the load balancer's base URL, such as http://asap-staging-123.us-east-1.elb.amazonaws.com
 	// (required; http:// is assumed without a scheme).
 	URL string
-	// Pkey is the placement the smoke request asks GET /v2 for. Empty skips /v2
-	// (GET /readyz is always checked).
+	// Pkey is the placement the smoke requests ask GET /v2 (and, with RequireFill,
+	// GET /v2/ad) for: the stack's smokePkey output. Empty skips both (GET /readyz
+	// is always checked).
 	Pkey string
+	// RequireFill makes GET /v2/ad?pkey=Pkey part of the smoke requests, and it must
+	// fill: 200 with a creative won from an upstream (no house ad, no 204). Staging
+	// sets it: its upstream is the demo ad server the stack runs. Production leaves
+	// it off, since a fill there would fire a real win notice.
+	RequireFill bool
+	// DeploymentAlarms are the CloudWatch alarms that roll a deployment back (the
+	// stack's deploymentAlarms output). The check also reads the ones the service's
+	// deployment configuration names; either is enough to name the alarm that
+	// rolled a deployment back.
+	DeploymentAlarms []string
 
 	// Timeout bounds the whole check, smoke requests included.
 	Timeout time.Duration
@@ -96,6 +124,11 @@ type Check struct {
 	MaxStoppedTasks int
 	// Events is how many of the service's most recent events a failure report lists.
 	Events int
+	// MaxAPIErrors is how many looks in a row may fail on a transient API error
+	// (throttling, a 5xx, a broken connection, each after the SDK's own retries)
+	// before the check gives up. The pause after the n-th doubles from PollInterval
+	// up to MaxBackoff.
+	MaxAPIErrors int
 }
 
 // Failure is a failed rollout with what an operator needs to see why.
@@ -151,8 +184,11 @@ func (c Check) Validate() error {
 	if c.ECS == nil || c.ELB == nil {
 		errs = append(errs, errors.New("ECS and ELB clients are required"))
 	}
-	if c.Timeout < 0 || c.PollInterval < 0 || c.MaxStoppedTasks < 0 || c.Events < 0 {
-		errs = append(errs, errors.New("timeout, poll interval, max stopped tasks and events must not be negative"))
+	if c.Timeout < 0 || c.PollInterval < 0 || c.MaxStoppedTasks < 0 || c.Events < 0 || c.MaxAPIErrors < 0 {
+		errs = append(errs, errors.New("timeout, poll interval, max stopped tasks, events and max API errors must not be negative"))
+	}
+	if c.RequireFill && c.Pkey == "" {
+		errs = append(errs, errors.New("a required fill needs the smoke placement (pkey): GET /v2/ad asks for it"))
 	}
 	return errors.Join(errs...)
 }
@@ -174,23 +210,37 @@ func (c Check) Run(ctx context.Context) error {
 	var last state
 	var lastLine string
 	var lastPrint time.Time
+	apiErrors := 0
 	for {
+		pause := c.PollInterval
 		st, err := c.observe(deadline)
-		if err != nil {
-			if ctx.Err() == nil && deadline.Err() != nil {
-				return c.timeout(last)
-			}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return fmt.Errorf("rollout: %w", ctx.Err())
+		case err != nil && deadline.Err() != nil:
+			return c.timeout(last)
+		case err != nil && !transient(err):
 			return fmt.Errorf("rollout: %w", err)
+		case err != nil:
+			apiErrors++
+			if apiErrors > c.MaxAPIErrors {
+				return c.failure(ErrAPI, last, "rollout: giving up after %d AWS API errors in a row (each after the SDK's own retries; %d tolerated): %v",
+					apiErrors, c.MaxAPIErrors, err)
+			}
+			pause = backoff(c.PollInterval, apiErrors)
+			c.printf(started, "AWS API error %d of %d tolerated in a row, next look in %s: %v", apiErrors, c.MaxAPIErrors, pause, err)
+		default:
+			apiErrors = 0
+			last = st
+			if line := st.progress(); line != lastLine || time.Since(lastPrint) >= time.Minute {
+				c.printf(started, "%s", line)
+				lastLine, lastPrint = line, time.Now()
+			}
+			if f := c.verdict(st); f != nil {
+				return f
+			}
 		}
-		last = st
-		if line := st.progress(); line != lastLine || time.Since(lastPrint) >= time.Minute {
-			c.printf(started, "%s", line)
-			lastLine, lastPrint = line, time.Now()
-		}
-		if f := c.verdict(st); f != nil {
-			return f
-		}
-		if st.done() {
+		if err == nil && st.done() {
 			break
 		}
 		select {
@@ -199,7 +249,7 @@ func (c Check) Run(ctx context.Context) error {
 				return fmt.Errorf("rollout: %w", ctx.Err())
 			}
 			return c.timeout(last)
-		case <-time.After(c.PollInterval):
+		case <-time.After(pause):
 		}
 	}
 
@@ -233,6 +283,9 @@ func (c Check) withDefaults() Check {
 	if c.Events == 0 {
 		c.Events = DefaultEvents
 	}
+	if c.MaxAPIErrors == 0 {
+		c.MaxAPIErrors = DefaultMaxAPIErrors
+	}
 	if !strings.Contains(c.URL, "://") {
 		c.URL = "http://" + c.URL
 	}
@@ -247,16 +300,18 @@ func (c Check) printf(started time.Time, format string, args ...any) {
 
 // state is one look at the service.
 type state struct {
-	want       string // the deployed task definition, short form
-	primary    *ecstypes.Deployment
-	ours       *ecstypes.Deployment // the deployment of the deployed task definition, PRIMARY or not
-	deployment int                  // number of deployments
-	newRunning int                  // RUNNING tasks of the deployed task definition
-	newHealthy int                  // of those, healthy in the target group
-	targets    int                  // targets of the deployed tasks found in the target group
-	unhealthy  []string             // the deployed tasks' targets that are not healthy
-	stopped    []string             // stopped tasks of the deployed task definition
-	events     []string
+	want          string // the deployed task definition, short form
+	primary       *ecstypes.Deployment
+	ours          *ecstypes.Deployment // the deployment of the deployed task definition, PRIMARY or not
+	deployment    int                  // number of deployments
+	newRunning    int                  // RUNNING tasks of the deployed task definition
+	newHealthy    int                  // of those, healthy in the target group
+	targets       int                  // targets of the deployed tasks found in the target group
+	unhealthy     []string             // the deployed tasks' targets that are not healthy
+	stopped       []string             // stopped tasks of the deployed task definition
+	events        []string
+	serviceEvents []ecstypes.ServiceEvent // all the events ECS returned, newest first
+	alarms        []string                // the deployment alarms the service's configuration names
 }
 
 // observe reads the service, its tasks and the target group's health.
@@ -277,6 +332,10 @@ func (c Check) observe(ctx context.Context) (state, error) {
 	if s := aws.ToString(svc.Status); s != "ACTIVE" {
 		return st, fmt.Errorf("service %s in cluster %s is %s, not ACTIVE", c.Service, c.Cluster, s)
 	}
+	if a := svc.DeploymentConfiguration; a != nil && a.Alarms != nil && a.Alarms.Enable {
+		st.alarms = a.Alarms.AlarmNames
+	}
+	st.serviceEvents = svc.Events
 	st.deployment = len(svc.Deployments)
 	for i := range svc.Deployments {
 		d := &svc.Deployments[i]
@@ -345,7 +404,7 @@ func (c Check) tasks(ctx context.Context, desired ecstypes.DesiredStatus) ([]ecs
 	}
 	var tasks []ecstypes.Task
 	for len(arns) > 0 {
-		n := min(len(arns), 100) // DescribeTasks takes at most 100 tasks
+		n := min(len(arns), describeLimit)
 		out, err := c.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: &c.Cluster, Tasks: arns[:n]})
 		if err != nil {
 			return nil, fmt.Errorf("describe %s tasks of %s: %w", desired, c.Service, err)
@@ -367,14 +426,16 @@ func (c Check) targetHealth(ctx context.Context, tasks []ecstypes.Task, st *stat
 		}
 	}
 	ec2IDs := map[string]string{}
-	if len(instanceARNs) > 0 {
-		out, err := c.ECS.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{Cluster: &c.Cluster, ContainerInstances: instanceARNs})
+	for len(instanceARNs) > 0 {
+		n := min(len(instanceARNs), describeLimit)
+		out, err := c.ECS.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{Cluster: &c.Cluster, ContainerInstances: instanceARNs[:n]})
 		if err != nil {
 			return fmt.Errorf("describe container instances of %s: %w", c.Cluster, err)
 		}
 		for _, ci := range out.ContainerInstances {
 			ec2IDs[aws.ToString(ci.ContainerInstanceArn)] = aws.ToString(ci.Ec2InstanceId)
 		}
+		instanceARNs = instanceARNs[n:]
 	}
 	out, err := c.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: &c.TargetGroupARN})
 	if err != nil {
@@ -434,17 +495,14 @@ func targetKeys(t ecstypes.Task, ec2ID string) []string {
 
 // verdict returns the failure that st shows beyond doubt, or nil to keep waiting.
 func (c Check) verdict(st state) *Failure {
-	fail := func(kind error, summary string, args ...any) *Failure {
-		return &Failure{Kind: kind, Summary: "rollout: " + fmt.Sprintf(summary, args...), StoppedTasks: st.stopped, Targets: st.unhealthy, Events: st.events}
-	}
 	if st.primary == nil {
 		return nil // between two deployments; the next look tells
 	}
 	primaryTD := shortTaskDefinition(aws.ToString(st.primary.TaskDefinition))
 	if !sameTaskDefinition(primaryTD, c.TaskDefinition) {
 		// The deploy (pulumi up) has already updated the service, so a PRIMARY
-		// deployment of another task definition means ours was replaced: by the
-		// circuit breaker's rollback, or by a later deployment.
+		// deployment of another task definition means ours was replaced: by a
+		// rollback (circuit breaker or deployment alarm), or by a later deployment.
 		why := "no deployment of it is left"
 		if st.ours != nil {
 			why = fmt.Sprintf("its deployment %s is %s, rollout %s", aws.ToString(st.ours.Id), aws.ToString(st.ours.Status), st.ours.RolloutState)
@@ -452,17 +510,96 @@ func (c Check) verdict(st state) *Failure {
 				why += ": " + r
 			}
 		}
-		return fail(ErrRolledBack, "%s was rolled back: the PRIMARY deployment %s runs %s (rollout %s), not the deployed %s (%s). A rollback is never a success",
-			st.want, aws.ToString(st.primary.Id), primaryTD, st.primary.RolloutState, st.want, why)
+		kind, by := ErrRolledBack, ""
+		if alarm, ok := c.alarmCause(st); ok {
+			kind, by = ErrAlarmRolledBack, " by "+alarm
+		}
+		return c.failure(kind, st, "rollout: %s was rolled back%s: the PRIMARY deployment %s runs %s (rollout %s), not the deployed %s (%s). A rollback is never a success",
+			st.want, by, aws.ToString(st.primary.Id), primaryTD, st.primary.RolloutState, st.want, why)
 	}
 	if st.primary.RolloutState == ecstypes.DeploymentRolloutStateFailed {
-		return fail(ErrFailed, "deployment %s of %s FAILED: %s", aws.ToString(st.primary.Id), st.want, orNone(aws.ToString(st.primary.RolloutStateReason)))
+		by := ""
+		if alarm, ok := c.alarmCause(st); ok {
+			by = " (" + alarm + ")"
+		}
+		return c.failure(ErrFailed, st, "rollout: deployment %s of %s FAILED%s: %s", aws.ToString(st.primary.Id), st.want, by, orNone(aws.ToString(st.primary.RolloutStateReason)))
 	}
 	if len(st.stopped) >= c.MaxStoppedTasks {
-		return fail(ErrTasksStopping, "%d tasks of %s stopped since deployment %s began (limit %d): they do not stay up",
+		return c.failure(ErrTasksStopping, st, "rollout: %d tasks of %s stopped since deployment %s began (limit %d): they do not stay up",
 			len(st.stopped), st.want, aws.ToString(st.primary.Id), c.MaxStoppedTasks)
 	}
 	return nil
+}
+
+// failure is a Failure of the given kind with what st shows.
+func (c Check) failure(kind error, st state, summary string, args ...any) *Failure {
+	return &Failure{Kind: kind, Summary: fmt.Sprintf(summary, args...), StoppedTasks: st.stopped, Targets: st.unhealthy, Events: st.events}
+}
+
+// alarmCause tells whether a deployment alarm ended our deployment, and names it:
+// ECS says so in the deployment's rolloutStateReason and in the service's events,
+// naming the alarm. Only events since our deployment began count, so an earlier
+// deployment's alarm is not blamed on this one.
+func (c Check) alarmCause(st state) (string, bool) {
+	var texts []string
+	var since time.Time
+	for _, d := range []*ecstypes.Deployment{st.ours, st.primary} {
+		if d != nil {
+			texts = append(texts, aws.ToString(d.RolloutStateReason))
+		}
+	}
+	if st.ours != nil {
+		since = aws.ToTime(st.ours.CreatedAt)
+	}
+	for _, e := range st.serviceEvents {
+		if !aws.ToTime(e.CreatedAt).Before(since) {
+			texts = append(texts, aws.ToString(e.Message))
+		}
+	}
+	known := slices.Clone(c.DeploymentAlarms)
+	for _, a := range st.alarms {
+		if !slices.Contains(known, a) {
+			known = append(known, a)
+		}
+	}
+	var named []string
+	mentioned := false
+	for _, t := range texts {
+		mentioned = mentioned || strings.Contains(strings.ToLower(t), "alarm")
+		for _, a := range known {
+			if a != "" && strings.Contains(t, a) && !slices.Contains(named, a) {
+				named = append(named, a)
+			}
+		}
+	}
+	switch {
+	case len(named) == 1:
+		return "deployment alarm " + named[0], true
+	case len(named) > 1:
+		return "deployment alarms " + strings.Join(named, ", "), true
+	case mentioned && len(known) > 0:
+		return "a deployment alarm (configured: " + strings.Join(known, ", ") + ")", true
+	case mentioned:
+		return "a deployment alarm", true
+	}
+	return "", false
+}
+
+// transient reports whether err is one the SDK itself would retry (throttling, a
+// 5xx, a broken connection): worth another look after a pause, unlike a missing
+// cluster or denied access.
+func transient(err error) bool {
+	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
+}
+
+// backoff is the pause after the n-th API error in a row: interval doubled n-1
+// times, at most MaxBackoff.
+func backoff(interval time.Duration, n int) time.Duration {
+	d := interval
+	for i := 1; i < n && d < MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, MaxBackoff)
 }
 
 // done reports whether the rollout is complete: PRIMARY is ours and COMPLETED, and
@@ -501,12 +638,17 @@ func (c Check) timeout(last state) error {
 	return f
 }
 
-// smoke sends GET /readyz and GET /v2?pkey= through the load balancer. A target
-// just registered may answer a moment late, so each request is tried up to three times.
+// smoke sends GET /readyz, GET /v2?pkey= and, when a fill is required, GET
+// /v2/ad?pkey= through the load balancer. A target just registered may answer a
+// moment late, and the demo ad server may not bid on one request, so each request
+// is tried up to three times.
 func (c Check) smoke(ctx context.Context) error {
 	paths := []string{"/readyz"}
 	if c.Pkey != "" {
-		paths = append(paths, "/v2?pkey="+c.Pkey)
+		paths = append(paths, "/v2?pkey="+url.QueryEscape(c.Pkey))
+		if c.RequireFill {
+			paths = append(paths, "/v2/ad?pkey="+url.QueryEscape(c.Pkey))
+		}
 	}
 	for _, path := range paths {
 		var err error
@@ -543,11 +685,17 @@ func (c Check) get(ctx context.Context, path string) error {
 	if err != nil {
 		return fmt.Errorf("GET %s: reading the body: %w", path, err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	switch {
+	case resp.StatusCode == http.StatusNotFound && path != "/readyz":
+		return fmt.Errorf("GET %s: status 404: the smoke placement %q is not in the stack's Redis (load it with `make seed ENV=...`, or pass another -pkey): %s", path, c.Pkey, snippet(body))
+	case resp.StatusCode == http.StatusNoContent && strings.HasPrefix(path, "/v2/ad?"):
+		return fmt.Errorf("GET %s: status 204, no fill: this stack requires one (its upstream is the demo ad server); is the upstream reachable and bidding?", path)
+	case resp.StatusCode != http.StatusOK:
 		return fmt.Errorf("GET %s: status %d, want 200: %s", path, resp.StatusCode, snippet(body))
-	}
-	if strings.HasPrefix(path, "/v2?") {
+	case strings.HasPrefix(path, "/v2?"):
 		return checkMediation(body, c.Pkey)
+	case strings.HasPrefix(path, "/v2/ad?"):
+		return checkFill(body, c.Pkey)
 	}
 	return nil
 }

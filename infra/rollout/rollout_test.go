@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +73,12 @@ func join[T any](lists ...[]T) []T {
 	return out
 }
 
+// filled is a GET /v2/ad answer with the demo ad server's bid.
+const filled = `{"mrid":"6f1c","adserverRequestId":"r1","creatives":[{"auctionWinId":"b1","cpm":1.5,"creative":{"creative_key":"ck","campaign_key":"","deal_id":"","markup":"<div>ad</div>","w":300,"h":250,"adomain":[]},"beacons":{"impression":[]}}]}`
+
+// Deployment alarms of the fake stack, as the deploymentAlarms output lists them.
+var alarms = []string{"asap-staging-5xx", "asap-staging-latency-p99"}
+
 // smokeOK answers as a healthy ASAP does.
 func smokeOK(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
@@ -78,6 +87,9 @@ func smokeOK(w http.ResponseWriter, r *http.Request) {
 	case "/v2":
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"mrid":"6f1c","pkey":"` + r.URL.Query().Get("pkey") + `","status":"OK","adServer":"DFP"}`))
+	case "/v2/ad":
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(filled))
 	default:
 		http.NotFound(w, r)
 	}
@@ -165,6 +177,7 @@ func TestRun(t *testing.T) {
 			wantErr: rollout.ErrRolledBack,
 			wantIn: []string{"asap-staging:42 was rolled back", "PRIMARY deployment ecs-svc/3 runs asap-staging:41",
 				"ecs-svc/2 is ACTIVE, rollout FAILED: ECS deployment circuit breaker", "task s1", "rolling back to deployment ecs-svc/1"},
+			wantNotIn: []string{"by deployment alarm", "by a deployment alarm"},
 			wantPolls: 2,
 		},
 		{
@@ -178,6 +191,45 @@ func TestRun(t *testing.T) {
 			}},
 			wantErr:   rollout.ErrRolledBack,
 			wantIn:    []string{"was rolled back", "runs asap-staging:41 (rollout COMPLETED)", "no deployment of it is left", "A rollback is never a success", "exit 2"},
+			wantNotIn: []string{"alarm"},
+			wantPolls: 1,
+		},
+		{
+			name: "deployment alarm rolled back a release that passed its health checks",
+			frames: []rollouttest.Frame{
+				{ // the new tasks are healthy: the circuit breaker sees nothing wrong
+					Deployments: []rollouttest.Deployment{newDeployment("PRIMARY", "IN_PROGRESS", 2, 0), oldDeployment("ACTIVE", "COMPLETED", 1)},
+					Tasks:       join(oldTasks[:1], newTasks), Targets: join(oldTargetsUp[:1], newTargetsUp),
+					Alarms: alarms,
+				},
+				{ // ...but 5xx rose: the alarm fired and ECS rolled back
+					Deployments: []rollouttest.Deployment{
+						{ID: "ecs-svc/3", Status: "PRIMARY", TaskDefinition: oldTD, RolloutState: "IN_PROGRESS", Desired: 2, Running: 1, CreatedAt: rollouttest.Epoch.Add(time.Minute)},
+						{ID: "ecs-svc/2", Status: "ACTIVE", TaskDefinition: newTD, RolloutState: "FAILED", Desired: 0, Running: 2, CreatedAt: rollouttest.Epoch,
+							RolloutStateReason: "ECS deployment detected triggered alarm(s): asap-staging-5xx."},
+					},
+					Events: []string{"(service asap) rolling back to deployment ecs-svc/1.",
+						"(service asap) (deployment ecs-svc/2) deployment failed: alarm detected."},
+					Tasks: join(oldTasks, newTasks), Targets: join(oldTargetsUp, newTargetsUp),
+					Alarms: alarms,
+				},
+			},
+			wantErr: rollout.ErrAlarmRolledBack,
+			wantIn: []string{"asap-staging:42 was rolled back by deployment alarm asap-staging-5xx",
+				"triggered alarm(s): asap-staging-5xx", "A rollback is never a success", "deployment failed: alarm detected"},
+			wantNotIn: []string{"asap-staging-latency-p99"},
+			wantPolls: 2,
+		},
+		{
+			name: "deployment alarm named only in the service's events",
+			frames: []rollouttest.Frame{{
+				Deployments: []rollouttest.Deployment{{ID: "ecs-svc/3", Status: "PRIMARY", TaskDefinition: oldTD, RolloutState: "COMPLETED", Desired: 2, Running: 2, CreatedAt: rollouttest.Epoch.Add(time.Minute)}},
+				Events: []string{"(service asap) has reached a steady state.",
+					"(service asap) (deployment ecs-svc/2) deployment failed: alarm asap-staging-latency-p99 is in ALARM state."},
+				Tasks: oldTasks, Targets: oldTargetsUp, Alarms: alarms,
+			}},
+			wantErr:   rollout.ErrAlarmRolledBack,
+			wantIn:    []string{"rolled back by deployment alarm asap-staging-latency-p99", "no deployment of it is left"},
 			wantPolls: 1,
 		},
 		{
@@ -256,6 +308,46 @@ func TestRun(t *testing.T) {
 			wantErr: rollout.ErrSmoke,
 			wantIn:  []string{`GET /v2?pkey=demo-feed: status "PAUSED", want "OK"`},
 		},
+		{
+			name:   "smoke: /v2/ad answers 204 where a fill is required",
+			frames: []rollouttest.Frame{completedFrame},
+			smoke: func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/v2/ad" {
+					w.WriteHeader(http.StatusNoContent)
+					return
+				}
+				smokeOK(w, r)
+			},
+			wantErr: rollout.ErrSmoke,
+			wantIn:  []string{"GET /v2/ad?pkey=demo-feed: status 204, no fill: this stack requires one"},
+		},
+		{
+			name:   "smoke: /v2/ad serves the house ad where a fill is required",
+			frames: []rollouttest.Frame{completedFrame},
+			smoke: func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/v2/ad" {
+					w.Write([]byte(`{"mrid":"m","adserverRequestId":"","creatives":[{"auctionWinId":"house","cpm":0,"creative":{"markup":"<div>house</div>"}}]}`))
+					return
+				}
+				smokeOK(w, r)
+			},
+			wantErr: rollout.ErrSmoke,
+			wantIn:  []string{"GET /v2/ad?pkey=demo-feed: no fill: the placement's house ad, not an upstream's bid"},
+		},
+		{
+			name:   "smoke: the smoke placement is not seeded",
+			frames: []rollouttest.Frame{completedFrame},
+			smoke: func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/v2" {
+					w.WriteHeader(http.StatusNotFound)
+					w.Write([]byte(`{"status":"NOT_FOUND"}`))
+					return
+				}
+				smokeOK(w, r)
+			},
+			wantErr: rollout.ErrSmoke,
+			wantIn:  []string{`status 404: the smoke placement "demo-feed" is not in the stack's Redis`, "make seed"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,7 +368,7 @@ func TestRun(t *testing.T) {
 				ECS: ecsClient, ELB: elbClient, Out: &out,
 				Cluster: rollouttest.Cluster, Service: rollouttest.Service,
 				TaskDefinition: rollouttest.TaskDefinitionARN(newTD), TargetGroupARN: rollouttest.TargetGroupARN,
-				URL: lb.URL, Pkey: "demo-feed",
+				URL: lb.URL, Pkey: "demo-feed", RequireFill: true, DeploymentAlarms: alarms[:1],
 				Timeout: timeout, PollInterval: 5 * time.Millisecond,
 			}
 
@@ -411,6 +503,7 @@ func TestValidate(t *testing.T) {
 			"target group ARN is required", "load balancer URL is required", "clients are required"}},
 		{"no revision", rollout.Check{TaskDefinition: "asap-staging"}, []string{`task definition "asap-staging" has no revision`}},
 		{"negative timeout", rollout.Check{Timeout: -time.Second}, []string{"must not be negative"}},
+		{"fill without a placement", rollout.Check{RequireFill: true}, []string{"a required fill needs the smoke placement"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -439,6 +532,9 @@ func TestReadOutputs(t *testing.T) {
   "targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/asap-staging/0123",
   "taskDefinitionArn": "arn:aws:ecs:us-east-1:123456789012:task-definition/asap-staging:42",
   "url": "http://asap-staging-123.us-east-1.elb.amazonaws.com",
+  "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/asap-staging@sha256:0e5751c026e543b2e8ab2eb06099daa1d1a5cdbe8b6cbd3a0b6d9b0b3c8d1f2a",
+  "smokePkey": "demo-feed",
+  "deploymentAlarms": ["asap-staging-5xx", "asap-staging-latency-p99"],
   "somethingNew": 1
 }`
 	got, err := rollout.ReadOutputs(strings.NewReader(stack))
@@ -450,13 +546,183 @@ func TestReadOutputs(t *testing.T) {
 		ClusterName: "asap-staging", ServiceName: "asap", RepositoryURL: "123456789012.dkr.ecr.us-east-1.amazonaws.com/asap",
 		LogGroupName: "/ecs/asap-staging", TargetGroupARN: "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/asap-staging/0123",
 		TaskDefinitionARN: "arn:aws:ecs:us-east-1:123456789012:task-definition/asap-staging:42", Region: "us-east-1",
+		Image:     "123456789012.dkr.ecr.us-east-1.amazonaws.com/asap-staging@sha256:0e5751c026e543b2e8ab2eb06099daa1d1a5cdbe8b6cbd3a0b6d9b0b3c8d1f2a",
+		SmokePkey: "demo-feed", DeploymentAlarms: []string{"asap-staging-5xx", "asap-staging-latency-p99"},
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ReadOutputs() = %+v, want %+v", got, want)
 	}
 	for _, bad := range []string{"", "[]", "error: no stack named 'staging' found"} {
 		if _, err := rollout.ReadOutputs(strings.NewReader(bad)); err == nil {
 			t.Errorf("ReadOutputs(%q) = nil error, want one", bad)
 		}
+	}
+}
+
+var (
+	throttled   = rollouttest.APIError{Status: 400, Code: "ThrottlingException", Message: "Rate exceeded"}
+	unavailable = rollouttest.APIError{Status: 503, Code: "ServerException", Message: "Service Unavailable"}
+	elbThrottle = rollouttest.APIError{Status: 400, Code: "Throttling", Message: "Rate exceeded"}
+)
+
+// AWS APIs fail now and then beyond the SDK's retries (the fake's clients make one
+// attempt, so each scripted error is one that outlived them). The check takes up to
+// MaxAPIErrors in a row, backing off, and says so when it gives up.
+func TestRunTransientAPIErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		fails map[string][]rollouttest.APIError
+		// wantErr nil: the rollout verifies.
+		wantErr error
+		wantIn  []string
+	}{
+		{
+			name:  "as many as tolerated, then success",
+			fails: map[string][]rollouttest.APIError{"DescribeServices": {throttled, unavailable, throttled}},
+			wantIn: []string{"AWS API error 1 of 3 tolerated in a row, next look in 1ms", "AWS API error 2 of 3 tolerated in a row, next look in 2ms",
+				"AWS API error 3 of 3 tolerated in a row, next look in 4ms", "ThrottlingException", "verified"},
+		},
+		{
+			name: "spread over ECS and ELBv2",
+			fails: map[string][]rollouttest.APIError{
+				"ListTasks":            {unavailable},
+				"DescribeTargetHealth": {elbThrottle, elbThrottle},
+			},
+			wantIn: []string{"Throttling", "ServerException", "AWS API error 3 of 3 tolerated", "verified"},
+		},
+		{
+			name: "a look that succeeds starts the count again",
+			fails: map[string][]rollouttest.APIError{
+				// Three errors, a good look (the rollout is still in progress), three more.
+				"DescribeServices": {throttled, throttled, throttled, {}, throttled, throttled, throttled},
+			},
+			wantIn: []string{"IN_PROGRESS", "verified"},
+		},
+		{
+			name:    "one more than tolerated",
+			fails:   map[string][]rollouttest.APIError{"DescribeServices": {throttled, throttled, throttled, unavailable}},
+			wantErr: rollout.ErrAPI,
+			wantIn:  []string{"rollout: giving up after 4 AWS API errors in a row (each after the SDK's own retries; 3 tolerated)", "describe service asap-staging/asap", "ServerException"},
+		},
+		{
+			name:    "an error no retry fixes fails at once",
+			fails:   map[string][]rollouttest.APIError{"DescribeServices": {{Status: 400, Code: "AccessDeniedException", Message: "User is not authorized to perform: ecs:DescribeServices"}}},
+			wantErr: nil, // not a Failure: checked below
+			wantIn:  []string{"AccessDeniedException"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inProgress := rollouttest.Frame{
+				Deployments: []rollouttest.Deployment{newDeployment("PRIMARY", "IN_PROGRESS", 1, 1), oldDeployment("ACTIVE", "COMPLETED", 1)},
+				Tasks:       join(oldTasks[:1], newTasks[:1]), Targets: join(oldTargetsUp[:1], newTargetsUp[:1]),
+			}
+			fake := rollouttest.NewServer(t, inProgress, completedFrame)
+			for op, errs := range tt.fails {
+				fake.Fail(op, errs...)
+			}
+			lb := httptest.NewServer(http.HandlerFunc(smokeOK))
+			defer lb.Close()
+			ecsClient, elbClient := fake.Clients()
+			var out bytes.Buffer
+			check := rollout.Check{
+				ECS: ecsClient, ELB: elbClient, Out: &out, Cluster: rollouttest.Cluster, Service: rollouttest.Service,
+				TaskDefinition: newTD, TargetGroupARN: rollouttest.TargetGroupARN, URL: lb.URL, Pkey: "demo-feed",
+				PollInterval: time.Millisecond, Timeout: time.Minute, MaxAPIErrors: 3,
+			}
+			err := check.Run(context.Background())
+			t.Logf("progress:\n%s", out.String())
+			got := out.String()
+			if err != nil {
+				got += err.Error()
+			}
+			for _, want := range tt.wantIn {
+				if !strings.Contains(got, want) {
+					t.Errorf("output and error lack %q:\n%s", want, got)
+				}
+			}
+			switch {
+			case strings.HasPrefix(tt.name, "an error no retry"):
+				if err == nil || errors.Is(err, rollout.ErrAPI) || errors.Is(err, rollout.ErrTimeout) {
+					t.Errorf("Run() = %v, want the API error at once", err)
+				}
+				if fake.Polls() != 0 || fake.Calls("DescribeServices") != 1 {
+					t.Errorf("DescribeServices called %d times, want 1: no retry of a permanent error", fake.Calls("DescribeServices"))
+				}
+			case tt.wantErr == nil && err != nil:
+				t.Fatalf("Run() = %v, want nil", err)
+			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
+				t.Fatalf("Run() = %v, want an error wrapping %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// The pause after the n-th API error in a row doubles from the poll interval, up to
+// MaxBackoff.
+func TestBackoff(t *testing.T) {
+	want := []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, time.Minute, time.Minute}
+	for n, w := range want {
+		if got := rollout.Backoff(rollout.DefaultPollInterval, n+1); got != w {
+			t.Errorf("pause after error %d = %s, want %s", n+1, got, w)
+		}
+	}
+}
+
+// A large service: more tasks and container instances than one Describe call takes
+// (the fake refuses more than 100, as ECS does, and pages ListTasks by 100).
+func TestRunManyContainerInstances(t *testing.T) {
+	const n = 250
+	var tasks []rollouttest.Task
+	var targets []rollouttest.Target
+	for i := range n {
+		instance := fmt.Sprintf("i-%04d", i)
+		tasks = append(tasks, running(fmt.Sprintf("n%d", i), newTD, instance, 32768+i%1000))
+		targets = append(targets, target(instance, 32768+i%1000, "healthy"))
+	}
+	d := newDeployment("PRIMARY", "COMPLETED", n, 0)
+	d.Desired = n
+	fake := rollouttest.NewServer(t, rollouttest.Frame{Deployments: []rollouttest.Deployment{d}, Tasks: tasks, Targets: targets})
+	lb := httptest.NewServer(http.HandlerFunc(smokeOK))
+	defer lb.Close()
+	ecsClient, elbClient := fake.Clients()
+	var out bytes.Buffer
+	check := rollout.Check{
+		ECS: ecsClient, ELB: elbClient, Out: &out, Cluster: rollouttest.Cluster, Service: rollouttest.Service,
+		TaskDefinition: newTD, TargetGroupARN: rollouttest.TargetGroupARN, URL: lb.URL,
+		PollInterval: time.Millisecond, Timeout: time.Minute,
+	}
+	if err := check.Run(context.Background()); err != nil {
+		t.Fatalf("Run() = %v, want nil", err)
+	}
+	if want := fmt.Sprintf("%d task(s) running, %d healthy in the target group", n, n); !strings.Contains(out.String(), want) {
+		t.Errorf("progress lacks %q:\n%s", want, out.String())
+	}
+	if got := fake.Calls("DescribeContainerInstances"); got != 3 {
+		t.Errorf("DescribeContainerInstances calls = %d, want 3 (250 instances by 100)", got)
+	}
+}
+
+// Without RequireFill (production) the smoke requests never ask /v2/ad: a fill there
+// would fire a real win notice.
+func TestSmokeWithoutRequiredFill(t *testing.T) {
+	fake := rollouttest.NewServer(t, completedFrame)
+	var paths []string
+	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		smokeOK(w, r)
+	}))
+	defer lb.Close()
+	ecsClient, elbClient := fake.Clients()
+	check := rollout.Check{
+		ECS: ecsClient, ELB: elbClient, Cluster: rollouttest.Cluster, Service: rollouttest.Service,
+		TaskDefinition: newTD, TargetGroupARN: rollouttest.TargetGroupARN, URL: lb.URL, Pkey: "demo-feed",
+		PollInterval: time.Millisecond, Timeout: time.Minute,
+	}
+	if err := check.Run(context.Background()); err != nil {
+		t.Fatalf("Run() = %v, want nil", err)
+	}
+	if want := []string{"/readyz", "/v2"}; !slices.Equal(paths, want) {
+		t.Errorf("smoke requests %q, want %q", paths, want)
 	}
 }

@@ -124,6 +124,11 @@ type Limits struct {
 	RetryAfter time.Duration `envconfig:"RETRY_AFTER" default:"1s"`
 }
 
+// MaxStopTimeout is the longest container stop timeout ECS allows on Fargate (120 s),
+// and the ceiling ASAP holds its EC2 tasks to: the time between SIGTERM and SIGKILL
+// in which a shutdown must end.
+const MaxStopTimeout = 120 * time.Second
+
 // Server holds the HTTP server's timeouts, size limits and shutdown timing.
 type Server struct {
 	ReadHeaderTimeout time.Duration `envconfig:"READ_HEADER_TIMEOUT" default:"2s"`
@@ -135,7 +140,10 @@ type Server struct {
 	// MaxBodyBytes bounds request bodies (the API takes none; a larger body is refused).
 	MaxBodyBytes int64 `envconfig:"MAX_BODY_BYTES" default:"65536"`
 	// DrainPeriod is how long, after SIGTERM, the listener keeps accepting while
-	// /readyz answers 503, so the load balancer notices before connections are refused.
+	// /readyz answers 503. Behind an ECS target group it is short: ECS deregisters
+	// the target and waits until the load balancer stops using it before it sends
+	// SIGTERM, so by then only a request the load balancer sent in the last instant
+	// can still arrive. Zero closes the listener at once (local runs).
 	DrainPeriod time.Duration `envconfig:"DRAIN_PERIOD" default:"0s"`
 	// ShutdownTimeout bounds the wait for in-flight requests after the drain period.
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s"`
@@ -158,6 +166,12 @@ type Ad struct {
 	UpstreamIdleConnTimeout       time.Duration `envconfig:"UPSTREAM_IDLE_CONN_TIMEOUT" default:"90s"`
 	// UpstreamMaxResponseBytes bounds a BidResponse body.
 	UpstreamMaxResponseBytes int64 `envconfig:"UPSTREAM_MAX_RESPONSE_BYTES" default:"1048576"`
+	// UpstreamMaxHeaderBytes bounds an upstream's (or a notice host's) answer
+	// headers, interim answers included; past it the answer is refused.
+	UpstreamMaxHeaderBytes int64 `envconfig:"UPSTREAM_MAX_HEADER_BYTES" default:"65536"`
+	// UpstreamMaxIdleConns bounds the idle keep-alive connections to all the
+	// upstreams together (ASAP_UPSTREAM_MAX_IDLE_CONNS_PER_HOST bounds each).
+	UpstreamMaxIdleConns int `envconfig:"UPSTREAM_MAX_IDLE_CONNS" default:"1024"`
 
 	// BreakerFailures is the number of consecutive failures that opens an upstream's breaker.
 	BreakerFailures int `envconfig:"BREAKER_FAILURES" default:"20"`
@@ -453,12 +467,22 @@ func (c Config) Validate() error {
 	if c.Server.DrainPeriod < 0 {
 		bad("DRAIN_PERIOD", "must not be negative")
 	}
+	// After SIGTERM the process drains, waits for requests in flight, then flushes
+	// the win notices: all of it must fit in the container's stop timeout, or
+	// SIGKILL ends it half way. The stack sets that timeout (infra's TestShutdownOrder
+	// and the faults suite hold the two together); here the sum is bounded by the
+	// largest ECS allows.
+	if stop := c.Server.DrainPeriod + c.Server.ShutdownTimeout + c.Ad.NoticeTimeout; stop > MaxStopTimeout {
+		bad("SHUTDOWN_TIMEOUT", "ASAP_DRAIN_PERIOD %s + ASAP_SHUTDOWN_TIMEOUT %s + ASAP_NOTICE_TIMEOUT %s = %s: above %s, the longest stop timeout ECS allows, so SIGKILL would cut the shutdown short",
+			c.Server.DrainPeriod, c.Server.ShutdownTimeout, c.Ad.NoticeTimeout, stop, MaxStopTimeout)
+	}
 	atLeastOne := map[string]int{
 		"REDIS_POOL_SIZE":                  c.Redis.PoolSize,
 		"CACHE_MAX_ENTRIES":                c.Cache.MaxEntries,
 		"MAX_IN_FLIGHT":                    c.Limits.MaxInFlight,
 		"MAX_HEADER_BYTES":                 c.Server.MaxHeaderBytes,
 		"UPSTREAM_MAX_IDLE_CONNS_PER_HOST": c.Ad.UpstreamMaxIdleConnsPerHost,
+		"UPSTREAM_MAX_IDLE_CONNS":          c.Ad.UpstreamMaxIdleConns,
 		"BREAKER_FAILURES":                 c.Ad.BreakerFailures,
 		"NOTICE_CONCURRENCY":               c.Ad.NoticeConcurrency,
 	}
@@ -489,6 +513,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ad.UpstreamMaxResponseBytes < 1 {
 		bad("UPSTREAM_MAX_RESPONSE_BYTES", "must be at least 1")
+	}
+	if c.Ad.UpstreamMaxHeaderBytes < 1 {
+		bad("UPSTREAM_MAX_HEADER_BYTES", "must be at least 1")
 	}
 	if c.Ad.DefaultTmax > c.Ad.MaxTmax {
 		bad("AD_DEFAULT_TMAX", "%s is above ASAP_AD_MAX_TMAX %s", c.Ad.DefaultTmax, c.Ad.MaxTmax)

@@ -35,8 +35,8 @@ func TestLoadEnvironments(t *testing.T) {
 	}{
 		{env: "local", wantInFlight: 64, wantLogFormat: "text", wantDebug: true},
 		{env: "local-docker", wantInFlight: 64, wantLogFormat: "text", wantDebug: true},
-		{env: "staging", redisURL: "redis://10.0.0.9:6379/0", wantInFlight: 512, wantLogFormat: "json", wantDrainPeriod: 15 * time.Second},
-		{env: "production", redisURL: "rediss://cache.internal:6379", wantInFlight: 1024, wantLogFormat: "json", wantDrainPeriod: 15 * time.Second},
+		{env: "staging", redisURL: "redis://10.0.0.9:6379/0", wantInFlight: 512, wantLogFormat: "json", wantDrainPeriod: time.Second},
+		{env: "production", redisURL: "rediss://cache.internal:6379", wantInFlight: 1024, wantLogFormat: "json", wantDrainPeriod: time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
@@ -67,8 +67,10 @@ func TestLoadEnvironments(t *testing.T) {
 			if tt.redisURL != "" && cfg.Redis.URL != tt.redisURL {
 				t.Errorf("Redis.URL = %q; want %q", cfg.Redis.URL, tt.redisURL)
 			}
-			if cfg.MemoryLimit == "" {
-				t.Errorf("MemoryLimit is empty; every env file sets ASAP_MEMORY_LIMIT")
+			// Locally the env file sets the memory limit; on ECS the task definition
+			// sets GOMEMLIMIT, which wins, so the env file must not pretend to.
+			if local := strings.HasPrefix(tt.env, "local"); local != (cfg.MemoryLimit != "") {
+				t.Errorf("MemoryLimit = %q in %s; want it set only in the local env files (ECS sets GOMEMLIMIT)", cfg.MemoryLimit, tt.env)
 			}
 		})
 	}
@@ -252,6 +254,41 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	// Load restores the variables it hid while reporting them.
 	if got := os.Getenv("ASAP_MAX_IN_FLIGHT"); got != "lots" {
 		t.Errorf("ASAP_MAX_IN_FLIGHT = %q after Load; want it restored to %q", got, "lots")
+	}
+}
+
+// After SIGTERM: drain, requests in flight, win notices. Their sum must fit in the
+// longest stop timeout ECS allows; any one of them may take the whole budget.
+func TestLoadShutdownFitsTheStopTimeout(t *testing.T) {
+	tests := []struct {
+		drain, shutdown, notice string
+		wantErr                 bool
+	}{
+		{"1s", "10s", "2s", false},  // staging and production
+		{"0s", "118s", "2s", false}, // exactly MaxStopTimeout
+		{"15s", "100s", "6s", true}, // 121 s
+		{"2m", "1ms", "1ms", true},  // a drain alone too long
+		{"0s", "10s", "111s", true}, // notices flushed after SIGKILL
+	}
+	for _, tt := range tests {
+		t.Run(tt.drain+"+"+tt.shutdown+"+"+tt.notice, func(t *testing.T) {
+			cleanEnv(t)
+			t.Setenv("ASAP_ENV", "production")
+			t.Setenv("ASAP_REDIS_URL", "redis://10.0.0.9:6379/0")
+			t.Setenv("ASAP_DRAIN_PERIOD", tt.drain)
+			t.Setenv("ASAP_SHUTDOWN_TIMEOUT", tt.shutdown)
+			t.Setenv("ASAP_NOTICE_TIMEOUT", tt.notice)
+			_, err := config.Load()
+			if !tt.wantErr {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "ASAP_DRAIN_PERIOD "+tt.drain) || !strings.Contains(err.Error(), "the longest stop timeout ECS allows") {
+				t.Errorf("Load = %v; want an error naming the three timeouts and the stop timeout", err)
+			}
+		})
 	}
 }
 

@@ -1,13 +1,16 @@
 // Command rollout verifies a deployment of ASAP on ECS: the PRIMARY deployment runs
 // the task definition just deployed, its rollout COMPLETED, a task of it is RUNNING
-// and healthy in the target group, and the load balancer answers /readyz and /v2.
-// A rollback by the deployment circuit breaker is a failure. `make verify ENV=...`
-// runs it with the stack's outputs:
+// and healthy in the target group, and the load balancer answers /readyz and /v2
+// (and, with -require-fill, a /v2/ad that fills). A rollback, by the deployment
+// circuit breaker or by a deployment alarm (named), is a failure. `make verify
+// ENV=...` runs it with the stack's outputs:
 //
 //	pulumi stack output --stack staging --json > out/staging-outputs.json
-//	go run ./infra/cmd/rollout -outputs out/staging-outputs.json -pkey demo-feed -timeout 15m
+//	go run ./infra/cmd/rollout -outputs out/staging-outputs.json -require-fill \
+//	  -verified-image out/staging-verified-image
 //
-// Flags override the outputs, so it also runs without Pulumi:
+// The smoke placement is the stack's smokePkey output and the deployment alarms its
+// deploymentAlarms output. Flags override the outputs, so it also runs without Pulumi:
 //
 //	go run ./infra/cmd/rollout -cluster asap-staging -service asap \
 //	  -task-definition arn:aws:ecs:us-east-1:123456789012:task-definition/asap-staging:42 \
@@ -26,6 +29,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -57,7 +61,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		targetGroup  = fs.String("target-group", "", "target group ARN (default: the targetGroupArn output)")
 		url          = fs.String("url", "", "load balancer URL for the smoke requests (default: the url output)")
 		region       = fs.String("region", "", "AWS region (default: the region output, else the SDK's usual sources)")
-		pkey         = fs.String("pkey", "", "placement the smoke request asks GET /v2 for; empty checks /readyz only")
+		pkey         = fs.String("pkey", "", "placement the smoke requests ask for (default: the smokePkey output); none checks /readyz only")
+		requireFill  = fs.Bool("require-fill", false, "GET /v2/ad?pkey= must fill with an upstream's bid (staging, whose upstream is the demo ad server)")
+		alarms       = fs.String("alarms", "", "comma-separated deployment alarm names (default: the deploymentAlarms output)")
+		verified     = fs.String("verified-image", "", "after a verified rollout, write the image output (the digest verified) to this file")
+		maxAPIErrors = fs.Int("max-api-errors", rollout.DefaultMaxAPIErrors, "give up after this many AWS API errors in a row (each after the SDK's retries)")
 		timeout      = fs.Duration("timeout", rollout.DefaultTimeout, "give up after this long")
 		pollInterval = fs.Duration("interval", rollout.DefaultPollInterval, "pause between two looks at the service")
 		maxStopped   = fs.Int("max-stopped", rollout.DefaultMaxStoppedTasks, "fail once this many tasks of the deployed task definition stopped")
@@ -83,16 +91,25 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return output
 	}
 	check := rollout.Check{
-		Out:             stdout,
-		Cluster:         pick(*cluster, out.ClusterName),
-		Service:         pick(*service, out.ServiceName),
-		TaskDefinition:  pick(*taskDef, out.TaskDefinitionARN),
-		TargetGroupARN:  pick(*targetGroup, out.TargetGroupARN),
-		URL:             pick(*url, out.URL),
-		Pkey:            *pkey,
-		Timeout:         *timeout,
-		PollInterval:    *pollInterval,
-		MaxStoppedTasks: *maxStopped,
+		Out:              stdout,
+		Cluster:          pick(*cluster, out.ClusterName),
+		Service:          pick(*service, out.ServiceName),
+		TaskDefinition:   pick(*taskDef, out.TaskDefinitionARN),
+		TargetGroupARN:   pick(*targetGroup, out.TargetGroupARN),
+		URL:              pick(*url, out.URL),
+		Pkey:             pick(*pkey, out.SmokePkey),
+		RequireFill:      *requireFill,
+		DeploymentAlarms: out.DeploymentAlarms,
+		Timeout:          *timeout,
+		PollInterval:     *pollInterval,
+		MaxStoppedTasks:  *maxStopped,
+		MaxAPIErrors:     *maxAPIErrors,
+	}
+	if *alarms != "" {
+		check.DeploymentAlarms = strings.Split(*alarms, ",")
+	}
+	if *verified != "" && out.Image == "" {
+		return errors.New("rollout: -verified-image needs the image output: give -outputs of a stack that has one")
 	}
 
 	var opts []func(*config.LoadOptions) error
@@ -108,7 +125,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	check.ECS = ecs.NewFromConfig(cfg)
 	check.ELB = elbv2.NewFromConfig(cfg)
-	return check.Run(ctx)
+	if err := check.Run(ctx); err != nil {
+		return err
+	}
+	if *verified != "" {
+		// Only a verified rollout leaves this file: production promotes what it names.
+		if err := os.WriteFile(*verified, []byte(out.Image+"\n"), 0o644); err != nil {
+			return fmt.Errorf("rollout: verified, but recording the image: %w", err)
+		}
+		fmt.Fprintf(stdout, "rollout: verified image %s recorded in %s\n", out.Image, *verified)
+	}
+	return nil
 }
 
 func readOutputs(path string, stdin io.Reader) (rollout.Outputs, error) {

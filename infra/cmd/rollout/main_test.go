@@ -8,7 +8,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,19 +40,29 @@ func TestRunWithOutputs(t *testing.T) {
 		Targets:     []rollouttest.Target{{Instance: "i-0a", Port: 32768, State: "healthy"}},
 	})
 	awsEnv(t, fake)
+	var mu sync.Mutex
+	var asked []string
 	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v2" {
-			w.Write([]byte(`{"mrid":"m","pkey":"demo-feed","status":"OK"}`))
-			return
+		mu.Lock()
+		asked = append(asked, r.URL.RequestURI())
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/v2":
+			w.Write([]byte(`{"mrid":"m","pkey":"` + r.URL.Query().Get("pkey") + `","status":"OK"}`))
+		case "/v2/ad":
+			w.Write([]byte(`{"mrid":"m","adserverRequestId":"r","creatives":[{"auctionWinId":"b1","cpm":1,"creative":{"markup":"<div>ad</div>"}}]}`))
+		default:
+			w.Write([]byte("ok"))
 		}
-		w.Write([]byte("ok"))
 	}))
 	defer lb.Close()
 
-	outputs, err := json.Marshal(map[string]string{
+	const image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/asap-staging@sha256:0e5751c026e543b2e8ab2eb06099daa1d1a5cdbe8b6cbd3a0b6d9b0b3c8d1f2a"
+	outputs, err := json.Marshal(map[string]any{
 		"url": lb.URL, "clusterName": rollouttest.Cluster, "serviceName": rollouttest.Service,
 		"taskDefinitionArn": rollouttest.TaskDefinitionARN(td), "targetGroupArn": rollouttest.TargetGroupARN,
 		"region": rollouttest.Region, "repositoryUrl": "123456789012.dkr.ecr.us-east-1.amazonaws.com/asap",
+		"image": image, "smokePkey": "demo-canary", "deploymentAlarms": []string{"asap-staging-5xx"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -64,23 +76,71 @@ func TestRunWithOutputs(t *testing.T) {
 		name  string
 		args  []string
 		stdin string
+		// wantAsked are the smoke requests the load balancer must see.
+		wantAsked []string
+		// wantImage is what -verified-image records; empty: not asked.
+		wantImage string
 	}{
-		{"outputs file", []string{"-outputs", file}, ""},
-		{"outputs on stdin", []string{"-outputs", "-"}, string(outputs)},
+		{"outputs file: smokePkey, fill required, image recorded", []string{"-outputs", file, "-require-fill", "-verified-image", "IMAGE"}, "",
+			[]string{"/readyz", "/v2?pkey=demo-canary", "/v2/ad?pkey=demo-canary"}, image},
+		{"outputs on stdin, -pkey overrides smokePkey", []string{"-outputs", "-", "-pkey", "demo-feed"}, string(outputs),
+			[]string{"/readyz", "/v2?pkey=demo-feed"}, ""},
 		{"flags only", []string{"-cluster", rollouttest.Cluster, "-service", rollouttest.Service, "-task-definition", td,
-			"-target-group", rollouttest.TargetGroupARN, "-url", lb.URL, "-region", rollouttest.Region}, ""},
+			"-target-group", rollouttest.TargetGroupARN, "-url", lb.URL, "-region", rollouttest.Region, "-pkey", "demo-feed"}, "",
+			[]string{"/readyz", "/v2?pkey=demo-feed"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			mu.Lock()
+			asked = nil
+			mu.Unlock()
+			recorded := filepath.Join(t.TempDir(), "staging-verified-image")
+			var args []string
+			for _, a := range tt.args {
+				args = append(args, strings.ReplaceAll(a, "IMAGE", recorded))
+			}
+			args = append(args, "-interval", "5ms", "-timeout", "10s")
 			var stdout, stderr bytes.Buffer
-			args := append(tt.args, "-pkey", "demo-feed", "-interval", "5ms", "-timeout", "10s")
 			if err := run(context.Background(), args, strings.NewReader(tt.stdin), &stdout, &stderr); err != nil {
 				t.Fatalf("run(%q) = %v\nstdout:\n%s", args, err, stdout.String())
 			}
 			if !strings.Contains(stdout.String(), "verified: asap-staging:7") {
 				t.Errorf("stdout lacks the verified line:\n%s", stdout.String())
 			}
+			mu.Lock()
+			if !slices.Equal(asked, tt.wantAsked) {
+				t.Errorf("smoke requests %q, want %q", asked, tt.wantAsked)
+			}
+			mu.Unlock()
+			got, err := os.ReadFile(recorded)
+			switch {
+			case tt.wantImage == "" && err == nil:
+				t.Errorf("%s written without -verified-image", recorded)
+			case tt.wantImage != "" && strings.TrimSpace(string(got)) != tt.wantImage:
+				t.Errorf("-verified-image wrote %q (%v), want %q", got, err, tt.wantImage)
+			}
 		})
+	}
+}
+
+// A rollout that fails leaves no verified image behind: production must not promote it.
+func TestRunFailedRecordsNoImage(t *testing.T) {
+	fake := rollouttest.NewServer(t, rollouttest.Frame{
+		Deployments: []rollouttest.Deployment{{ID: "ecs-svc/6", Status: "PRIMARY", TaskDefinition: "asap-staging:6", RolloutState: "COMPLETED", Desired: 1, Running: 1}},
+		Events:      []string{"(service asap) (deployment ecs-svc/7) deployment failed: alarm detected: asap-staging-5xx."},
+	})
+	awsEnv(t, fake)
+	outputs := `{"url":"http://127.0.0.1:1","clusterName":"` + rollouttest.Cluster + `","serviceName":"` + rollouttest.Service +
+		`","taskDefinitionArn":"` + rollouttest.TaskDefinitionARN("asap-staging:7") + `","targetGroupArn":"` + rollouttest.TargetGroupARN +
+		`","region":"us-east-1","image":"r/asap@sha256:00","deploymentAlarms":["asap-staging-5xx"]}`
+	recorded := filepath.Join(t.TempDir(), "staging-verified-image")
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-outputs", "-", "-verified-image", recorded, "-interval", "5ms"}, strings.NewReader(outputs), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "rolled back by deployment alarm asap-staging-5xx") {
+		t.Fatalf("run() = %v, want the alarm rollback", err)
+	}
+	if _, err := os.Stat(recorded); err == nil {
+		t.Errorf("%s written after a failed rollout", recorded)
 	}
 }
 
@@ -100,6 +160,8 @@ func TestRunBadInput(t *testing.T) {
 		{"outputs not JSON", []string{"-outputs", "-"}, "error: no stack named 'staging' found", []string{"pulumi stack output --json"}},
 		{"stray argument", []string{"staging"}, "", []string{"unexpected arguments"}},
 		{"bad flag", []string{"-timeout", "soon"}, "", []string{"invalid value"}},
+		{"verified image without outputs", []string{"-verified-image", "x", "-region", "us-east-1"}, "", []string{"-verified-image needs the image output"}},
+		{"fill without a placement", []string{"-require-fill", "-cluster", "c", "-region", "us-east-1"}, "", []string{"a required fill needs the smoke placement"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

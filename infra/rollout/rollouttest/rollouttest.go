@@ -5,7 +5,9 @@
 //
 // A test scripts a rollout as a list of frames. Each DescribeServices call moves to
 // the next frame (staying on the last one); the other calls answer from the current
-// frame, so a poll of the check sees one consistent picture.
+// frame, so a poll of the check sees one consistent picture. Fail scripts API
+// errors. Like ECS, the fake pages ListTasks by 100 and refuses a Describe of more
+// than 100 tasks or container instances.
 package rollouttest
 
 import (
@@ -34,6 +36,8 @@ const (
 	Region         = "us-east-1"
 	TargetGroupARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/asap-staging/0123456789abcdef"
 	account        = "123456789012"
+	// describeLimit is the most tasks or container instances ECS describes in one call.
+	describeLimit = 100
 )
 
 // TaskDefinitionARN returns the ARN of family:revision in the fake's account.
@@ -50,6 +54,9 @@ type Frame struct {
 	Events  []string
 	Tasks   []Task
 	Targets []Target
+	// Alarms are the CloudWatch alarms of the service's deployment configuration
+	// (enabled, with rollback); none means the service has no deployment alarms.
+	Alarms []string
 }
 
 // Deployment is one of the service's deployments.
@@ -106,6 +113,36 @@ type Server struct {
 	frames []Frame
 	polls  int
 	calls  map[string]int
+	fails  map[string][]APIError
+}
+
+// APIError is an error the fake answers instead of an operation's result.
+type APIError struct {
+	// Status is the HTTP status, such as 400 for throttling or 503.
+	Status int
+	// Code is the AWS error code, such as ThrottlingException (ECS), Throttling
+	// (ELBv2) or ServerException.
+	Code    string
+	Message string
+}
+
+// Fail makes the next len(errs) calls of op (such as "DescribeServices" or
+// "DescribeTargetHealth") answer errs, one each, in order; a zero APIError lets its
+// call through. A failed DescribeServices does not move to the next frame.
+func (s *Server) Fail(op string, errs ...APIError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fails[op] = append(s.fails[op], errs...)
+}
+
+// nextFailure pops the error scripted for op, if any.
+func (s *Server) nextFailure(op string) (APIError, bool) {
+	q := s.fails[op]
+	if len(q) == 0 {
+		return APIError{}, false
+	}
+	s.fails[op] = q[1:]
+	return q[0], q[0].Status != 0
 }
 
 // NewServer starts a fake that plays frames; it is closed when the test ends.
@@ -114,7 +151,7 @@ func NewServer(t testing.TB, frames ...Frame) *Server {
 	if len(frames) == 0 {
 		t.Fatal("rollouttest: at least one frame is needed")
 	}
-	s := &Server{t: t, frames: frames, calls: map[string]int{}}
+	s := &Server{t: t, frames: frames, calls: map[string]int{}, fails: map[string][]APIError{}}
 	hs := httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(hs.Close)
 	s.URL = hs.URL
@@ -184,6 +221,10 @@ func (s *Server) serveECS(w http.ResponseWriter, target string, body []byte) {
 		return
 	}
 	s.calls[op]++
+	if e, ok := s.nextFailure(op); ok {
+		writeJSON(w, e.Status, ecsError{e.Code, e.Message})
+		return
+	}
 	var in struct {
 		Cluster            string   `json:"cluster"`
 		Services           []string `json:"services"`
@@ -191,6 +232,7 @@ func (s *Server) serveECS(w http.ResponseWriter, target string, body []byte) {
 		DesiredStatus      string   `json:"desiredStatus"`
 		Tasks              []string `json:"tasks"`
 		ContainerInstances []string `json:"containerInstances"`
+		NextToken          string   `json:"nextToken"`
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
 		writeJSON(w, http.StatusBadRequest, ecsError{"SerializationException", err.Error()})
@@ -228,8 +270,24 @@ func (s *Server) serveECS(w http.ResponseWriter, target string, body []byte) {
 				arns = append(arns, taskARN(t.ID))
 			}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"taskArns": arns})
+		// Pages of 100, as ECS's default maxResults; the token is the next offset.
+		from := 0
+		if in.NextToken != "" {
+			if _, err := fmt.Sscan(in.NextToken, &from); err != nil || from < 0 || from > len(arns) {
+				writeJSON(w, http.StatusBadRequest, ecsError{"InvalidParameterException", "bad nextToken"})
+				return
+			}
+		}
+		page := map[string]any{"taskArns": arns[from:min(from+describeLimit, len(arns))]}
+		if from+describeLimit < len(arns) {
+			page["nextToken"] = fmt.Sprint(from + describeLimit)
+		}
+		writeJSON(w, http.StatusOK, page)
 	case "DescribeTasks":
+		if len(in.Tasks) > describeLimit {
+			writeJSON(w, http.StatusBadRequest, ecsError{"InvalidParameterException", "Tasks cannot be longer than 100."})
+			return
+		}
 		byARN := map[string]Task{}
 		for _, t := range s.frame().Tasks {
 			byARN[taskARN(t.ID)] = t
@@ -245,6 +303,10 @@ func (s *Server) serveECS(w http.ResponseWriter, target string, body []byte) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks, "failures": failures})
 	case "DescribeContainerInstances":
+		if len(in.ContainerInstances) > describeLimit {
+			writeJSON(w, http.StatusBadRequest, ecsError{"InvalidParameterException", "ContainerInstances cannot be longer than 100."})
+			return
+		}
 		var cis []any
 		for _, arn := range in.ContainerInstances {
 			_, instance, _ := strings.Cut(arn, "container-instance/"+Cluster+"/")
@@ -293,6 +355,13 @@ func (s *Server) service(f Frame) map[string]any {
 		}
 	}
 	svc["deployments"] = deployments
+	if len(f.Alarms) > 0 {
+		svc["deploymentConfiguration"] = map[string]any{
+			"maximumPercent": 200, "minimumHealthyPercent": 100,
+			"deploymentCircuitBreaker": map[string]any{"enable": true, "rollback": true},
+			"alarms":                   map[string]any{"alarmNames": f.Alarms, "enable": true, "rollback": true},
+		}
+	}
 	events := []any{}
 	for i, msg := range f.Events {
 		events = append(events, map[string]any{
@@ -387,6 +456,14 @@ func (s *Server) serveELB(w http.ResponseWriter, body []byte) {
 	}
 	op := form.Get("Action")
 	s.calls[op]++
+	if e, ok := s.nextFailure(op); ok {
+		kind := "Sender"
+		if e.Status >= 500 {
+			kind = "Receiver"
+		}
+		writeXML(w, e.Status, elbError{Type: kind, Code: e.Code, Message: e.Message, ID: "fake"})
+		return
+	}
 	if op != "DescribeTargetHealth" {
 		writeXML(w, http.StatusBadRequest, elbError{Type: "Sender", Code: "InvalidAction", Message: "the fake does not serve " + op, ID: "fake"})
 		return

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"asap/service/internal/jsonstr"
 	"asap/service/internal/openrtb"
 	"asap/service/internal/placement"
 )
@@ -98,9 +99,9 @@ func HouseAnswer(mrid string, h *placement.HouseAd) Answer {
 func (a *Answer) Encode(buf *bytes.Buffer) error {
 	b := buf.AvailableBuffer()
 	b = append(b, `{"mrid":`...)
-	b = openrtb.AppendJSONString(b, a.MRID)
+	b = jsonstr.Append(b, a.MRID)
 	b = append(b, `,"adserverRequestId":`...)
-	b = openrtb.AppendJSONString(b, a.AdserverRequestID)
+	b = jsonstr.Append(b, a.AdserverRequestID)
 	b = append(b, `,"creatives":`...)
 	if a.Creatives == nil {
 		b = append(b, "null"...)
@@ -112,20 +113,20 @@ func (a *Answer) Encode(buf *bytes.Buffer) error {
 			}
 			c := &a.Creatives[i]
 			b = append(b, `{"auctionWinId":`...)
-			b = openrtb.AppendJSONString(b, c.AuctionWinID)
+			b = jsonstr.Append(b, c.AuctionWinID)
 			b = append(b, `,"cpm":`...)
 			var err error
 			if b, err = openrtb.AppendJSONFloat(b, c.CPM); err != nil {
 				return fmt.Errorf("ad: encode answer: %w", err)
 			}
 			b = append(b, `,"creative":{"creative_key":`...)
-			b = openrtb.AppendJSONString(b, c.Creative.CreativeKey)
+			b = jsonstr.Append(b, c.Creative.CreativeKey)
 			b = append(b, `,"campaign_key":`...)
-			b = openrtb.AppendJSONString(b, c.Creative.CampaignKey)
+			b = jsonstr.Append(b, c.Creative.CampaignKey)
 			b = append(b, `,"deal_id":`...)
-			b = openrtb.AppendJSONString(b, c.Creative.DealID)
+			b = jsonstr.Append(b, c.Creative.DealID)
 			b = append(b, `,"markup":`...)
-			b = openrtb.AppendJSONString(b, c.Creative.Markup)
+			b = jsonstr.Append(b, c.Creative.Markup)
 			b = append(b, `,"w":`...)
 			b = strconv.AppendInt(b, c.Creative.W, 10)
 			b = append(b, `,"h":`...)
@@ -152,7 +153,7 @@ func appendStrings(b []byte, v []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = openrtb.AppendJSONString(b, s)
+		b = jsonstr.Append(b, s)
 	}
 	return append(b, ']')
 }

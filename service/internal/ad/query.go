@@ -32,14 +32,6 @@ type Query struct {
 	LMT         int8
 }
 
-// ParamError names a query parameter that is missing or malformed.
-type ParamError struct {
-	Param  string
-	Reason string
-}
-
-func (e *ParamError) Error() string { return "query parameter " + e.Param + ": " + e.Reason }
-
 // Bounds of the query parameters.
 const (
 	maxShort   = 64   // uid, appVersion, os, osv, make, model
@@ -53,58 +45,65 @@ const (
 )
 
 // ParseQuery parses and validates a raw query string (URL.RawQuery). It returns a
-// *ParamError naming the first offending parameter. Unknown parameters are ignored,
+// *query.Error naming the first offending parameter (a repeated one follows query.Repeated). Unknown parameters are ignored,
 // so SDKs may send more than this version reads; a known parameter given twice is
 // an error, because it is ambiguous.
 func ParseQuery(raw string) (Query, error) {
 	q := Query{GDPR: -1, COPPA: -1, LMT: -1}
-	var seen uint32
-	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		if pair == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(pair, "=")
-		key, err := query.Unescape(k)
-		if err != nil {
-			return Query{}, &ParamError{Param: "(name)", Reason: "bad percent-encoding"}
-		}
-		bit, ok := paramBit[key]
+	var (
+		seen uint32
+		vals [len(paramNames)]string // the decoded value of each parameter seen
+	)
+	for {
+		key, v, rest, ok, err := query.Next(raw)
 		if !ok {
+			break
+		}
+		if err != nil {
+			return Query{}, err
+		}
+		raw = rest
+		i, known := paramIndex[key]
+		if !known {
 			continue
 		}
-		if seen&bit != 0 {
-			return Query{}, &ParamError{Param: key, Reason: "given more than once"}
-		}
-		seen |= bit
 		val, err := query.Unescape(v)
 		if err != nil {
-			return Query{}, &ParamError{Param: key, Reason: "bad percent-encoding"}
+			return Query{}, query.Bad(key, "malformed percent-encoding")
 		}
+		if seen&(1<<i) != 0 {
+			if err := query.Repeated(key, vals[i], val); err != nil {
+				return Query{}, err
+			}
+			continue
+		}
+		seen |= 1 << i
+		vals[i] = val
 		if err := q.set(key, val); err != nil {
 			return Query{}, err
 		}
 	}
 	if q.PKey == "" {
-		return Query{}, &ParamError{Param: "pkey", Reason: "required"}
+		return Query{}, &query.Error{Param: "pkey", Problem: "required"}
 	}
 	if (q.W == 0) != (q.H == 0) {
 		if q.W == 0 {
-			return Query{}, &ParamError{Param: "w", Reason: "required with h"}
+			return Query{}, &query.Error{Param: "w", Problem: "required with h"}
 		}
-		return Query{}, &ParamError{Param: "h", Reason: "required with w"}
+		return Query{}, &query.Error{Param: "h", Problem: "required with w"}
 	}
 	return q, nil
 }
 
-var paramBit = func() map[string]uint32 {
-	names := []string{"pkey", "uid", "appId", "appName", "appVersion", "creative_key", "campaign_key",
-		"w", "h", "os", "osv", "make", "model", "gdpr", "gdpr_consent", "us_privacy", "gpp", "gpp_sid",
-		"coppa", "lmt"}
-	m := make(map[string]uint32, len(names))
-	for i, n := range names {
-		m[n] = 1 << i
+// paramNames are the parameters GET /v2/ad reads; paramIndex numbers them.
+var paramNames = [...]string{"pkey", "uid", "appId", "appName", "appVersion", "creative_key", "campaign_key",
+	"w", "h", "os", "osv", "make", "model", "gdpr", "gdpr_consent", "us_privacy", "gpp", "gpp_sid",
+	"coppa", "lmt"}
+
+var paramIndex = func() map[string]int {
+	m := make(map[string]int, len(paramNames))
+	for i, n := range paramNames {
+		m[n] = i
 	}
 	return m
 }()
@@ -114,7 +113,7 @@ func (q *Query) set(key, val string) error {
 	switch key {
 	case "pkey":
 		if !placement.ValidKey(val) {
-			return &ParamError{Param: key, Reason: "want [A-Za-z0-9_-]{1,64}"}
+			return &query.Error{Param: key, Problem: "want [A-Za-z0-9_-]{1,64}"}
 		}
 		q.PKey = val
 	case "uid":
@@ -163,11 +162,11 @@ func (q *Query) set(key, val string) error {
 // is the same as an absent one.
 func text(key, val string, max int) (string, error) {
 	if len(val) > max {
-		return "", &ParamError{Param: key, Reason: fmt.Sprintf("longer than %d bytes", max)}
+		return "", &query.Error{Param: key, Problem: fmt.Sprintf("longer than %d bytes", max)}
 	}
 	for i := 0; i < len(val); i++ {
 		if c := val[i]; c < 0x20 || c == 0x7f {
-			return "", &ParamError{Param: key, Reason: "control character"}
+			return "", &query.Error{Param: key, Problem: "control character"}
 		} else if c >= utf8.RuneSelf {
 			return textSlow(key, val)
 		}
@@ -177,11 +176,11 @@ func text(key, val string, max int) (string, error) {
 
 func textSlow(key, val string) (string, error) {
 	if !utf8.ValidString(val) {
-		return "", &ParamError{Param: key, Reason: "not valid UTF-8"}
+		return "", &query.Error{Param: key, Problem: "not valid UTF-8"}
 	}
 	for _, r := range val {
 		if unicode.IsControl(r) {
-			return "", &ParamError{Param: key, Reason: "control character"}
+			return "", &query.Error{Param: key, Problem: "control character"}
 		}
 	}
 	return val, nil
@@ -194,13 +193,13 @@ func flag(key, val string) (int8, error) {
 	case "1":
 		return 1, nil
 	}
-	return 0, &ParamError{Param: key, Reason: "want 0 or 1"}
+	return 0, &query.Error{Param: key, Problem: "want 0 or 1"}
 }
 
 func size(key, val string) (int, error) {
 	n, err := strconv.Atoi(val)
 	if err != nil || n < 1 || n > maxSize || val[0] == '+' {
-		return 0, &ParamError{Param: key, Reason: fmt.Sprintf("want an integer from 1 to %d", maxSize)}
+		return 0, &query.Error{Param: key, Problem: fmt.Sprintf("want an integer from 1 to %d", maxSize)}
 	}
 	return n, nil
 }
@@ -210,7 +209,7 @@ func sids(key, val string) ([]int, error) {
 	if val == "" {
 		return nil, nil
 	}
-	bad := &ParamError{Param: key, Reason: fmt.Sprintf("want up to %d comma-separated integers from 0 to %d", maxSIDs, maxSID)}
+	bad := &query.Error{Param: key, Problem: fmt.Sprintf("want up to %d comma-separated integers from 0 to %d", maxSIDs, maxSID)}
 	out := make([]int, 0, strings.Count(val, ",")+1)
 	for part := range strings.SplitSeq(val, ",") {
 		n, err := strconv.Atoi(part)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"asap/service/internal/query"
 )
 
 func TestParseQuery(t *testing.T) {
@@ -14,7 +16,7 @@ func TestParseQuery(t *testing.T) {
 		name      string
 		raw       string
 		want      Query
-		wantParam string // the parameter a *ParamError names; "" for success
+		wantParam string // the parameter a *query.Error names; "" for success
 	}{
 		{name: "pkey only", raw: "pkey=demo-feed", want: Query{PKey: "demo-feed", GDPR: -1, COPPA: -1, LMT: -1}},
 		{
@@ -39,6 +41,9 @@ func TestParseQuery(t *testing.T) {
 		{name: "bad pkey", raw: "pkey=a/b", wantParam: "pkey"},
 		{name: "long pkey", raw: "pkey=" + strings.Repeat("a", 65), wantParam: "pkey"},
 		{name: "pkey twice", raw: "pkey=a&pkey=b", wantParam: "pkey"},
+		{name: "pkey twice, same value", raw: "pkey=a&pkey=a", want: Query{PKey: "a", GDPR: -1, COPPA: -1, LMT: -1}},
+		{name: "uid twice, same value once encoded", raw: "pkey=a&uid=x-y&uid=x%2Dy", want: Query{PKey: "a", UID: "x-y", GDPR: -1, COPPA: -1, LMT: -1}},
+		{name: "w twice", raw: "pkey=a&w=300&h=250&w=320", wantParam: "w"},
 		{name: "gdpr 2", raw: "pkey=p&gdpr=2", wantParam: "gdpr"},
 		{name: "gdpr true", raw: "pkey=p&gdpr=true", wantParam: "gdpr"},
 		{name: "coppa empty", raw: "pkey=p&coppa=", wantParam: "coppa"},
@@ -64,9 +69,9 @@ func TestParseQuery(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseQuery(tt.raw)
 			if tt.wantParam != "" {
-				var pe *ParamError
+				var pe *query.Error
 				if !errors.As(err, &pe) || pe.Param != tt.wantParam {
-					t.Fatalf("ParseQuery(%q) error = %v; want a ParamError naming %q", tt.raw, err, tt.wantParam)
+					t.Fatalf("ParseQuery(%q) error = %v; want a *query.Error naming %q", tt.raw, err, tt.wantParam)
 				}
 				if !strings.Contains(err.Error(), tt.wantParam) {
 					t.Errorf("error %q does not name %q", err, tt.wantParam)
@@ -95,9 +100,9 @@ func FuzzAdQuery(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		q, err := ParseQuery(raw)
 		if err != nil {
-			var pe *ParamError
+			var pe *query.Error
 			if !errors.As(err, &pe) || pe.Param == "" {
-				t.Fatalf("ParseQuery(%q) = %v; want a ParamError naming a parameter", raw, err)
+				t.Fatalf("ParseQuery(%q) = %v; want a *query.Error naming a parameter", raw, err)
 			}
 			return
 		}

@@ -15,13 +15,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"asap/service/config"
 	"asap/service/internal/openrtb"
 	"asap/service/internal/placement"
+	"asap/service/internal/promreg"
 	"asap/service/internal/upstream"
-
-	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Deps are what a Service needs.
@@ -37,7 +38,7 @@ type Deps struct {
 	// Logger logs what an operator must fix (a placement naming an unknown
 	// upstream), once per cause; never per request. Nil discards.
 	Logger *slog.Logger
-	// Registerer receives the asap_ad_* metrics. Nil means prometheus.DefaultRegisterer.
+	// Registerer receives the asap_ad_* metrics. Nil registers them nowhere.
 	Registerer prometheus.Registerer
 	// NewID returns the mrid of each request. Nil means a random UUID.
 	NewID func() string
@@ -70,12 +71,8 @@ func New(d Deps) (*Service, error) {
 	if s.newID == nil {
 		s.newID = uuid.NewString
 	}
-	reg := d.Registerer
-	if reg == nil {
-		reg = prometheus.DefaultRegisterer
-	}
 	var err error
-	if s.m, err = newMetrics(reg); err != nil {
+	if s.m, err = newMetrics(d.Registerer); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -108,6 +105,12 @@ func (s *Service) serve(ctx context.Context, r *Request, out *bytes.Buffer, tr *
 	}
 	if p.Ad == nil {
 		s.m.noFill("no_ad_config")
+		return http.StatusNoContent, nil
+	}
+	if p.AdProblem != nil {
+		// The record's ad section is invalid (the cache logged its problems): no
+		// upstream call and no house ad from a section that cannot be trusted.
+		s.m.noFill("invalid_ad_config")
 		return http.StatusNoContent, nil
 	}
 	mrid := s.newID()
@@ -293,17 +296,15 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 		noFills: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "asap_ad_no_fills_total",
 			Help: "Ad requests without an upstream ad, by reason: upstream_204, no_bid, timeout, error, breaker_open, " +
-				"invalid_response, unknown_upstream, paused, no_ad_config. With several upstreams, the reason they share, else no_bid.",
+				"invalid_response, unknown_upstream, paused, no_ad_config, invalid_ad_config. With several upstreams, the reason they share, else no_bid.",
 		}, []string{"reason"}),
 		unknownUpstreams: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "asap_ad_unknown_upstreams_total",
 			Help: "Upstreams named by a placement but not configured in ASAP_UPSTREAMS, skipped (once per ad request each).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.fills, m.houseAds, m.noFills, m.unknownUpstreams} {
-		if err := reg.Register(c); err != nil {
-			return metrics{}, fmt.Errorf("ad metrics: %w", err)
-		}
+	if err := promreg.Register(reg, "ad", m.fills, m.houseAds, m.noFills, m.unknownUpstreams); err != nil {
+		return metrics{}, err
 	}
 	return m, nil
 }

@@ -49,8 +49,10 @@ func testPlacements() *placements {
 			Bcat: []string{"IAB25"}, Badv: []string{"blocked.example"}, HouseAd: house}},
 		"article": {PKey: "article", Status: "OK", Ad: &placement.Ad{
 			Upstream: "primary", Banner: []placement.Size{{W: 320, H: 50}}, TmaxMs: 150}},
-		"paused":    {PKey: "paused", Status: "PAUSED", Ad: &placement.Ad{Upstream: "primary", Banner: []placement.Size{{W: 300, H: 250}}}},
-		"noad":      {PKey: "noad", Status: "OK"},
+		"paused": {PKey: "paused", Status: "PAUSED", Ad: &placement.Ad{Upstream: "primary", Banner: []placement.Size{{W: 300, H: 250}}}},
+		"noad":   {PKey: "noad", Status: "OK"},
+		"badad": {PKey: "badad", Status: "OK", Ad: &placement.Ad{Upstream: "primary", HouseAd: house},
+			AdProblem: errors.New(`placement "badad": ad: neither banner sizes nor native`)},
 		"elsewhere": {PKey: "elsewhere", Status: "OK", Ad: &placement.Ad{Upstream: "nowhere", Banner: []placement.Size{{W: 300, H: 250}}, HouseAd: house}},
 	}}
 }
@@ -264,6 +266,7 @@ func TestServeNoAdPaths(t *testing.T) {
 		{"bid without markup", constant(`{"id":"{{id}}","seatbid":[{"bid":[{"id":"b","impid":"1","price":1,"crid":"c","nurl":"http://x/"}]}]}`), "article", false, 1, "no_bid"},
 		{"paused placement", demoad.New(demoad.Options{}).Handler(), "paused", false, 0, "paused"},
 		{"placement without ad", demoad.New(demoad.Options{}).Handler(), "noad", false, 0, "no_ad_config"},
+		{"invalid ad section", demoad.New(demoad.Options{}).Handler(), "badad", false, 0, "invalid_ad_config"},
 		{"upstream not configured", demoad.New(demoad.Options{}).Handler(), "elsewhere", true, 0, "unknown_upstream"},
 	}
 	for _, tt := range tests {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"asap/service/internal/placement"
+	"asap/service/internal/query"
 )
 
 // Trace is one auction as GET /debug/auction shows it: what each upstream was
@@ -135,9 +136,9 @@ func TraceHandler(svc *Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		q, err := ParseQuery(req.URL.RawQuery)
 		if err != nil {
-			var pe *ParamError
+			var pe *query.Error
 			if errors.As(err, &pe) {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"status": "error", "param": pe.Param, "problem": pe.Reason})
+				writeJSON(w, http.StatusBadRequest, map[string]string{"status": "error", "param": pe.Param, "problem": pe.Problem})
 			} else {
 				writeJSON(w, http.StatusBadRequest, map[string]string{"status": "error", "param": "query", "problem": "malformed"})
 			}

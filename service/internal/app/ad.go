@@ -26,6 +26,8 @@ func newAd(cfg config.Config, placements placement.Getter, reg prometheus.Regist
 		Concurrency: cfg.Ad.NoticeConcurrency,
 		Queue:       cfg.Ad.NoticeQueue,
 		Timeout:     cfg.Ad.NoticeTimeout,
+		// Notice hosts are named by bids: no more trusted than the upstreams.
+		MaxHeaderBytes: cfg.Ad.UpstreamMaxHeaderBytes,
 	}, reg)
 	if err != nil {
 		return nil, nil, err

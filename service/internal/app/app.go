@@ -50,6 +50,10 @@ type Options struct {
 	// lines (failed dials, reconnects) go to ASAP's logger instead of plain stderr.
 	// Main sets it; tests that run several servers in one process leave it off.
 	ProcessWide bool
+
+	// logFlushInterval overrides logFlushInterval (tests: an hour, so that only
+	// Close writes the access log out).
+	logFlushInterval time.Duration
 }
 
 // Main is `asap serve`: it serves until ctx is cancelled (SIGTERM or SIGINT), then
@@ -72,7 +76,9 @@ func Run(ctx context.Context, o Options) error {
 	if cfg.Version != "" {
 		version = cfg.Version
 	}
-	logs := newLogWriter(o.Stderr)
+	// Closed on every return, the error returns included: the buffered access log
+	// is written out before the error is.
+	logs := newLogWriter(o.Stderr, o.logFlushInterval)
 	defer logs.Close()
 	log := newLogger(cfg, logs)
 	log.Info("starting", "version", version, "env", cfg.Env, "go", runtime.Version(), "gomaxprocs", runtime.GOMAXPROCS(0))
@@ -136,7 +142,7 @@ func Run(ctx context.Context, o Options) error {
 		Registry:   reg,
 		Ready:      cache.Ready,
 		Ad:         adService,
-		AccessLog:  accessLogWriter(cfg, logs),
+		AccessLog:  accessLogWriter(cfg, logs.AccessLog()),
 	})
 	if err != nil {
 		return err
@@ -256,9 +262,10 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 // accessLogWriter is where the server writes access log lines itself: the log
-// writer when logs are JSON at info level or below (the lines are what the JSON
-// handler would write, for a tenth of its cost), else nil, so that they go through
-// the logger and its format and level.
+// writer's buffered access log when logs are JSON at info level or below (the
+// lines are what the JSON handler would write, for a tenth of its cost), else nil,
+// so that they go through the logger and its format and level (and are written
+// at once, as every logger line is).
 func accessLogWriter(cfg config.Config, w io.Writer) io.Writer {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config

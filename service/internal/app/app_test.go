@@ -412,9 +412,11 @@ func TestShedWhenSaturated(t *testing.T) {
 	}
 }
 
-// TestShutdownDrains is SIGTERM under load: /readyz turns 503 at once, the
+// TestShutdownDrains is SIGTERM as ECS sends it behind a target group: after the
+// target is deregistered and unused, so the drain period only has to serve a request
+// the load balancer sent in the last instant. /readyz turns 503 at once, the
 // listener keeps serving during the drain period, the request in flight finishes
-// with 200, and Run returns nil.
+// with 200, the phases run in order, and Run returns nil.
 func TestShutdownDrains(t *testing.T) {
 	g := newGate()
 	in, _ := startWithRedis(t, map[string]string{"ASAP_DRAIN_PERIOD": "500ms", "ASAP_SHUTDOWN_TIMEOUT": "10s"}, g.wrap)
@@ -427,7 +429,8 @@ func TestShutdownDrains(t *testing.T) {
 	if got.json["status"] != "DRAINING" {
 		t.Errorf("/readyz status = %v; want DRAINING", got.json["status"])
 	}
-	// Still accepting new connections while the load balancer notices.
+	// Still accepting new connections: a request sent just before deregistration
+	// took effect may arrive now.
 	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	if res, err := fresh.Get(in.url + "/v2?pkey=demo-article"); err != nil || res.StatusCode != 200 {
 		t.Errorf("GET /v2 on a new connection while draining = %v, %v; want 200", res, err)
@@ -451,10 +454,16 @@ func TestShutdownDrains(t *testing.T) {
 		t.Error("the listener still accepts after Run returned")
 	}
 	logs := in.logs.String()
+	at := -1
 	for _, phase := range []string{"shutdown: draining", "shutdown: listener closed", "shutdown: done"} {
-		if !strings.Contains(logs, phase) {
+		i := strings.Index(logs, phase)
+		switch {
+		case i < 0:
 			t.Errorf("log lacks %q:\n%s", phase, logs)
+		case i < at:
+			t.Errorf("log has %q out of order (drain, then close, then done):\n%s", phase, logs)
 		}
+		at = max(at, i)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"asap/service/config"
 	"asap/service/internal/placement"
+	"asap/service/internal/promreg"
 	"asap/service/internal/store"
 )
 
@@ -91,11 +92,14 @@ type Cache struct {
 }
 
 // entry is one cached answer for a pkey: a placement, or p == nil for a pkey that
-// Redis does not hold. Entries are replaced, not updated, when a newer answer is
+// Redis does not hold or holds as an invalid record (invalid set; kept as briefly
+// as a negative entry, so that a bad record costs one Redis read and one log line
+// per ASAP_CACHE_NEGATIVE_TTL, not one per request). Entries are replaced, not updated, when a newer answer is
 // read; the atomic fields coordinate the refresh of the current one.
 type entry struct {
 	key     string
 	p       *placement.Placement
+	invalid error        // with p == nil: Redis holds pkey, but not a valid placement
 	expires atomic.Int64 // trusted until, by now(); lowered by a change message
 	elem    *list.Element
 
@@ -113,7 +117,7 @@ func (e *entry) expire(now int64) {
 
 // NewCache returns a cache in front of store, configured by cfg, with its metrics
 // registered on reg (nil registers none) and its problems logged to log (nil logs
-// nothing). It registers its metrics with MustRegister: one cache per registry.
+// nothing). It panics when reg holds its metrics already: one cache per registry.
 func NewCache(store *store.Store, cfg config.Cache, reg prometheus.Registerer, log *slog.Logger) *Cache {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -129,16 +133,17 @@ func NewCache(store *store.Store, cfg config.Cache, reg prometheus.Registerer, l
 		now:          func() int64 { return time.Now().UnixNano() },
 		pingInterval: pingInterval,
 	}
-	if reg != nil {
-		reg.MustRegister(c.met.collectors...)
+	if err := promreg.Register(reg, "cache", c.met.collectors...); err != nil {
+		panic(err) // one cache per registry, as documented
 	}
 	return c
 }
 
 // Get returns placement pkey from the cache, or reads it from Redis. It returns an
 // error wrapping ErrNotFound when Redis does not hold pkey (or pkey is not a valid
-// placement key), and one wrapping ErrUnavailable when Redis cannot answer and no
-// entry is fresh enough to serve.
+// placement key), one wrapping ErrInvalid when Redis holds an invalid record and
+// no good copy is cached, and one wrapping ErrUnavailable when Redis cannot answer
+// and no entry is fresh enough to serve.
 func (c *Cache) Get(ctx context.Context, pkey string) (*placement.Placement, error) {
 	if v, ok := c.entries.Load(pkey); ok {
 		e := v.(*entry)
@@ -148,6 +153,9 @@ func (c *Cache) Get(ctx context.Context, pkey string) (*placement.Placement, err
 		case e.p == nil:
 			if now < expires {
 				c.met.negative.Inc()
+				if e.invalid != nil {
+					return nil, e.invalid
+				}
 				return nil, placement.ErrNotFound
 			}
 		case now < expires:
@@ -182,6 +190,14 @@ func (c *Cache) load(ctx context.Context, pkey string) (*placement.Placement, er
 		ctx, cancel := context.WithTimeout(shared, loadTimeout)
 		defer cancel()
 		p, err := c.read(ctx, pkey)
+		if errors.Is(err, placement.ErrInvalid) {
+			c.mu.Lock()
+			if c.gen.Load() == gen {
+				c.addLocked(&entry{key: pkey, invalid: err})
+			}
+			c.mu.Unlock()
+			return nil, err
+		}
 		if err != nil && !errors.Is(err, placement.ErrNotFound) {
 			c.mu.Lock()
 			if old := c.lookupLocked(pkey); old != nil && old.p != nil && c.now()-old.expires.Load() >= c.staleMaxAge {
@@ -215,10 +231,17 @@ func (c *Cache) read(ctx context.Context, pkey string) (*placement.Placement, er
 	c.met.readSeconds.Observe(time.Since(start).Seconds())
 	var rec *store.RecordError
 	switch {
-	case err == nil, errors.Is(err, placement.ErrNotFound):
+	case err == nil:
+		c.lastOK.Store(c.now())
+		if p.AdProblem != nil {
+			c.met.invalidAd.Inc()
+			c.log.Error("placement record in Redis has an invalid ad section; GET /v2/ad answers 204 for it", "pkey", pkey, "err", p.AdProblem)
+		}
+	case errors.Is(err, placement.ErrNotFound):
 		c.lastOK.Store(c.now())
 	case errors.As(err, &rec):
 		c.lastOK.Store(c.now())
+		c.met.invalidRecord.Inc()
 		c.log.Error("placement record in Redis is invalid; serving the last good copy if any", "pkey", pkey, "err", err)
 	default:
 		c.met.readErrors.Inc()
@@ -229,8 +252,14 @@ func (c *Cache) read(ctx context.Context, pkey string) (*placement.Placement, er
 // insertLocked caches p (nil: pkey is unknown) as the current answer for pkey and
 // enforces the size bound. c.mu must be held for writing.
 func (c *Cache) insertLocked(pkey string, p *placement.Placement) *entry {
+	return c.addLocked(&entry{key: pkey, p: p})
+}
+
+// addLocked caches e, a new entry, in place of any entry of e.key, and enforces
+// the size bound. c.mu must be held for writing.
+func (c *Cache) addLocked(e *entry) *entry {
 	now := c.now()
-	e := &entry{key: pkey, p: p}
+	pkey, p := e.key, e.p
 	if old := c.lookupLocked(pkey); old != nil {
 		c.removeLocked(old)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"asap/service/config"
 	"asap/service/internal/embedredis"
+	"asap/service/internal/logtest"
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
@@ -532,5 +535,57 @@ func TestCacheSubscriptionStaysUpWhileIdle(t *testing.T) {
 				t.Errorf("reconnects = %d; want 0", got)
 			}
 		})
+	}
+}
+
+// TestCacheInvalidRecords: a record Redis holds that is not a valid placement is
+// answered as ErrInvalid (not ErrUnavailable), remembered as briefly as an unknown
+// pkey (one read and one log line per negative TTL), counted, and logged naming
+// the pkey; one whose only problem is its ad section is served, with AdProblem set.
+func TestCacheInvalidRecords(t *testing.T) {
+	tc := newTestCache(t, nil, "", testCacheConfig)
+	var logs logtest.Buffer
+	tc.cache.log = slog.New(slog.NewTextHandler(&logs, nil))
+	ctx := context.Background()
+	records := map[string]string{
+		"broken": `{"pkey": "broken", "status": ""}`,
+		"bad-ad": `{"pkey": "bad-ad", "status": "OK", "ad": {"upstream": "primary"}}`,
+	}
+	for k, v := range records {
+		if err := tc.client.Set(ctx, tc.store.Key(k), v, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tc.hook.reset()
+	for i := range 3 {
+		_, err := tc.cache.Get(ctx, "broken")
+		if !errors.Is(err, placement.ErrInvalid) || errors.Is(err, placement.ErrUnavailable) {
+			t.Fatalf("Get(broken) #%d error = %v; want ErrInvalid and not ErrUnavailable", i, err)
+		}
+	}
+	if got := tc.hook.n("get"); got != 1 {
+		t.Errorf("GET commands for three lookups of an invalid record = %d; want 1 (remembered for the negative TTL)", got)
+	}
+	tc.clock.advance(testCacheConfig.NegativeTTL)
+	if _, err := tc.cache.Get(ctx, "broken"); !errors.Is(err, placement.ErrInvalid) {
+		t.Fatalf("Get(broken) after the negative TTL: %v; want ErrInvalid", err)
+	}
+	if got := tc.hook.n("get"); got != 2 {
+		t.Errorf("GET commands after the negative TTL = %d; want 2", got)
+	}
+	p, err := tc.cache.Get(ctx, "bad-ad")
+	if err != nil || p.AdProblem == nil {
+		t.Fatalf("Get(bad-ad) = %+v, %v; want the record with its AdProblem", p, err)
+	}
+	if got := value(tc.cache.met.invalidRecord); got != 2 {
+		t.Errorf("invalid record reads counted = %d; want 2", got)
+	}
+	if got := value(tc.cache.met.invalidAd); got != 1 {
+		t.Errorf("invalid ad section reads counted = %d; want 1", got)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "pkey=broken") || !strings.Contains(out, "status is empty") ||
+		!strings.Contains(out, "pkey=bad-ad") || !strings.Contains(out, "neither banner sizes nor native") {
+		t.Errorf("log = %s; want error lines naming each pkey and its problem", out)
 	}
 }

@@ -12,6 +12,7 @@ type metrics struct {
 	readErrors, subscribeErrors   prometheus.Counter
 	refreshOK, refreshFailed      prometheus.Counter
 	messages, reconnects          prometheus.Counter
+	invalidRecord, invalidAd      prometheus.Counter
 	lookups                       *prometheus.CounterVec
 	collectors                    []prometheus.Collector
 }
@@ -19,7 +20,7 @@ type metrics struct {
 func newMetrics() *metrics {
 	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "asap_placement_cache_lookups_total",
-		Help: "placement.Placement lookups by result: hit (fresh entry), miss (read from Redis), stale (served past its TTL because Redis failed), negative (known unknown pkey).",
+		Help: "Placement lookups by result: hit (fresh entry), miss (read from Redis), stale (served past its TTL because Redis failed), negative (known unknown pkey).",
 	}, []string{"result"})
 	entries := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "asap_placement_cache_entries",
@@ -44,13 +45,19 @@ func newMetrics() *metrics {
 	}, []string{"result"})
 	messages := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "asap_placement_pubsub_messages_total",
-		Help: "placement.Placement change messages received on the pub/sub channel.",
+		Help: "Placement change messages received on the pub/sub channel.",
 	})
 	reconnects := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "asap_placement_pubsub_reconnects_total",
 		Help: "Times the pub/sub subscription was lost and made again (every cached entry is then re-read).",
 	})
+	invalid := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "asap_placement_invalid_records_total",
+		Help: "Reads of a placement record that Redis holds but that is not valid, by part: record (unusable: answered PLACEMENT_INVALID unless a good copy is cached) or ad (only its ad section: GET /v2 answers, GET /v2/ad answers 204).",
+	}, []string{"part"})
 	return &metrics{
+		invalidRecord:   invalid.WithLabelValues("record"),
+		invalidAd:       invalid.WithLabelValues("ad"),
 		hits:            lookups.WithLabelValues("hit"),
 		misses:          lookups.WithLabelValues("miss"),
 		stale:           lookups.WithLabelValues("stale"),
@@ -66,6 +73,6 @@ func newMetrics() *metrics {
 		messages:        messages,
 		reconnects:      reconnects,
 		lookups:         lookups,
-		collectors:      []prometheus.Collector{lookups, entries, evictions, read, errs, refreshes, messages, reconnects},
+		collectors:      []prometheus.Collector{lookups, entries, evictions, read, errs, refreshes, messages, reconnects, invalid},
 	}
 }

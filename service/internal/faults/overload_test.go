@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
-
-	"asap/service/config"
 )
 
 // TestOverload is scenario 3: far more requests and connections than ASAP admits.
@@ -175,23 +175,21 @@ func TestOverload(t *testing.T) {
 	if share := pick(0.5, 0.9); after < share*capacity {
 		t.Errorf("capacity after the overload %.0f/s, want back to at least %.0f%% of %.0f/s", after, 100*share, capacity)
 	}
-	// The bound is the soft memory limit production.env gives the runtime (the
-	// task has a little more): past it the container would be killed.
-	if limit := memoryLimitMiB(t); peak > limit {
-		t.Errorf("peak RSS %.0f MiB under overload, want under ASAP_MEMORY_LIMIT, %.0f MiB", peak, limit)
+	// The bound is the production task's memory (Pulumi.production.yaml): past it the
+	// container is killed. The runtime's soft limit, GOMEMLIMIT, is a share of it
+	// that the task definition sets.
+	if limit := taskMemoryMiB(t); peak > limit {
+		t.Errorf("peak RSS %.0f MiB under overload, want under the production task's memory, %.0f MiB", peak, limit)
 	}
 }
 
-// memoryLimitMiB is ASAP_MEMORY_LIMIT of production.env, in MiB.
-func memoryLimitMiB(t *testing.T) float64 {
+// taskMemoryMiB is asap:taskMemory of Pulumi.production.yaml, in MiB.
+func taskMemoryMiB(t *testing.T) float64 {
 	t.Helper()
-	env, err := config.EnvFile("production")
-	if err != nil {
-		t.Fatal(err)
+	keys := stackConfig(t, filepath.Join("..", "..", "..", "Pulumi.production.yaml"))
+	n, err := strconv.Atoi(keys["asap:taskMemory"])
+	if err != nil || n <= 0 {
+		t.Fatalf("Pulumi.production.yaml: asap:taskMemory = %q: want a number of MiB", keys["asap:taskMemory"])
 	}
-	n, err := config.ParseBytes(env["ASAP_MEMORY_LIMIT"])
-	if err != nil {
-		t.Fatalf("production.env: ASAP_MEMORY_LIMIT: %v", err)
-	}
-	return float64(n) / (1 << 20)
+	return float64(n)
 }

@@ -22,10 +22,20 @@ import (
 // arriving. /readyz turns 503 at once; the listener keeps accepting and serving new
 // connections for the drain period; requests in flight complete; then the process
 // exits 0 within drain period + shutdown timeout.
+//
+// On ECS the load balancer has stopped sending before SIGTERM (ECS deregisters the
+// target and waits until it is unused first), so the load kept up here after SIGTERM
+// is harsher than production's: only a request sent in the last instant arrives
+// then. The drain period is production.env's; the full form also takes its
+// shutdown timeout.
 func TestSIGTERM(t *testing.T) {
+	production, err := config.EnvFile("production")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var (
-		drain    = pick(time.Second, 5*time.Second)
-		shutdown = pick(2*time.Second, 10*time.Second)
+		drain    = mustDuration(t, production, "ASAP_DRAIN_PERIOD")
+		shutdown = pick(2*time.Second, mustDuration(t, production, "ASAP_SHUTDOWN_TIMEOUT"))
 		rps      = pick(100.0, 400.0)
 	)
 	// GET /v2/ad requests on a placement with the longest tmax, to an upstream
@@ -195,12 +205,23 @@ func TestSIGTERM(t *testing.T) {
 	}
 }
 
-// TestShutdownOrderInStackFiles checks that the stack files (Pulumi.<stack>.yaml)
-// and the service's env files agree on the stop sequence: ECS must not kill a task
-// (stopTimeout) before it has drained and shut down, and the target group's
-// deregistration delay ends before the stop timeout.
+// mustDuration is the duration env[name] of an env file.
+func mustDuration(t *testing.T, env map[string]string, name string) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(env[name])
+	if err != nil {
+		t.Fatalf("%s = %q: %v", name, env[name], err)
+	}
+	return d
+}
+
+// TestShutdownOrderInStackFiles checks that the stack files (Pulumi.<stack>.yaml,
+// with Pulumi.yaml's defaults) and the service's env files agree on ECS's stop
+// sequence behind a target group: deregister; wait until the target is unused, at
+// most the deregistration delay; SIGTERM; SIGKILL after stopTimeout.
 func TestShutdownOrderInStackFiles(t *testing.T) {
 	root := filepath.Join("..", "..", "..")
+	defaults := projectDefaults(t, filepath.Join(root, "Pulumi.yaml"))
 	for _, stack := range []string{"staging", "production"} {
 		t.Run(stack, func(t *testing.T) {
 			keys := stackConfig(t, filepath.Join(root, "Pulumi."+stack+".yaml"))
@@ -209,34 +230,73 @@ func TestShutdownOrderInStackFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			seconds := func(key string) time.Duration {
-				n, err := strconv.Atoi(keys[key])
+				v, ok := keys["asap:"+key]
+				if !ok {
+					v = defaults[key]
+				}
+				n, err := strconv.Atoi(v)
 				if err != nil {
-					t.Fatalf("Pulumi.%s.yaml: %s = %q: want a number of seconds", stack, key, keys[key])
+					t.Fatalf("Pulumi.%s.yaml (or Pulumi.yaml's default): asap:%s = %q: want a number of seconds", stack, key, v)
 				}
 				return time.Duration(n) * time.Second
 			}
-			duration := func(name string) time.Duration {
-				d, err := time.ParseDuration(env[name])
-				if err != nil {
-					t.Fatalf("service/config/%s.env: %s = %q: %v", stack, name, env[name], err)
-				}
-				return d
+			duration := func(name string) time.Duration { return mustDuration(t, env, name) }
+			stop, dereg, albIdle := seconds("stopTimeout"), seconds("deregistrationDelay"), seconds("albIdleTimeout")
+			drain, shutdown, notice := duration("ASAP_DRAIN_PERIOD"), duration("ASAP_SHUTDOWN_TIMEOUT"), duration("ASAP_NOTICE_TIMEOUT")
+			longestRequest := duration("ASAP_READ_HEADER_TIMEOUT") + duration("ASAP_WRITE_TIMEOUT")
+			t.Logf("deregistration delay %s; then SIGTERM: drain %s + shutdown %s + notices %s; stop timeout %s; ALB idle %s < ASAP_IDLE_TIMEOUT %s",
+				dereg, drain, shutdown, notice, stop, albIdle, duration("ASAP_IDLE_TIMEOUT"))
+
+			// Before SIGTERM: a request the ALB sent just before deregistering
+			// finishes while ECS waits for the target to become unused.
+			if dereg < longestRequest {
+				t.Errorf("deregistrationDelay %s < ASAP_READ_HEADER_TIMEOUT + ASAP_WRITE_TIMEOUT %s: ECS may send SIGTERM while a request is still being answered", dereg, longestRequest)
 			}
-			stop, dereg := seconds("asap:stopTimeout"), seconds("asap:deregistrationDelay")
-			drain, shutdown := duration("ASAP_DRAIN_PERIOD"), duration("ASAP_SHUTDOWN_TIMEOUT")
-			t.Logf("drain %s + shutdown %s; deregistration delay %s; stop timeout %s", drain, shutdown, dereg, stop)
-			if drain == 0 {
-				t.Errorf("ASAP_DRAIN_PERIOD is 0: the listener would close before the load balancer notices /readyz")
+			// After SIGTERM the ALB sends nothing new: the drain only covers a
+			// request sent in the last instant, and anything longer idles.
+			if drain <= 0 || drain > maxDrain {
+				t.Errorf("ASAP_DRAIN_PERIOD %s: want above 0 (a request sent in the last instant) and at most %s (the ALB sends nothing after deregistration; a longer drain only delays every stop)", drain, maxDrain)
 			}
-			if drain+shutdown >= stop {
-				t.Errorf("drain %s + shutdown %s >= stopTimeout %s: ECS kills the task mid-shutdown", drain, shutdown, stop)
+			if drain+shutdown+notice >= stop {
+				t.Errorf("drain %s + shutdown %s + notices %s >= stopTimeout %s: SIGKILL cuts the shutdown short", drain, shutdown, notice, stop)
 			}
-			if dereg >= stop {
-				t.Errorf("deregistrationDelay %s >= stopTimeout %s", dereg, stop)
+			// The ALB, not ASAP, closes idle keep-alive connections, so it never
+			// sends a request on a connection ASAP is closing.
+			if idle := duration("ASAP_IDLE_TIMEOUT"); albIdle >= idle {
+				t.Errorf("albIdleTimeout %s >= ASAP_IDLE_TIMEOUT %s: ASAP would close connections the ALB still uses (502s)", albIdle, idle)
 			}
 		})
 	}
 }
+
+// maxDrain bounds ASAP_DRAIN_PERIOD on ECS: after deregistration the load balancer
+// sends nothing, so a drain is only for what was already on the wire.
+const maxDrain = 5 * time.Second
+
+// projectDefaults reads the default: of each key in Pulumi.yaml's config block,
+// which the CLI applies where a stack file is silent.
+func projectDefaults(t *testing.T, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read the project file: %v", err)
+	}
+	defaults := map[string]string{}
+	key := ""
+	for _, line := range strings.Split(string(data), "\n") {
+		if m := projectKey.FindStringSubmatch(line); m != nil {
+			key = m[1]
+		} else if m := projectDefault.FindStringSubmatch(line); m != nil && key != "" {
+			defaults[key] = m[1]
+		}
+	}
+	return defaults
+}
+
+var (
+	projectKey     = regexp.MustCompile(`^  (?:asap:)?([A-Za-z0-9]+):\s*$`)
+	projectDefault = regexp.MustCompile(`^    default:\s*"?([^"#\s]*)"?\s*(#.*)?$`)
+)
 
 var stackKey = regexp.MustCompile(`^\s+(asap:[A-Za-z0-9]+):\s*"?([^"#\s]*)"?\s*(#.*)?$`)
 

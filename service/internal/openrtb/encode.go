@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"unicode/utf8"
+
+	"asap/service/internal/jsonstr"
 )
 
 // AppendBidRequest appends r as JSON to b: the bytes json.Marshal writes with
@@ -48,7 +49,7 @@ func (w *writer) str(k, v string, omitEmpty bool) {
 		return
 	}
 	w.key(k)
-	w.b = AppendJSONString(w.b, v)
+	w.b = jsonstr.Append(w.b, v)
 }
 
 func (w *writer) int(k string, v int64) {
@@ -114,7 +115,7 @@ func (w *writer) strs(k string, v []string) {
 		if i > 0 {
 			w.b = append(w.b, ',')
 		}
-		w.b = AppendJSONString(w.b, s)
+		w.b = jsonstr.Append(w.b, s)
 	}
 	w.b = append(w.b, ']')
 }
@@ -338,67 +339,4 @@ func (w *writer) device(d *Device) {
 	w.str("ifa", d.IFA, true)
 	w.raw("ext", d.Ext)
 	w.close()
-}
-
-// plain marks the ASCII bytes a JSON string holds as they are.
-var plain = func() (t [utf8.RuneSelf]bool) {
-	for c := range t {
-		t[c] = c >= 0x20 && c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// appendJSONString appends s quoted as encoding/json quotes it without HTML
-// escaping: quotes, backslashes and control characters escaped (\b \f \n \r \t
-// short), invalid UTF-8 as \ufffd, and U+2028/U+2029 escaped.
-func AppendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if plain[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

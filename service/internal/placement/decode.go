@@ -95,19 +95,28 @@ func position(data []byte, offset int64) (line, col int) {
 }
 
 // DecodeStored decodes a record read from Redis. Unknown fields are tolerated, so
-// a writer may add fields before every instance knows them; an invalid record is
-// refused.
+// a writer may add fields before every instance knows them. A record that is not
+// a valid placement is refused with an error wrapping ErrInvalid; one whose only
+// problems are in its ad section is returned with those problems in AdProblem, so
+// that GET /v2, which does not need that section, still answers.
 func DecodeStored(data []byte, pkey string) (*Placement, error) {
 	var p Placement
 	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("placement %q in Redis is not valid JSON: %w", pkey, err)
+		return nil, fmt.Errorf("%w: placement %q in Redis is not valid JSON: %w", ErrInvalid, pkey, err)
 	}
 	if p.PKey != pkey {
-		return nil, fmt.Errorf("placement %q in Redis has pkey %q", pkey, p.PKey)
+		return nil, fmt.Errorf("%w: placement %q in Redis has pkey %q", ErrInvalid, pkey, p.PKey)
 	}
-	if err := p.Validate(); err != nil {
-		return nil, fmt.Errorf("placement %q in Redis is invalid: %w", pkey, err)
+	err := p.Validate()
+	if err == nil {
+		return &p, nil
 	}
+	core := p
+	core.Ad = nil
+	if coreErr := core.Validate(); coreErr != nil {
+		return nil, fmt.Errorf("%w: placement %q in Redis: %w", ErrInvalid, pkey, err)
+	}
+	p.AdProblem = err
 	return &p, nil
 }
 

@@ -123,7 +123,8 @@ func FuzzDecode(f *testing.F) {
 }
 
 // FuzzDecodeStored: a record read from Redis is outside input too. Whatever it
-// holds, reading it must not panic, and what it accepts must be valid.
+// holds, reading it must not panic; what it refuses is ErrInvalid; what it accepts
+// is valid, or valid but for its ad section, whose problems are then in AdProblem.
 func FuzzDecodeStored(f *testing.F) {
 	for _, p := range samples.Placements() {
 		data, _ := placement.Encode(&p)
@@ -132,16 +133,27 @@ func FuzzDecodeStored(f *testing.F) {
 	f.Add([]byte(`{"pkey": "a", "status": "OK", "unknown": [1, {"x": null}]}`), "a")
 	f.Add([]byte(`{"pkey": "a", "status": "OK", "mediationNetworks": [{"parameters": "x"}]}`), "a")
 	f.Add([]byte(`null`), "a")
+	f.Add([]byte(`{"pkey": "a", "status": "OK", "ad": {"upstream": "primary"}}`), "a")
 	f.Fuzz(func(t *testing.T, data []byte, pkey string) {
 		p, err := placement.DecodeStored(data, pkey)
 		if err != nil {
+			if !errors.Is(err, placement.ErrInvalid) {
+				t.Fatalf("placement.DecodeStored refused a record with %v; want ErrInvalid", err)
+			}
 			return
 		}
 		if p.PKey != pkey {
 			t.Fatalf("placement.DecodeStored(_, %q) returned pkey %q", pkey, p.PKey)
 		}
-		if err := p.Validate(); err != nil {
-			t.Fatalf("placement.DecodeStored accepted an invalid placement: %v", err)
+		if err := p.Validate(); (err == nil) != (p.AdProblem == nil) {
+			t.Fatalf("placement.DecodeStored: Validate = %v with AdProblem %v; want both nil or both set", err, p.AdProblem)
+		}
+		if p.AdProblem != nil {
+			core := *p
+			core.Ad = nil
+			if err := core.Validate(); err != nil {
+				t.Fatalf("placement.DecodeStored accepted a placement invalid outside its ad section: %v", err)
+			}
 		}
 		p.Key(map[string]string{"section": "sports"})
 	})

@@ -20,6 +20,11 @@ var (
 	// ErrUnavailable means the placement could not be read (Redis down or slow) and
 	// no usable cached copy exists.
 	ErrUnavailable = errors.New("placement store unavailable")
+	// ErrInvalid means the store holds a record for the placement that is not a
+	// valid placement, and no good copy of it is cached: the store is fine, the
+	// record is not. Writers are refused such records (Validate), so it takes a
+	// writer that bypassed `asap load` or an ASAP older than the record.
+	ErrInvalid = errors.New("placement record invalid")
 )
 
 // StatusOK is the status of a live placement; any other status pauses it.
@@ -67,6 +72,11 @@ type Placement struct {
 	MediationNetworks     []MediationNetwork `json:"mediationNetworks"`
 	Targeting             []TargetingRule    `json:"targeting,omitempty"`
 	Ad                    *Ad                `json:"ad,omitempty"`
+
+	// AdProblem, set by DecodeStored, is what makes the ad section of a stored
+	// record unusable when the rest of it is valid: GET /v2 still answers from the
+	// record, and GET /v2/ad answers 204 for it. Nil when the ad section is valid.
+	AdProblem error `json:"-"`
 }
 
 // MediationNetwork is one entry of the SDK's mediation waterfall, in order.

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"errors"
 	"net/url"
 	"testing"
 )
@@ -26,4 +27,48 @@ func FuzzUnescape(f *testing.F) {
 			t.Errorf("Unescape(%q) = %q, %v; want %q, %v", in, got, gotErr, want, wantErr)
 		}
 	})
+}
+
+// FuzzNext holds the walk over a query's pairs to url.ParseQuery: for every query
+// that url.ParseQuery accepts, Next yields the same (name, value) pairs.
+func FuzzNext(f *testing.F) {
+	for _, s := range []string{"", "pkey=demo-feed", "a=1&&b=2&a=3", "k%20=v+w", "x", "=v", "%zz=1", "a=%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		want, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		got := url.Values{}
+		for rest := raw; ; {
+			name, value, r, ok, err := Next(rest)
+			if !ok {
+				break
+			}
+			if err != nil {
+				t.Fatalf("Next(%q): %v; url.ParseQuery accepts the query", rest, err)
+			}
+			v, err := Unescape(value)
+			if err != nil {
+				t.Fatalf("Unescape(%q): %v; url.ParseQuery accepts the query", value, err)
+			}
+			got.Add(name, v)
+			rest = r
+		}
+		if got.Encode() != want.Encode() {
+			t.Errorf("Next over %q = %v; url.ParseQuery = %v", raw, got, want)
+		}
+	})
+}
+
+func TestRepeated(t *testing.T) {
+	if err := Repeated("pkey", "a", "a"); err != nil {
+		t.Errorf("Repeated with the same value = %v; want nil", err)
+	}
+	err := Repeated("pkey", "a", "b")
+	var qe *Error
+	if !errors.As(err, &qe) || qe.Param != "pkey" || !errors.Is(err, ErrBadInput) {
+		t.Errorf("Repeated with another value = %v; want an *Error naming pkey that is ErrBadInput", err)
+	}
 }

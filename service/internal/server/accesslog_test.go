@@ -3,7 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 )
@@ -48,6 +50,20 @@ func TestAccessLineMatchesSlog(t *testing.T) {
 			}
 		})
 	}
+	// \b and \f: jsonstr escapes them short, slog as \u0008 and \u000c; the line
+	// must decode to the same values.
+	t.Run("backspace and form feed", func(t *testing.T) {
+		l := accessLine{at, "GET", "/v2", 200, time.Millisecond, 1, "a\bb\fc", "k"}
+		var got bytes.Buffer
+		writeAccessLine(&got, &l)
+		var fields map[string]any
+		if err := json.Unmarshal(got.Bytes(), &fields); err != nil {
+			t.Fatalf("line %s: %v", got.String(), err)
+		}
+		if fields["request_id"] != l.requestID {
+			t.Errorf("request_id decodes to %q; want %q", fields["request_id"], l.requestID)
+		}
+	})
 }
 
 func BenchmarkAccessLine(b *testing.B) {
@@ -57,5 +73,27 @@ func BenchmarkAccessLine(b *testing.B) {
 	for b.Loop() {
 		buf.Reset()
 		writeAccessLine(&buf, &l)
+	}
+}
+
+// TestQueryPkey: the access log reads the pkey as the parsers do (decoded, the
+// one rule for a repeated parameter) and names it only when it is well formed.
+func TestQueryPkey(t *testing.T) {
+	for raw, want := range map[string]string{
+		"pkey=demo-feed":                  "demo-feed",
+		"pkey=demo%2Dfeed":                "demo-feed",
+		"uid=x&pkey=demo-feed":            "demo-feed",
+		"pkey=demo-feed&pkey=demo-feed":   "demo-feed",
+		"pkey=demo-feed&pkey=demo-paused": "",
+		"pkey=a/b":                        "",
+		"pkey=%zz":                        "",
+		"":                                "",
+		"pkeyx=demo-feed":                 "",
+		"&&pkey=demo-feed&":               "demo-feed",
+		"pkey=" + strings.Repeat("a", 65): "",
+	} {
+		if got := queryPkey(raw); got != want {
+			t.Errorf("queryPkey(%q) = %q; want %q", raw, got, want)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"errors"
 	"net/http"
 	"sync"
 
@@ -26,11 +25,7 @@ func (s *Server) ad(c echo.Context) error {
 	req := c.Request()
 	q, err := ad.ParseQuery(req.URL.RawQuery)
 	if err != nil {
-		var pe *ad.ParamError
-		if errors.As(err, &pe) {
-			return &InputError{Param: pe.Param, Problem: pe.Reason}
-		}
-		return badInput("query", "malformed")
+		return err // a *query.Error: 400 naming the parameter
 	}
 	ua := req.UserAgent()
 	if len(ua) > maxUserAgent {

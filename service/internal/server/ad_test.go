@@ -73,7 +73,7 @@ func (s *adServer) get(t *testing.T, target, remoteAddr, xff string) *httptest.R
 		req.Header.Set("X-Forwarded-For", xff)
 	}
 	rec := httptest.NewRecorder()
-	s.srv.ServeHTTP(rec, req)
+	servertest.Contract(t, s.srv).ServeHTTP(rec, req)
 	return rec
 }
 

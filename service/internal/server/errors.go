@@ -10,32 +10,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"asap/service/internal/placement"
+	"asap/service/internal/query"
 )
-
-// ErrBadInput marks a request the client must change: a missing, malformed or
-// oversized parameter. It maps to 400.
-var ErrBadInput = errors.New("bad input")
 
 // errShed is the answer to a request refused by the in-flight/queue limits.
 var errShed = errors.New("server busy: too many requests in flight, retry later")
-
-// InputError is a bad request parameter. It matches ErrBadInput with errors.Is.
-type InputError struct {
-	// Param names the query parameter, such as "pkey" or "customKeys[section]".
-	Param string
-	// Problem says what is wrong with it, for the client to read.
-	Problem string
-}
-
-// Error returns "<param>: <problem>".
-func (e *InputError) Error() string { return e.Param + ": " + e.Problem }
-
-// Is makes errors.Is(err, ErrBadInput) hold.
-func (e *InputError) Is(target error) bool { return target == ErrBadInput }
-
-func badInput(param, format string, args ...any) error {
-	return &InputError{Param: param, Problem: fmt.Sprintf(format, args...)}
-}
 
 // errorBody is the JSON of every error answer. Status is never "OK", which SDKs
 // take for success.
@@ -45,7 +24,7 @@ type errorBody struct {
 }
 
 // handleError is Echo's HTTPErrorHandler: the one place where errors become HTTP
-// statuses. Only messages written for clients are shown (InputError, lookupError's,
+// statuses. Only messages written for clients are shown (query.Error, lookupError's,
 // echo.HTTPError's); anything unexpected is logged and answered with a bare 500.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
@@ -58,10 +37,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		he     *echo.HTTPError
 	)
 	switch {
-	case errors.Is(err, ErrBadInput):
+	case errors.Is(err, query.ErrBadInput):
 		code, status = http.StatusBadRequest, "BAD_REQUEST"
 	case errors.Is(err, placement.ErrNotFound):
 		code, status, msg = http.StatusNotFound, "NOT_FOUND", placementMessage(err, placement.ErrNotFound)
+	case errors.Is(err, placement.ErrInvalid):
+		code, status, msg = http.StatusServiceUnavailable, "PLACEMENT_INVALID", placementMessage(err, placement.ErrInvalid)
 	case errors.Is(err, placement.ErrUnavailable):
 		code, status, msg = http.StatusServiceUnavailable, "UNAVAILABLE", placementMessage(err, placement.ErrUnavailable)
 	case errors.Is(err, errShed):

@@ -1,13 +1,13 @@
 package server
 
 import (
-	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"asap/service/internal/limiter"
+	"asap/service/internal/promreg"
 )
 
 // metrics are the server's Prometheus metrics.
@@ -76,10 +76,7 @@ func newMetrics(reg prometheus.Registerer, l *limiter.Limiter) (*metrics, error)
 			Help: "Requests refused with 503 because the in-flight and queue limits were reached.",
 		}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{
+	if err := promreg.Register(reg, "server",
 		m.requests, m.latency, m.shed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "asap_http_in_flight",
@@ -89,10 +86,8 @@ func newMetrics(reg prometheus.Registerer, l *limiter.Limiter) (*metrics, error)
 			Name: "asap_http_queued",
 			Help: "Requests waiting for an in-flight slot (ASAP_MAX_QUEUED bounds them).",
 		}, func() float64 { return float64(l.Queued()) }),
-	} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("server: register metrics: %w", err)
-		}
+	); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"asap/service/internal/placement"
+	"asap/service/internal/query"
 )
 
 // observe runs h, the routed request's handler (Echo's 404 or 405 handler when
@@ -134,17 +134,26 @@ func codeLabel(code int) string {
 // queryPkey returns the pkey of a raw query when it is a well-formed key, else "".
 // It is the access log's cheap look at the query: nothing else of it is logged.
 func queryPkey(raw string) string {
-	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		if v, ok := strings.CutPrefix(pair, "pkey="); ok {
-			if placement.ValidKey(v) {
-				return v
-			}
-			return ""
+	pkey, seen := "", false
+	for {
+		name, value, rest, ok, err := query.Next(raw)
+		if !ok || err != nil {
+			break
 		}
+		raw = rest
+		if name != "pkey" {
+			continue
+		}
+		v, err := query.Unescape(value)
+		if err != nil || (seen && query.Repeated("pkey", pkey, v) != nil) {
+			return "" // the request was refused for its pkey
+		}
+		pkey, seen = v, true
 	}
-	return ""
+	if !placement.ValidKey(pkey) {
+		return ""
+	}
+	return pkey
 }
 
 // requestIDs makes request ids unique within the process: a random boot prefix

@@ -76,7 +76,7 @@ func start(t *testing.T, getter placement.Getter, opts ...func(*server.Deps)) *t
 		t.Fatalf("server.New: %v", err)
 	}
 	ts.srv = srv
-	ts.Server = httptest.NewServer(srv)
+	ts.Server = httptest.NewServer(servertest.Contract(t, srv))
 	t.Cleanup(ts.Close)
 	return ts
 }
@@ -604,5 +604,36 @@ func TestStoreErrorsNotShown(t *testing.T) {
 	}
 	if strings.Contains(string(got.body), "10.9.9.9") {
 		t.Errorf("answer shows the store's error: %s", got.body)
+	}
+}
+
+// getterFunc is a placement.Getter made of a func.
+type getterFunc func(ctx context.Context, pkey string) (*placement.Placement, error)
+
+func (f getterFunc) Get(ctx context.Context, pkey string) (*placement.Placement, error) {
+	return f(ctx, pkey)
+}
+
+// TestInvalidRecord: a record the store holds but cannot use is answered as
+// invalid (503 PLACEMENT_INVALID, with Retry-After), not as "store unavailable",
+// and without the record's problems, which are for the operators' log.
+func TestInvalidRecord(t *testing.T) {
+	invalid := getterFunc(func(_ context.Context, pkey string) (*placement.Placement, error) {
+		return nil, fmt.Errorf("%w: placement %q in Redis: status is empty", placement.ErrInvalid, pkey)
+	})
+	ts := start(t, invalid, func(d *server.Deps) {
+		d.Ad = adFunc(func(ctx context.Context, r *ad.Request, _ *bytes.Buffer) (int, error) {
+			_, err := invalid.Get(ctx, r.PKey) // as ad.Service passes the lookup's error on
+			return 0, err
+		})
+	})
+	for _, path := range []string{"/v2?pkey=broken", "/v2/ad?pkey=broken"} {
+		got := get(t, ts.URL+path)
+		if got.code != 503 || got.json["status"] != "PLACEMENT_INVALID" || got.header.Get("Retry-After") == "" {
+			t.Errorf("GET %s = %d %s; want 503 PLACEMENT_INVALID with Retry-After", path, got.code, got.body)
+		}
+		if msg, _ := got.json["error"].(string); msg != `pkey "broken": placement record invalid` {
+			t.Errorf("GET %s error = %q; want the pkey and \"placement record invalid\" only", path, msg)
+		}
 	}
 }

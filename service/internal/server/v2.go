@@ -46,11 +46,17 @@ var (
 )
 
 // lookupError turns a placement lookup failure into the error the client sees:
-// not found (404), or unavailable (503) for anything else, so that no failure of
-// the store becomes a 500. The store's own error is not shown: it may name hosts.
+// not found (404), an invalid record (503 PLACEMENT_INVALID: the record, not the
+// store, is at fault; the cache logs it with its problems), or unavailable (503)
+// for anything else, so that no failure of the store becomes a 500. The store's
+// own error is not shown: it may name hosts, and a record's problems are for
+// operators.
 func lookupError(log *slog.Logger, pkey string, err error) error {
 	if errors.Is(err, placement.ErrNotFound) {
 		return &placementError{pkey: pkey, err: placement.ErrNotFound}
+	}
+	if errors.Is(err, placement.ErrInvalid) {
+		return &placementError{pkey: pkey, err: placement.ErrInvalid}
 	}
 	if !errors.Is(err, placement.ErrUnavailable) {
 		log.Debug("placement lookup failed", "pkey", pkey, "error", err)
@@ -59,7 +65,7 @@ func lookupError(log *slog.Logger, pkey string, err error) error {
 }
 
 // placementError is a failed placement lookup, worded for the client. It wraps
-// placement.ErrNotFound or placement.ErrUnavailable.
+// placement.ErrNotFound, placement.ErrInvalid or placement.ErrUnavailable.
 type placementError struct {
 	pkey string
 	err  error

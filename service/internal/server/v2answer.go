@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"asap/service/internal/jsonstr"
 	"asap/service/internal/placement"
 )
 
@@ -28,9 +29,9 @@ func (e *encodedV2) append(b []byte, mrid uuid.UUID, keyType, keyValue string) [
 	b = append(b, `{"mrid":"`...)
 	b = appendUUID(b, mrid)
 	b = append(b, e.head...)
-	b = appendString(b, keyType)
+	b = jsonstr.Append(b, keyType)
 	b = append(b, `,"keyValue":`...)
-	b = appendString(b, keyValue)
+	b = jsonstr.Append(b, keyValue)
 	return append(b, e.tail...)
 }
 
@@ -68,25 +69,25 @@ func appendV2(b []byte, mrid uuid.UUID, p *placement.Placement, keyType, keyValu
 	b = append(b, `{"mrid":"`...)
 	b = appendUUID(b, mrid)
 	b = appendV2Head(b, p)
-	b = appendString(b, keyType)
+	b = jsonstr.Append(b, keyType)
 	b = append(b, `,"keyValue":`...)
-	b = appendString(b, keyValue)
+	b = jsonstr.Append(b, keyValue)
 	return appendV2Tail(b, p)
 }
 
 // appendV2Head appends the part of the answer between the mrid and keyType's value.
 func appendV2Head(b []byte, p *placement.Placement) []byte {
 	b = append(b, `","pkey":`...)
-	b = appendString(b, p.PKey)
+	b = jsonstr.Append(b, p.PKey)
 	b = append(b, `,"adServer":`...)
-	b = appendString(b, p.AdServer)
+	b = jsonstr.Append(b, p.AdServer)
 	return append(b, `,"keyType":`...)
 }
 
 // appendV2Tail appends the part of the answer after keyValue's value.
 func appendV2Tail(b []byte, p *placement.Placement) []byte {
 	b = append(b, `,"status":`...)
-	b = appendString(b, p.Status)
+	b = jsonstr.Append(b, p.Status)
 	b = append(b, `,"articlesBeforeFirstAd":`...)
 	b = strconv.AppendInt(b, int64(p.ArticlesBeforeFirstAd), 10)
 	b = append(b, `,"articlesBetweenAds":`...)
@@ -97,31 +98,18 @@ func appendV2Tail(b []byte, p *placement.Placement) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"key":`...)
-		b = appendString(b, n.Key)
+		b = jsonstr.Append(b, n.Key)
 		b = append(b, `,"name":`...)
-		b = appendString(b, n.Name)
+		b = jsonstr.Append(b, n.Name)
 		b = append(b, `,"androidClassName":`...)
-		b = appendString(b, n.AndroidClassName)
+		b = jsonstr.Append(b, n.AndroidClassName)
 		b = append(b, `,"iosClassName":`...)
-		b = appendString(b, n.IOSClassName)
+		b = jsonstr.Append(b, n.IOSClassName)
 		b = append(b, `,"parameters":`...)
 		b = appendObject(b, n.Parameters)
 		b = append(b, '}')
 	}
 	return append(b, "]}"...)
-}
-
-// appendString appends s as a JSON string, escaped as encoding/json escapes it.
-func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // appendObject appends raw when it is a JSON object, else {}: SDKs expect

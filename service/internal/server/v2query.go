@@ -44,63 +44,63 @@ func (q *v2Query) customKey(name string) (string, bool) {
 
 // parseV2Query reads the raw query of GET /v2. Unknown parameters are ignored, as
 // SDKs in the field may send more than this version reads. Every error is an
-// *InputError naming the parameter.
+// *query.Error naming the parameter; a repeated parameter follows query.Repeated.
 func parseV2Query(raw string) (v2Query, error) {
 	var q v2Query
 	seenPkey := false
-	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		if pair == "" {
-			continue
+	for {
+		key, rawValue, rest, ok, err := query.Next(raw)
+		if !ok {
+			break
 		}
-		rawKey, rawValue, _ := strings.Cut(pair, "=")
-		key, err := query.Unescape(rawKey)
 		if err != nil {
-			return q, badInput("query", "malformed percent-encoding in a parameter name")
+			return q, err
 		}
+		raw = rest
 		switch {
 		case key == "pkey":
 			v, err := query.Unescape(rawValue)
 			if err != nil {
-				return q, badInput("pkey", "malformed percent-encoding")
+				return q, query.Bad("pkey", "malformed percent-encoding")
 			}
-			if seenPkey && v != q.pkey {
-				return q, badInput("pkey", "given twice with different values")
+			if seenPkey {
+				if err := query.Repeated("pkey", q.pkey, v); err != nil {
+					return q, err
+				}
 			}
 			q.pkey, seenPkey = v, true
 		case key == "pubAppName", key == "pubAppVersion":
 			n, ok := unescapedLen(rawValue)
 			if !ok {
-				return q, badInput(key, "malformed percent-encoding")
+				return q, query.Bad(key, "malformed percent-encoding")
 			}
 			if n > maxAppField {
-				return q, badInput(key, "longer than %d bytes", maxAppField)
+				return q, query.Bad(key, "longer than %d bytes", maxAppField)
 			}
 		case strings.HasPrefix(key, "customKeys"):
 			name, hasPrefix := strings.CutPrefix(key, "customKeys[")
 			name, hasSuffix := strings.CutSuffix(name, "]")
 			if !hasPrefix || !hasSuffix || name == "" {
-				return q, badInput("customKeys", "want customKeys[<name>]=<value>")
+				return q, query.Bad("customKeys", "want customKeys[<name>]=<value>")
 			}
 			if len(name) > maxCustomKeyName {
-				return q, badInput("customKeys", "a key name is longer than %d bytes", maxCustomKeyName)
+				return q, query.Bad("customKeys", "a key name is longer than %d bytes", maxCustomKeyName)
 			}
 			v, err := query.Unescape(rawValue)
 			if err != nil {
-				return q, badInput(customKeyParam(name), "malformed percent-encoding")
+				return q, query.Bad(customKeyParam(name), "malformed percent-encoding")
 			}
 			if len(v) > maxCustomKeyValue {
-				return q, badInput(customKeyParam(name), "longer than %d bytes", maxCustomKeyValue)
+				return q, query.Bad(customKeyParam(name), "longer than %d bytes", maxCustomKeyValue)
 			}
 			if old, dup := q.customKey(name); dup {
-				if old != v {
-					return q, badInput(customKeyParam(name), "given twice with different values")
+				if err := query.Repeated(customKeyParam(name), old, v); err != nil {
+					return q, err
 				}
 				continue
 			}
 			if len(q.customKeys) == maxCustomKeys {
-				return q, badInput("customKeys", "more than %d keys", maxCustomKeys)
+				return q, query.Bad("customKeys", "more than %d keys", maxCustomKeys)
 			}
 			if q.customKeys == nil {
 				q.customKeys = make([]customKey, 0, 4)
@@ -110,9 +110,9 @@ func parseV2Query(raw string) (v2Query, error) {
 	}
 	switch {
 	case q.pkey == "":
-		return q, badInput("pkey", "required: the placement key")
+		return q, query.Bad("pkey", "required: the placement key")
 	case !placement.ValidKey(q.pkey):
-		return q, badInput("pkey", "must match [A-Za-z0-9_-]{1,64}")
+		return q, query.Bad("pkey", "must match [A-Za-z0-9_-]{1,64}")
 	}
 	return q, nil
 }

@@ -61,12 +61,12 @@ func (s *Store) Get(ctx context.Context, pkey string) (*placement.Placement, err
 	return p, nil
 }
 
-// RecordError is a record in Redis that is not a valid placement. It is
-// placement.ErrUnavailable to callers: Redis answered, but with nothing usable.
+// RecordError is a record in Redis that is not a valid placement. Its Err wraps
+// placement.ErrInvalid: Redis answered, but with nothing usable.
 type RecordError struct{ Err error }
 
-func (e *RecordError) Error() string   { return e.Err.Error() }
-func (e *RecordError) Unwrap() []error { return []error{placement.ErrUnavailable, e.Err} }
+func (e *RecordError) Error() string { return e.Err.Error() }
+func (e *RecordError) Unwrap() error { return e.Err }
 
 // Put validates p, writes it and then publishes its pkey, in that order, so that an
 // instance that reads after the message sees the new record.

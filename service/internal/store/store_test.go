@@ -29,6 +29,7 @@ func TestStoreGet(t *testing.T) {
 		"invalid":       `{"pkey": "invalid", "status": ""}`,
 		"extra-fields":  `{"pkey": "extra-fields", "status": "OK", "addedLater": {"x": 1}}`,
 		"array-payload": `[1, 2]`,
+		"bad-ad":        `{"pkey": "bad-ad", "status": "OK", "ad": {"upstream": "primary"}}`,
 	}
 	for k, v := range raw {
 		if err := client.Set(ctx, store.Key(k), v, 0).Err(); err != nil {
@@ -36,16 +37,18 @@ func TestStoreGet(t *testing.T) {
 		}
 	}
 	tests := []struct {
-		pkey    string
-		wantErr error
+		pkey          string
+		wantErr       error
+		wantAdProblem bool // the record is served with its ad section's problems
 	}{
 		{pkey: "demo-feed"},
 		{pkey: "extra-fields"},
 		{pkey: "missing", wantErr: placement.ErrNotFound},
-		{pkey: "not-json", wantErr: placement.ErrUnavailable},
-		{pkey: "wrong-pkey", wantErr: placement.ErrUnavailable},
-		{pkey: "invalid", wantErr: placement.ErrUnavailable},
-		{pkey: "array-payload", wantErr: placement.ErrUnavailable},
+		{pkey: "not-json", wantErr: placement.ErrInvalid},
+		{pkey: "wrong-pkey", wantErr: placement.ErrInvalid},
+		{pkey: "invalid", wantErr: placement.ErrInvalid},
+		{pkey: "array-payload", wantErr: placement.ErrInvalid},
+		{pkey: "bad-ad", wantAdProblem: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pkey, func(t *testing.T) {
@@ -54,13 +57,16 @@ func TestStoreGet(t *testing.T) {
 				if err != nil || p.PKey != tt.pkey {
 					t.Fatalf("Get(%q) = %v, %v; want the placement", tt.pkey, p, err)
 				}
+				if (p.AdProblem != nil) != tt.wantAdProblem {
+					t.Errorf("Get(%q).AdProblem = %v; want a problem: %v", tt.pkey, p.AdProblem, tt.wantAdProblem)
+				}
 				return
 			}
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Get(%q) error = %v; want %v", tt.pkey, err, tt.wantErr)
 			}
-			if errors.Is(err, placement.ErrNotFound) && errors.Is(err, placement.ErrUnavailable) {
-				t.Errorf("Get(%q) error %v is both not found and unavailable", tt.pkey, err)
+			if n := btoi(errors.Is(err, placement.ErrNotFound)) + btoi(errors.Is(err, placement.ErrUnavailable)) + btoi(errors.Is(err, placement.ErrInvalid)); n != 1 {
+				t.Errorf("Get(%q) error %v is %d of not found, unavailable and invalid; want one", tt.pkey, err, n)
 			}
 			if errors.Is(err, redis.Nil) {
 				t.Errorf("Get(%q) error %v leaks redis.Nil past the store", tt.pkey, err)
@@ -74,6 +80,13 @@ func TestStoreGet(t *testing.T) {
 	if got.KeyValue != feed.KeyValue || len(got.MediationNetworks) != 2 || got.Ad.Upstream != "primary" {
 		t.Errorf("round trip lost data: got %+v", got)
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func TestStoreUnreachable(t *testing.T) {

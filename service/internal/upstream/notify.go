@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"asap/service/internal/h1"
+	"asap/service/internal/promreg"
 )
 
 // NotifierOptions sizes a Notifier. Zero values mean: 1 worker, no queue (a notice
@@ -22,6 +26,13 @@ type NotifierOptions struct {
 	Queue int
 	// Timeout bounds one notice: connect, send and read the answer.
 	Timeout time.Duration
+	// MaxHeaderBytes bounds a notice answer's headers; 0: the transport's default
+	// (64 KiB). The hosts are named by bids, so they are trusted no further than
+	// upstreams.
+	MaxHeaderBytes int64
+	// MaxIdleConns bounds the idle connections to all notice hosts together, the
+	// oldest closed first; 0: Concurrency.
+	MaxIdleConns int
 	// Transport overrides the HTTP transport (tests); nil builds a pooled one.
 	Transport http.RoundTripper
 }
@@ -43,7 +54,8 @@ type Notifier struct {
 	sent, failed, dropped prometheus.Counter
 }
 
-// NewNotifier starts the workers of a notifier and registers its metrics on reg.
+// NewNotifier starts the workers of a notifier and registers its metrics on reg
+// (nil: nowhere).
 func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, error) {
 	opts.Concurrency = max(opts.Concurrency, 1)
 	opts.Queue = max(opts.Queue, 0)
@@ -52,20 +64,22 @@ func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, er
 	}
 	transport := opts.Transport
 	if transport == nil {
-		transport = &h1Transport{
-			dialer:         net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second},
-			tlsTimeout:     opts.Timeout,
-			headerTimeout:  opts.Timeout,
-			maxIdlePerHost: opts.Concurrency,
-			idleTimeout:    90 * time.Second,
+		transport = &h1.Transport{
+			Dialer:                net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second},
+			TLSHandshakeTimeout:   opts.Timeout,
+			ResponseHeaderTimeout: opts.Timeout,
+			MaxHeaderBytes:        opts.MaxHeaderBytes,
+			MaxIdleConnsPerHost:   opts.Concurrency,
+			MaxIdleConns:          cmp.Or(opts.MaxIdleConns, opts.Concurrency),
+			IdleConnTimeout:       90 * time.Second,
 		}
 	}
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "asap_upstream_win_notices_total",
 		Help: "Win and loss notices (nurl, lurl) by outcome: sent (2xx/3xx answer), failed, dropped (queue full or shutting down).",
 	}, []string{"outcome"})
-	if err := reg.Register(outcomes); err != nil {
-		return nil, fmt.Errorf("notifier metrics: %w", err)
+	if err := promreg.Register(reg, "notifier", outcomes); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Notifier{

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"asap/service/internal/upstream"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"asap/service/internal/upstream"
 )
 
 func TestNotifierDropsWhenFullAndNeverBlocks(t *testing.T) {

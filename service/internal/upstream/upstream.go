@@ -17,11 +17,13 @@ import (
 	"net/url"
 	"time"
 
-	"asap/service/config"
-	"asap/service/internal/openrtb"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
+
+	"asap/service/config"
+	"asap/service/internal/h1"
+	"asap/service/internal/openrtb"
+	"asap/service/internal/promreg"
 )
 
 // Errors of Client.Do. Each is wrapped with detail; test them with errors.Is.
@@ -45,21 +47,24 @@ type Set struct {
 }
 
 // NewSet builds a client for every upstream of cfg.Upstreams and registers their
-// metrics on reg.
+// metrics on reg (nil: nowhere).
 func NewSet(cfg config.Ad, reg prometheus.Registerer) (*Set, error) {
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
 	s := &Set{clients: make(map[string]*Client, len(cfg.Upstreams))}
+	// One transport for all: ASAP_UPSTREAM_MAX_IDLE_CONNS bounds the idle
+	// connections of every upstream together.
+	transport := newTransport(cfg)
 	for _, up := range cfg.Upstreams {
-		c := newClient(up, cfg, m)
-		if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		c := newClient(up, cfg, transport, m)
+		if err := promreg.Register(reg, "upstream "+up.Name, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "asap_upstream_breaker_state",
 			Help:        "State of the upstream's circuit breaker: 0 closed, 1 half-open, 2 open.",
 			ConstLabels: prometheus.Labels{"upstream": up.Name},
 		}, func() float64 { return float64(c.breaker.State()) })); err != nil {
-			return nil, fmt.Errorf("upstream %q: register breaker gauge: %w", up.Name, err)
+			return nil, err
 		}
 		s.clients[up.Name] = c
 	}
@@ -99,15 +104,21 @@ var (
 	openrtbVersion = []string{openrtb.Version}
 )
 
-func newClient(up config.Upstream, cfg config.Ad, m *metrics) *Client {
-	// Never a proxy from the environment: the configured URL is the only peer.
-	transport := &h1Transport{
-		dialer:         net.Dialer{Timeout: cfg.UpstreamDialTimeout, KeepAlive: 30 * time.Second},
-		tlsTimeout:     cfg.UpstreamTLSHandshakeTimeout,
-		headerTimeout:  cfg.UpstreamResponseHeaderTimeout,
-		maxIdlePerHost: cfg.UpstreamMaxIdleConnsPerHost,
-		idleTimeout:    cfg.UpstreamIdleConnTimeout,
+// newTransport is the transport of the bid requests. It uses no proxy from the
+// environment: the configured URL is the only peer.
+func newTransport(cfg config.Ad) *h1.Transport {
+	return &h1.Transport{
+		Dialer:                net.Dialer{Timeout: cfg.UpstreamDialTimeout, KeepAlive: 30 * time.Second},
+		TLSHandshakeTimeout:   cfg.UpstreamTLSHandshakeTimeout,
+		ResponseHeaderTimeout: cfg.UpstreamResponseHeaderTimeout,
+		MaxHeaderBytes:        cfg.UpstreamMaxHeaderBytes,
+		MaxIdleConnsPerHost:   cfg.UpstreamMaxIdleConnsPerHost,
+		MaxIdleConns:          cfg.UpstreamMaxIdleConns,
+		IdleConnTimeout:       cfg.UpstreamIdleConnTimeout,
 	}
+}
+
+func newClient(up config.Upstream, cfg config.Ad, transport http.RoundTripper, m *metrics) *Client {
 	c := &Client{
 		name: up.Name,
 		url:  up.URL,
@@ -259,6 +270,10 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 		c.m.errors.WithLabelValues(c.name, "canceled").Inc()
 		return fmt.Errorf("%w: %s: %w", ErrTransport, c.name, err)
 	}
+	if errors.Is(err, h1.ErrHeadersTooLarge) {
+		c.m.errors.WithLabelValues(c.name, "headers_too_large").Inc()
+		return fmt.Errorf("%w: %s: %w", ErrTransport, c.name, err)
+	}
 	c.m.errors.WithLabelValues(c.name, "transport").Inc()
 	return fmt.Errorf("%w: %s: %w", ErrTransport, c.name, err)
 }
@@ -321,7 +336,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"upstream"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "asap_upstream_errors_total",
-			Help: "Bid requests without an answer, by reason: transport, canceled, too_large, breaker_open.",
+			Help: "Bid requests without an answer, by reason: transport, canceled, too_large, headers_too_large, breaker_open.",
 		}, []string{"upstream", "reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "asap_upstream_bids_rejected_total",
@@ -354,11 +369,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.1, .25, .5, .75, 1, 1.5, 2, 3, 5, 7.5, 10, 20, 50},
 		}, []string{"upstream"}),
 	}
-	for _, c := range []prometheus.Collector{m.latency, m.responses, m.timeouts, m.errors, m.rejected,
-		m.requests, m.bids, m.wins, m.lost, m.late, m.winPrice} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("upstream metrics: %w", err)
-		}
+	if err := promreg.Register(reg, "upstream", m.latency, m.responses, m.timeouts, m.errors, m.rejected,
+		m.requests, m.bids, m.wins, m.lost, m.late, m.winPrice); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

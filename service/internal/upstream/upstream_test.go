@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"asap/service/config"
-	"asap/service/internal/upstream"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sony/gobreaker/v2"
+
+	"asap/service/config"
+	"asap/service/internal/upstream"
 )
 
 func adConfig(t *testing.T, upstreams string) config.Ad {

@@ -1,6 +1,6 @@
 //go:build unix
 
-package upstream
+package h1
 
 import "syscall"
 
@@ -9,14 +9,15 @@ import "syscall"
 // request asked for (an upstream out of step with its requests, which would
 // otherwise hand the next SDK the answer meant for another); EOF there is an
 // upstream that closed the connection. Either way the connection is not reused.
-// The socket is peeked without waiting: one system call.
+// The socket is peeked without waiting: one system call. Under TLS the TCP
+// socket is peeked: a close_notify alert or a FIN is there as bytes or EOF.
 func (c *h1Conn) quiet() bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
-	sc, ok := c.Conn.(syscall.Conn)
+	sc, ok := c.raw.(syscall.Conn)
 	if !ok {
-		return true // TLS: its record layer has no peek; the answer's parse catches it
+		return true // not a socket (tests); the answer's parse catches the rest
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {

@@ -1,4 +1,4 @@
-package upstream
+package h1
 
 import (
 	"bytes"
@@ -34,10 +34,10 @@ func h1Server(t *testing.T, tlsOn bool, h http.HandlerFunc) (*httptest.Server, *
 	return srv, &conns
 }
 
-func newH1(srv *httptest.Server) *h1Transport {
-	t := &h1Transport{maxIdlePerHost: 4, idleTimeout: time.Minute, headerTimeout: 2 * time.Second}
+func newH1(srv *httptest.Server) *Transport {
+	t := &Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute, ResponseHeaderTimeout: 2 * time.Second}
 	if srv.TLS != nil {
-		t.tlsConfig = &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+		t.TLSClientConfig = &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
 	}
 	return t
 }
@@ -118,21 +118,24 @@ func TestH1AnswerKinds(t *testing.T) {
 	}
 }
 
-// TestH1RetriesWhenTheServerClosedAnIdleConnection: the request goes out again
-// on a new connection, once.
+// TestH1RetriesWhenTheServerClosedAnIdleConnection: the closed connection is
+// found before the request is written, which goes out on a new connection, once.
+// Under TLS the closed connection is found by peeking at the TCP socket.
 func TestH1RetriesWhenTheServerClosedAnIdleConnection(t *testing.T) {
-	srv, conns := h1Server(t, false, echoHandler)
-	tr := newH1(srv)
-	if _, _, err := call(context.Background(), tr, srv.URL+"/a", "1"); err != nil {
-		t.Fatal(err)
-	}
-	srv.CloseClientConnections()
-	code, body, err := call(context.Background(), tr, srv.URL+"/b", "2")
-	if err != nil || code != 200 || body != "POST /b 2" {
-		t.Errorf("after the server closed the idle connection: %d %q %v; want 200 \"POST /b 2\"", code, body, err)
-	}
-	if got := conns.Load(); got != 2 {
-		t.Errorf("%d connections; want 2", got)
+	for _, tlsOn := range []bool{false, true} {
+		srv, conns := h1Server(t, tlsOn, echoHandler)
+		tr := newH1(srv)
+		if _, _, err := call(context.Background(), tr, srv.URL+"/a", "1"); err != nil {
+			t.Fatal(err)
+		}
+		srv.CloseClientConnections()
+		code, body, err := call(context.Background(), tr, srv.URL+"/b", "2")
+		if err != nil || code != 200 || body != "POST /b 2" {
+			t.Errorf("tls %t: after the server closed the idle connection: %d %q %v; want 200 \"POST /b 2\"", tlsOn, code, body, err)
+		}
+		if got := conns.Load(); got != 2 {
+			t.Errorf("tls %t: %d connections; want 2", tlsOn, got)
+		}
 	}
 }
 
@@ -172,14 +175,14 @@ func TestH1Deadlines(t *testing.T) {
 		t.Errorf("request deadline: err = %v; want context.DeadlineExceeded", err)
 	}
 
-	tr.headerTimeout = 50 * time.Millisecond
+	tr.ResponseHeaderTimeout = 50 * time.Millisecond
 	_, _, err := call(context.Background(), tr, srv.URL, "x")
 	var nerr net.Error
 	if !errors.As(err, &nerr) || !nerr.Timeout() {
 		t.Errorf("header timeout: err = %v; want a net.Error that is a timeout", err)
 	}
 
-	tr.headerTimeout = 0 // else it races the cancellation
+	tr.ResponseHeaderTimeout = 0 // else it races the cancellation
 	ctx, cancelNow := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancelNow)
 	if _, _, err := call(ctx, tr, "http://"+srv.Listener.Addr().String(), "x"); !errors.Is(err, context.Canceled) {
@@ -189,7 +192,7 @@ func TestH1Deadlines(t *testing.T) {
 
 func TestH1RefusesOtherSchemes(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, "ftp://example.com/x", nil)
-	if _, err := (&h1Transport{}).RoundTrip(req); err == nil {
+	if _, err := (&Transport{}).RoundTrip(req); err == nil {
 		t.Error("ftp URL accepted")
 	}
 }
@@ -220,7 +223,7 @@ func TestH1ClosesIdleConnections(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	tr := newH1(srv)
-	tr.idleTimeout = 50 * time.Millisecond
+	tr.IdleConnTimeout = 50 * time.Millisecond
 	if _, _, err := call(context.Background(), tr, srv.URL, "x"); err != nil {
 		t.Fatal(err)
 	}

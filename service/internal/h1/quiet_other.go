@@ -1,6 +1,6 @@
 //go:build !unix
 
-package upstream
+package h1
 
 // quiet reports whether an idle connection has no bytes left in its buffer (see
 // the unix version, which also peeks at the socket).
