@@ -202,6 +202,17 @@ type Ad struct {
 	NoticeQueue       int           `envconfig:"NOTICE_QUEUE" default:"4096"`
 	NoticeTimeout     time.Duration `envconfig:"NOTICE_TIMEOUT" default:"2s"`
 
+	// AuctionReturnMargin is taken off a placement's tmax for the tmax each upstream
+	// is sent: the time kept for the way back (the answer's transfer, the auction,
+	// the SDK's answer), which ASAP gives by the placement's tmax. An answer still
+	// arriving that long after the auction closed is read and counted late, not cut
+	// (a cut costs the connection). Zero sends the placement's tmax as it is.
+	AuctionReturnMargin time.Duration `envconfig:"AUCTION_RETURN_MARGIN" default:"20ms"`
+	// AuctionTrace serves GET /debug/auction on the admin listener: one auction run
+	// and shown, notices not fired. False (the default) leaves the route out;
+	// production refuses it.
+	AuctionTrace bool `envconfig:"AUCTION_TRACE" default:"false"`
+
 	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed (the load balancer).
 	TrustedProxies []string `envconfig:"TRUSTED_PROXIES" default:"10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8,fc00::/7,::1/128"`
 }
@@ -547,6 +558,12 @@ func (c Config) Validate() error {
 	}
 	if c.GCPercent < 0 {
 		bad("GC_PERCENT", "%d: want a percentage above 0 (0 leaves the runtime's default)", c.GCPercent)
+	}
+	if c.Ad.AuctionReturnMargin < 0 || c.Ad.AuctionReturnMargin >= c.Ad.DefaultTmax {
+		bad("AUCTION_RETURN_MARGIN", "%s: want at least 0 and below ASAP_AD_DEFAULT_TMAX %s", c.Ad.AuctionReturnMargin, c.Ad.DefaultTmax)
+	}
+	if c.Env == "production" && c.Ad.AuctionTrace {
+		bad("AUCTION_TRACE", "the auction trace shows bid requests and answers; it is refused in production")
 	}
 	if !c.Local() && c.Debug {
 		bad("DEBUG", "pprof and expvar are for local environments only, not %s", c.Env)

@@ -103,14 +103,21 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 		}
 	}
 
+	auc, err := startAuctionUpstreams(ctx, s)
+	if err != nil {
+		return err
+	}
+
 	// ASAP, as shipped for production, its log lines counted. The sample placements
 	// name upstream "primary"; demo-feed-lean is demo-feed with upstream "lean".
-	upstreams := "primary=http://" + addrs.upNURL + auctionPath + ",lean=" + upURL
+	upstreams := "primary=http://" + addrs.upNURL + auctionPath + ",lean=" + upURL + auc.upstreams()
 	env, err := s.asapEnv(addrs.asap, addrs.admin, upstreams, o.profile != "")
 	if err != nil {
 		return err
 	}
-	if err := s.loadPlacements(ctx, env, map[string]string{"demo-feed-lean": "lean"}); err != nil {
+	extra := map[string]string{"demo-feed-lean": "lean"}
+	auc.placements(extra)
+	if err := s.loadPlacements(ctx, env, extra); err != nil {
 		return err
 	}
 	asap, err := s.start("ASAP", env, true, s.asapBin)
@@ -144,7 +151,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	var notes []string
 	var contenders []contender
-	if o.only != "/v2/ad" {
+	if o.only == "" || o.only == "/v2" {
 		// The bare Echo contender answers what ASAP answers.
 		status, body, err := fetch(ctx, asapV2)
 		if err != nil || status != http.StatusOK {
@@ -172,7 +179,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 				pid: p.cmd.Process.Pid},
 		)
 	}
-	if o.only != "/v2" {
+	if o.only == "" || o.only == "/v2/ad" {
 		for _, c := range []contender{
 			{route: "/v2/ad", name: nameASAP, target: asapAd, asap: true, pid: asap.cmd.Process.Pid, upPID: up.cmd.Process.Pid},
 			{route: "/v2/ad", name: nameASAPNURL, target: asapAdNURL, asap: true, pid: asap.cmd.Process.Pid, upPID: upNURL.cmd.Process.Pid},
@@ -219,6 +226,9 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 				pid: p.cmd.Process.Pid, upPID: up.cmd.Process.Pid})
 		}
 		contenders = append(contenders, contender{route: "/v2/ad", name: nameUpstream, target: auction(addrs.up), pid: up.cmd.Process.Pid})
+	}
+	if o.only == "" || o.only == "auction" {
+		contenders = append(contenders, auc.contenders(asapAd, asap.cmd.Process.Pid, auction)...)
 	}
 	for _, c := range contenders {
 		status, body, err := fetch(ctx, c.target)

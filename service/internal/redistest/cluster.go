@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"asap/service/internal/testwait"
 )
 
 // Cluster is a private Redis Cluster of three masters, the first of which has one
@@ -107,21 +109,9 @@ func (c *Cluster) do(ctx context.Context, s *Server, args ...any) any {
 	return v
 }
 
-func (c *Cluster) wait(ctx context.Context, what string, ok func() bool) {
+func (c *Cluster) wait(_ context.Context, what string, ok func() bool) {
 	c.t.Helper()
-	waitFor(c.t, ctx, what, ok)
-}
-
-// waitFor polls ok until it holds or ctx is done, which fails the test.
-func waitFor(t testing.TB, ctx context.Context, what string, ok func() bool) {
-	t.Helper()
-	for !ok() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("gave up waiting for %s", what)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	testwait.For(c.t, what, ok)
 }
 
 // command sends one command to s on a connection of its own.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"asap/service/internal/testwait"
 )
 
 // SentinelSet is a private Redis replica set under Sentinel: a master, one
@@ -75,7 +77,7 @@ func StartSentinelSet(t testing.TB, password, sentinelPassword string) *Sentinel
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	waitFor(t, ctx, "the Sentinels to know the replica and each other", func() bool {
+	testwait.For(t, "the Sentinels to know the replica and each other", func() bool {
 		for _, sn := range s.Sentinels {
 			replicas, err1 := s.sentinel(ctx, sn, "sentinel", "replicas", s.Name)
 			others, err2 := s.sentinel(ctx, sn, "sentinel", "sentinels", s.Name)
