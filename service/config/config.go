@@ -103,8 +103,27 @@ type Redis struct {
 	PoolTimeout  time.Duration `envconfig:"REDIS_POOL_TIMEOUT" default:"150ms"`
 	PoolSize     int           `envconfig:"REDIS_POOL_SIZE" default:"32"`
 	MinIdleConns int           `envconfig:"REDIS_MIN_IDLE_CONNS" default:"4"`
-	// MaxRetries is the number of retries of a failed command; 0 means none.
+	// MaxRetries is the number of retries of a failed command; 0 means none. It
+	// also bounds the MOVED/ASK redirects a cluster client follows per command
+	// (at least one, so a slot that moved is still found).
 	MaxRetries int `envconfig:"REDIS_MAX_RETRIES" default:"1"`
+
+	// SentinelUsername and SentinelPassword authenticate ASAP to the Sentinels of a
+	// ?master= URL. The URL's user and password, and Password, go to the data nodes
+	// only. Empty sends no credentials to the Sentinels.
+	SentinelUsername string `envconfig:"REDIS_SENTINEL_USERNAME"`
+	SentinelPassword string `envconfig:"REDIS_SENTINEL_PASSWORD"`
+	// TLSCAFile is a PEM file of CA certificates that rediss:// trusts in addition
+	// to the system roots (a private CA). Empty trusts the system roots only.
+	TLSCAFile string `envconfig:"REDIS_TLS_CA_FILE"`
+	// TLSCertFile and TLSKeyFile are a PEM client certificate and its key that
+	// rediss:// presents (Redis's tls-auth-clients). Both or neither; empty presents none.
+	TLSCertFile string `envconfig:"REDIS_TLS_CERT_FILE"`
+	TLSKeyFile  string `envconfig:"REDIS_TLS_KEY_FILE"`
+	// ClusterReloadInterval is how often a cluster client reloads the slot map
+	// while it is in use, besides at once after a failed command: a dead node sends
+	// no MOVED, and go-redis alone waits 60 s.
+	ClusterReloadInterval time.Duration `envconfig:"REDIS_CLUSTER_RELOAD_INTERVAL" default:"2s"`
 }
 
 // Cache configures the in-process placement cache.
@@ -190,6 +209,17 @@ type Ad struct {
 	NoticeConcurrency int           `envconfig:"NOTICE_CONCURRENCY" default:"64"`
 	NoticeQueue       int           `envconfig:"NOTICE_QUEUE" default:"4096"`
 	NoticeTimeout     time.Duration `envconfig:"NOTICE_TIMEOUT" default:"2s"`
+
+	// AuctionReturnMargin is taken off a placement's tmax for the tmax each upstream
+	// is sent: the time kept for the way back (the answer's transfer, the auction,
+	// the SDK's answer), which ASAP gives by the placement's tmax. An answer still
+	// arriving that long after the auction closed is read and counted late, not cut
+	// (a cut costs the connection). Zero sends the placement's tmax as it is.
+	AuctionReturnMargin time.Duration `envconfig:"AUCTION_RETURN_MARGIN" default:"20ms"`
+	// AuctionTrace serves GET /debug/auction on the admin listener: one auction run
+	// and shown, notices not fired. False (the default) leaves the route out;
+	// production refuses it.
+	AuctionTrace bool `envconfig:"AUCTION_TRACE" default:"false"`
 
 	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed (the load balancer).
 	TrustedProxies []string `envconfig:"TRUSTED_PROXIES" default:"10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8,fc00::/7,::1/128"`
@@ -430,6 +460,7 @@ func (c Config) Validate() error {
 		"REDIS_READ_TIMEOUT":               c.Redis.ReadTimeout,
 		"REDIS_WRITE_TIMEOUT":              c.Redis.WriteTimeout,
 		"REDIS_POOL_TIMEOUT":               c.Redis.PoolTimeout,
+		"REDIS_CLUSTER_RELOAD_INTERVAL":    c.Redis.ClusterReloadInterval,
 		"CACHE_TTL":                        c.Cache.TTL,
 		"CACHE_NEGATIVE_TTL":               c.Cache.NegativeTTL,
 		"QUEUE_TIMEOUT":                    c.Limits.QueueTimeout,
@@ -505,6 +536,12 @@ func (c Config) Validate() error {
 	if c.Redis.MaxRetries < 0 {
 		bad("REDIS_MAX_RETRIES", "must not be negative")
 	}
+	if (c.Redis.TLSCertFile == "") != (c.Redis.TLSKeyFile == "") {
+		bad("REDIS_TLS_CERT_FILE", "and ASAP_REDIS_TLS_KEY_FILE go together: set both or neither")
+	}
+	if (c.Redis.TLSCAFile != "" || c.Redis.TLSCertFile != "") && !strings.HasPrefix(c.Redis.URL, "rediss://") {
+		bad("REDIS_TLS_CA_FILE", "ASAP_REDIS_TLS_* apply only to a rediss:// ASAP_REDIS_URL")
+	}
 	if c.Limits.MaxQueued < 0 {
 		bad("MAX_QUEUED", "must not be negative")
 	}
@@ -535,6 +572,12 @@ func (c Config) Validate() error {
 	}
 	if c.GCPercent < 0 {
 		bad("GC_PERCENT", "%d: want a percentage above 0 (0 leaves the runtime's default)", c.GCPercent)
+	}
+	if c.Ad.AuctionReturnMargin < 0 || c.Ad.AuctionReturnMargin >= c.Ad.DefaultTmax {
+		bad("AUCTION_RETURN_MARGIN", "%s: want at least 0 and below ASAP_AD_DEFAULT_TMAX %s", c.Ad.AuctionReturnMargin, c.Ad.DefaultTmax)
+	}
+	if c.Env == "production" && c.Ad.AuctionTrace {
+		bad("AUCTION_TRACE", "the auction trace shows bid requests and answers; it is refused in production")
 	}
 	if !c.Local() && c.Debug {
 		bad("DEBUG", "pprof and expvar are for local environments only, not %s", c.Env)

@@ -398,3 +398,45 @@ func TestParseEnvFile(t *testing.T) {
 		t.Errorf("ParseEnvFile error = %v; want one naming line 2", err)
 	}
 }
+
+// The auction trace is on in local, off by default elsewhere, refused in
+// production; the return margin must leave the default tmax something.
+func TestLoadAuction(t *testing.T) {
+	tests := []struct {
+		name      string
+		env       map[string]string
+		wantTrace bool
+		wantErr   string
+	}{
+		{"local has the trace", map[string]string{"ASAP_ENV": "local"}, true, ""},
+		{"staging has it off", map[string]string{"ASAP_ENV": "staging", "ASAP_REDIS_URL": "redis://r:6379"}, false, ""},
+		{"staging may turn it on", map[string]string{"ASAP_ENV": "staging", "ASAP_REDIS_URL": "redis://r:6379", "ASAP_AUCTION_TRACE": "true"}, true, ""},
+		{"production refuses it", map[string]string{"ASAP_ENV": "production", "ASAP_REDIS_URL": "redis://r:6379", "ASAP_AUCTION_TRACE": "true"}, false, "ASAP_AUCTION_TRACE"},
+		{"margin as long as the default tmax", map[string]string{"ASAP_ENV": "local", "ASAP_AUCTION_RETURN_MARGIN": "250ms"}, false, "ASAP_AUCTION_RETURN_MARGIN"},
+		{"negative margin", map[string]string{"ASAP_ENV": "local", "ASAP_AUCTION_RETURN_MARGIN": "-1ms"}, false, "ASAP_AUCTION_RETURN_MARGIN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cleanEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := config.Load()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Load error = %v; want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Ad.AuctionTrace != tt.wantTrace {
+				t.Errorf("AuctionTrace = %t; want %t", cfg.Ad.AuctionTrace, tt.wantTrace)
+			}
+			if cfg.Ad.AuctionReturnMargin <= 0 {
+				t.Errorf("AuctionReturnMargin = %s; want a positive default", cfg.Ad.AuctionReturnMargin)
+			}
+		})
+	}
+}

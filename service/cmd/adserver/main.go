@@ -2,6 +2,10 @@
 // ASAP (see package demoad).
 //
 //	go run ./service/cmd/adserver -addr 127.0.0.1:8081 -fill 0.8 -latency 20ms -jitter 10ms
+//	go run ./service/cmd/adserver -addr 127.0.0.1:8082 -price 2.10 -seat exchange-b -latency 60ms
+//
+// Several, on different addresses with different prices and latencies, are the
+// upstreams of one auction (scripts/run-local.sh starts three).
 package main
 
 import (
@@ -39,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	jitter := fs.Duration("jitter", 10*time.Millisecond, "random extra latency, up to ± this")
 	fixed := fs.Bool("fixed", false, "answer every auction with one constant pre-encoded bid, without decoding the request (benchmarks)")
 	nurl := fs.Bool("nurl", true, "with -fixed: the bid carries a nurl (ASAP then fires a win notice per ad)")
+	price := fs.Float64("price", 0, "price of every bid, CPM (default: at random, at or above the floor; 1.50 with -fixed)")
+	seat := fs.String("seat", "demo-seat", "seat of the bids")
 	status := fs.Int("status", 0, "answer every auction with this HTTP status and no body (failure drills)")
 	baseURL := fs.String("base-url", "", "URL the bids' nurl and burl point at, as ASAP and SDKs reach this server (default: http://<Host header of the auction>)")
 	if err := fs.Parse(args); err != nil {
@@ -55,20 +61,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-base-url %q: want an http(s) URL", *baseURL)
 		}
 	}
+	if *price < 0 {
+		return fmt.Errorf("-price %v: must not be negative", *price)
+	}
 	if *status != 0 && (*status < 100 || *status > 599) {
 		return fmt.Errorf("-status %d: not an HTTP status", *status)
 	}
 	srv := demoad.New(demoad.Options{
 		Fill: *fill, NoFill: *fill == 0, Latency: *latency, Jitter: *jitter, Fixed: *fixed, FixedNoNURL: !*nurl, Status: *status,
-		BaseURL: *baseURL,
+		BaseURL: *baseURL, Price: *price, Seat: *seat,
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second}
-	fmt.Fprintf(stdout, "demo ad server on http://%s/openrtb2/auction (fill %.2f, latency %s ± %s, fixed %t)\n",
-		ln.Addr(), *fill, *latency, *jitter, *fixed)
+	fmt.Fprintf(stdout, "demo ad server on http://%s/openrtb2/auction (seat %s, fill %.2f, price %v, latency %s ± %s, fixed %t)\n",
+		ln.Addr(), *seat, *fill, *price, *latency, *jitter, *fixed)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -82,6 +91,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	s := srv.Stats()
-	fmt.Fprintf(stdout, "demo ad server stopped: %d auctions, %d bids, %d wins, %d impressions\n", s.Requests, s.Bids, s.Wins, s.Imps)
+	fmt.Fprintf(stdout, "demo ad server stopped: %d auctions, %d bids, %d wins, %d losses, %d impressions\n", s.Requests, s.Bids, s.Wins, s.Losses, s.Imps)
 	return nil
 }

@@ -108,14 +108,21 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 		}
 	}
 
+	auc, err := startAuctionUpstreams(ctx, s)
+	if err != nil {
+		return err
+	}
+
 	// ASAP, as shipped for production, its log lines counted. The sample placements
 	// name upstream "primary"; demo-feed-lean is demo-feed with upstream "lean".
-	upstreams := "primary=http://" + addrs.upNURL + auctionPath + ",lean=" + upURL
+	upstreams := "primary=http://" + addrs.upNURL + auctionPath + ",lean=" + upURL + auc.upstreams()
 	env, err := s.asapEnv(addrs.asap, addrs.admin, upstreams, o.profile != "")
 	if err != nil {
 		return err
 	}
-	if err := s.loadPlacements(ctx, env, map[string]string{"demo-feed-lean": "lean"}); err != nil {
+	extra := map[string]string{"demo-feed-lean": "lean"}
+	auc.placements(extra)
+	if err := s.loadPlacements(ctx, env, extra); err != nil {
 		return err
 	}
 	asap, err := s.start("ASAP", env, true, s.asapBin)
@@ -152,7 +159,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	var notes []string
 	var contenders []contender
-	if o.only != "/v2/ad" {
+	if o.only == "" || o.only == "/v2" {
 		// The bare Echo contender answers what ASAP answers.
 		status, body, err := fetch(ctx, asapV2)
 		if err != nil || status != http.StatusOK {
@@ -180,7 +187,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 				pid: p.cmd.Process.Pid},
 		)
 	}
-	if o.only != "/v2" {
+	if o.only == "" || o.only == "/v2/ad" {
 		for _, c := range []contender{
 			{route: "/v2/ad", name: nameASAP, target: asapAdNURL, asap: true, pid: asap.cmd.Process.Pid, upPID: upNURL.cmd.Process.Pid},
 			{route: "/v2/ad", name: nameASAPNoNURL, target: asapAd, asap: true, pid: asap.cmd.Process.Pid, upPID: up.cmd.Process.Pid},
@@ -227,6 +234,9 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 				pid: p.cmd.Process.Pid, upPID: up.cmd.Process.Pid})
 		}
 		contenders = append(contenders, contender{route: "/v2/ad", name: nameUpstream, target: auction(addrs.up), pid: up.cmd.Process.Pid})
+	}
+	if o.only == "" || o.only == "auction" {
+		contenders = append(contenders, auc.contenders(asapAd, asap.cmd.Process.Pid, auction)...)
 	}
 	for _, c := range contenders {
 		status, body, err := fetch(ctx, c.target)
@@ -428,7 +438,7 @@ func cacheLookups(ctx context.Context, admin string) (map[string]int64, error) {
 // profileName names the profile of an ASAP row: asap-v2.pprof for /v2's, and
 // the route and the row's name for the others (asap-v2-ad-bid-without-nurl.pprof).
 func profileName(c contender) string {
-	name := "asap" + strings.ReplaceAll(c.route, "/", "-")
+	name := "asap" + strings.NewReplacer("/", "-", " ", "-").Replace(c.route)
 	if c.name != nameASAP {
 		name += "-" + strings.Trim(strings.Map(func(r rune) rune {
 			if 'a' <= r && r <= 'z' || '0' <= r && r <= '9' {

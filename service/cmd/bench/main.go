@@ -1,7 +1,7 @@
 // Command bench is `make bench` and `make soak`: it measures ASAP side by side with
 // the limits it is held to, on 127.0.0.1 only.
 //
-//	go run ./service/cmd/bench [-rounds 3] [-duration 5s] [-conns 32] [-rate 2000] [-out bench/results.md]
+//	go run ./service/cmd/bench [-rounds 3] [-duration 5s] [-conns 32] [-rate 2000] [-only auction] [-out bench/results.md]
 //	go run ./service/cmd/bench -soak [-duration 10m] [-rate 1000]
 //
 // It builds ASAP and the demo ad server into a temporary directory, loads the
@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.root, "root", "", "repository root (default: found from the working directory, where go.work is)")
 	fs.StringVar(&o.redisURL, "redis", os.Getenv("ASAP_TEST_REDIS_URL"), "Redis URL ASAP reads placements from (default ASAP_TEST_REDIS_URL, set by scripts/with-redis.sh)")
 	fs.StringVar(&o.nginx, "nginx", "auto", "nginx contender: auto (when nginx is on the PATH), off, or the path of an nginx binary")
-	fs.StringVar(&o.only, "only", "", "run only the contenders of this route: /v2 or /v2/ad (default: both)")
+	fs.StringVar(&o.only, "only", "", "run only the contenders of this route: /v2, /v2/ad, or auction (the auction rows) (default: all)")
 	fs.StringVar(&o.pin, "pin", "auto", "auto: with taskset, 2 CPUs or more and a load average under half of them, the load generator on CPU 0 and the contenders on the others; on: pin whatever the load, or fail; off: no pinning")
 	fs.IntVar(&o.latencyRuns, "latency-runs", 2, "open-loop latency runs per contender per round; the report shows the spread of their p99")
 	fs.StringVar(&o.profile, "profile", "", "save CPU profiles of ASAP (its first throughput run per route) into this `dir`; turns ASAP_DEBUG on")
@@ -151,8 +151,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("-conns, -rate and -latency-runs must be positive")
 	case o.pin != "auto" && o.pin != "on" && o.pin != "off":
 		return fmt.Errorf("-pin %q: want auto, on or off", o.pin)
-	case o.only != "" && o.only != "/v2" && o.only != "/v2/ad":
-		return fmt.Errorf("-only %q: want /v2 or /v2/ad", o.only)
+	case o.only != "" && o.only != "/v2" && o.only != "/v2/ad" && o.only != "auction":
+		return fmt.Errorf("-only %q: want /v2, /v2/ad or auction", o.only)
 	case o.redisURL == "":
 		return errors.New("no Redis: set ASAP_TEST_REDIS_URL or -redis (make bench runs under scripts/with-redis.sh, which sets it)")
 	}

@@ -211,6 +211,8 @@ func (r *report) targets() []targetResult {
 		out = append(out, targetResult{stable, "not measured (one latency run)", "—"})
 	}
 
+	out = append(out, r.auctionTargets()...)
+
 	// Requests that reach Redis are cache misses; the commands Redis counted are the
 	// cross-check (they include the subscription's PING and other clients).
 	misses := int64(0)

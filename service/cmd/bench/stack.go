@@ -140,7 +140,7 @@ func (s *stack) asapEnv(httpAddr, adminAddr, upstreams string, debug bool) ([]st
 
 // loadPlacements runs `asap load` with ASAP's environment: the sample placements,
 // and for each of extra, a copy of demo-feed under that pkey whose ad section names
-// that upstream.
+// that upstream (or, for names separated by commas, runs an auction across them).
 func (s *stack) loadPlacements(ctx context.Context, env []string, extra map[string]string) error {
 	var list []placement.Placement
 	if err := json.Unmarshal(samples.JSON, &list); err != nil {
@@ -154,6 +154,12 @@ func (s *stack) loadPlacements(ctx context.Context, env []string, extra map[stri
 		p := list[i]
 		ad := *p.Ad
 		p.PKey, ad.Upstream, p.Ad = pkey, upstream, &ad
+		if names := strings.Split(upstream, ","); len(names) > 1 {
+			ad.Upstream = ""
+			for _, n := range names {
+				ad.Upstreams = append(ad.Upstreams, placement.Bidder{Name: n})
+			}
+		}
 		list = append(list, p)
 	}
 	b, err := json.Marshal(list)

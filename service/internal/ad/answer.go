@@ -54,7 +54,7 @@ func WinAnswer(mrid, responseID string, w Winner, markup, burl string) Answer {
 	b := w.Bid
 	c := Creative{
 		AuctionWinID: b.ID,
-		CPM:          b.Price,
+		CPM:          w.Price,
 		Creative: CreativeBody{
 			CreativeKey: b.CrID,
 			CampaignKey: b.CID,

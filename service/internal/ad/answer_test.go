@@ -19,10 +19,10 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 		name string
 		a    Answer
 	}{
-		{"win", WinAnswer("mrid-1", "resp-1", Winner{Bid: &bid}, `<div class="ad">$1.73 CPM</div>`, "http://ads.example/imp?p=1.73&a=x")},
-		{"win without burl or adomain", WinAnswer("m", "r", Winner{Bid: &openrtb.Bid{ID: "b", Price: 1e-7}}, "m", "")},
+		{"win", WinAnswer("mrid-1", "resp-1", Winner{Bid: &bid, Price: 1.73}, `<div class="ad">$1.73 CPM</div>`, "http://ads.example/imp?p=1.73&a=x")},
+		{"win without burl or adomain", WinAnswer("m", "r", Winner{Bid: &openrtb.Bid{ID: "b", Price: 1e-7}, Price: 1e-7}, "m", "")},
 		{"house ad", HouseAnswer("m", &placement.HouseAd{Markup: "<div>\u2028\n\t\x01\xff</div>", W: 320, H: 50})},
-		{"large price", WinAnswer("m", "r", Winner{Bid: &openrtb.Bid{Price: 1e21, W: -1}}, "m", "b")},
+		{"large price", WinAnswer("m", "r", Winner{Bid: &openrtb.Bid{Price: 1e21, W: -1}, Price: 1e21}, "m", "b")},
 		{"zero value", Answer{}},
 		{"empty creatives", Answer{Creatives: []Creative{}}},
 		{"nil slices", Answer{Creatives: []Creative{{}}}},

@@ -7,80 +7,10 @@ import (
 	"asap/service/internal/openrtb"
 )
 
-func TestSelectWinner(t *testing.T) {
-	bid := func(id string, price float64) openrtb.Bid { return openrtb.Bid{ID: id, ImpID: "1", Price: price} }
-	tests := []struct {
-		name     string
-		resp     openrtb.BidResponse
-		floor    float64
-		wantID   string
-		wantSeat string
-	}{
-		{name: "no seatbid", resp: openrtb.BidResponse{ID: "r"}},
-		{name: "empty seatbid", resp: openrtb.BidResponse{ID: "r", SeatBid: []openrtb.SeatBid{{Seat: "a"}}}},
-		{
-			name: "highest across seatbids",
-			resp: openrtb.BidResponse{SeatBid: []openrtb.SeatBid{
-				{Seat: "a", Bid: []openrtb.Bid{bid("a1", 1.0), bid("a2", 2.5)}},
-				{Seat: "b", Bid: []openrtb.Bid{bid("b1", 3.75), bid("b2", 0.2)}},
-				{Seat: "c", Bid: []openrtb.Bid{bid("c1", 3.0)}},
-			}},
-			wantID: "b1", wantSeat: "b",
-		},
-		{
-			name: "tie goes to the first",
-			resp: openrtb.BidResponse{SeatBid: []openrtb.SeatBid{
-				{Seat: "a", Bid: []openrtb.Bid{bid("a1", 2)}},
-				{Seat: "b", Bid: []openrtb.Bid{bid("b1", 2)}},
-			}},
-			wantID: "a1", wantSeat: "a",
-		},
-		{
-			name:   "below floor ignored",
-			resp:   openrtb.BidResponse{SeatBid: []openrtb.SeatBid{{Bid: []openrtb.Bid{bid("hi", 0.4), bid("ok", 0.5)}}}},
-			floor:  0.5,
-			wantID: "ok",
-		},
-		{
-			name:  "all below floor",
-			resp:  openrtb.BidResponse{SeatBid: []openrtb.SeatBid{{Bid: []openrtb.Bid{bid("x", 0.1)}}}},
-			floor: 0.5,
-		},
-		{
-			name:   "bid without id ignored",
-			resp:   openrtb.BidResponse{SeatBid: []openrtb.SeatBid{{Bid: []openrtb.Bid{bid("", 9), bid("y", 1)}}}},
-			wantID: "y",
-		},
-		{
-			name:   "currency usd lower case",
-			resp:   openrtb.BidResponse{Cur: "usd", SeatBid: []openrtb.SeatBid{{Bid: []openrtb.Bid{bid("y", 1)}}}},
-			wantID: "y",
-		},
-		{
-			name: "other currency",
-			resp: openrtb.BidResponse{Cur: "EUR", SeatBid: []openrtb.SeatBid{{Bid: []openrtb.Bid{bid("y", 1)}}}},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w, ok := SelectWinner(&tt.resp, tt.floor)
-			if ok != (tt.wantID != "") {
-				t.Fatalf("got ok %v; want %v", ok, tt.wantID != "")
-			}
-			if !ok {
-				return
-			}
-			if w.Bid.ID != tt.wantID || w.Seat != tt.wantSeat {
-				t.Errorf("got bid %q of seat %q; want %q of %q", w.Bid.ID, w.Seat, tt.wantID, tt.wantSeat)
-			}
-		})
-	}
-}
-
 func TestMacros(t *testing.T) {
 	resp := &openrtb.BidResponse{ID: "resp-1", BidID: "bidid-7", SeatBid: []openrtb.SeatBid{{Seat: "seat-3",
 		Bid: []openrtb.Bid{{ID: "b1", ImpID: "1", Price: 1.25, AdID: "ad-9"}}}}}
-	w, _ := SelectWinner(resp, 0)
+	w := Winner{Bid: &resp.SeatBid[0].Bid[0], Seat: "seat-3", Price: 1.25}
 	m := NewMacros("mrid-1", resp, w)
 	tests := []struct{ in, want string }{
 		{"", ""},
@@ -117,7 +47,7 @@ func FuzzMacros(f *testing.F) {
 	}
 	resp := &openrtb.BidResponse{ID: "resp-1", BidID: "bidid-7", SeatBid: []openrtb.SeatBid{{Seat: "seat-3",
 		Bid: []openrtb.Bid{{ID: "b1", ImpID: "1", Price: 1.25, AdID: "ad-9"}}}}}
-	w, _ := SelectWinner(resp, 0)
+	w := Winner{Bid: &resp.SeatBid[0].Bid[0], Seat: "seat-3", Price: 1.25}
 	f.Fuzz(func(t *testing.T, s string) {
 		if got, want := NewMacros("mrid-1", resp, w).Replace(s), reference.Replace(s); got != want {
 			t.Fatalf("Replace(%q) = %q; want %q", s, got, want)

@@ -43,6 +43,8 @@ var benchResponse = []byte(`{"id":"0b1c8a9e-6f53-4a4e-9d6f-2f7c3d1e5a44","bidid"
 // and encodes the SDK's answer: ASAP's work after the upstream answers.
 func BenchmarkAnswer(b *testing.B) {
 	var out bytes.Buffer
+	req := &openrtb.BidRequest{ID: "0b1c8a9e-6f53-4a4e-9d6f-2f7c3d1e5a44", Imp: []openrtb.Imp{{ID: "1"}}, Cur: []string{"USD"}}
+	var fates []BidFate
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchResponse)))
 	for b.Loop() {
@@ -50,10 +52,12 @@ func BenchmarkAnswer(b *testing.B) {
 		if err := openrtb.DecodeBidResponse(benchResponse, &resp); err != nil {
 			b.Fatal(err)
 		}
-		w, ok := SelectWinner(&resp, 0.5)
-		if !ok {
+		fates = judge(req, &resp, 1, fates[:0])
+		best := rank(fates, 0.5)
+		if best < 0 {
 			b.Fatal("no winner")
 		}
+		w := Winner{Bid: fates[best].Bid, Seat: fates[best].Seat, Price: fates[best].Price}
 		m := NewMacros(resp.ID, &resp, w)
 		_ = m.Replace(w.Bid.NURL)
 		a := WinAnswer(resp.ID, resp.ID, w, m.Replace(w.Bid.AdM), m.Replace(w.Bid.BURL))

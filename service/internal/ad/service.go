@@ -7,11 +7,13 @@ package ad
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,7 +33,7 @@ type Deps struct {
 	Placements placement.Getter
 	// Upstreams are the configured upstream ad servers.
 	Upstreams *upstream.Set
-	// Notifier fires win notices.
+	// Notifier fires win and loss notices.
 	Notifier *upstream.Notifier
 	// Logger logs what an operator must fix (a placement naming an unknown
 	// upstream), once per cause; never per request. Nil discards.
@@ -84,8 +86,15 @@ var responses = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // and the status then 0; every upstream failure is an answer, not an error.
 //
 // A paused placement, or one without an ad section, gets 204 and never reaches the
-// upstream.
+// upstreams. Otherwise every upstream of the placement gets the same bid request
+// at once, and the answer comes by the placement's tmax (see auction).
 func (s *Service) Serve(ctx context.Context, r *Request, out *bytes.Buffer) (int, error) {
+	return s.serve(ctx, r, out, nil)
+}
+
+// serve is Serve; with tr it records the auction in tr and fires no notice.
+func (s *Service) serve(ctx context.Context, r *Request, out *bytes.Buffer, tr *Trace) (int, error) {
+	start := time.Now()
 	p, err := s.placements.Get(ctx, r.PKey)
 	if err != nil {
 		return 0, err
@@ -105,74 +114,139 @@ func (s *Service) Serve(ctx context.Context, r *Request, out *bytes.Buffer) (int
 		return http.StatusNoContent, nil
 	}
 	mrid := s.newID()
-	client, ok := s.upstreams.Client(p.Ad.Upstream)
-	if !ok {
-		if _, logged := s.unknown.LoadOrStore(p.Ad.Upstream, true); !logged {
-			s.log.Error("placement names an upstream that ASAP_UPSTREAMS does not configure; serving its house ad or 204",
-				"pkey", p.PKey, "upstream", p.Ad.Upstream)
+	if tr != nil {
+		tr.MRID, tr.PKey, tr.BidFloor = mrid, p.PKey, p.Ad.BidFloor
+	}
+
+	var clients [4]bidder
+	bidders := clients[:0]
+	for _, b := range p.Ad.Bidders() {
+		client, ok := s.upstreams.Client(b.Name)
+		if !ok {
+			s.m.unknownUpstreams.Inc()
+			if _, logged := s.unknown.LoadOrStore(b.Name, true); !logged {
+				s.log.Error("placement names an upstream that ASAP_UPSTREAMS does not configure; skipping it",
+					"pkey", p.PKey, "upstream", b.Name)
+			}
+			if tr != nil {
+				tr.Upstreams = append(tr.Upstreams, TraceUpstream{Name: b.Name, BidAdjustment: b.Adjustment(), Outcome: "unknown_upstream"})
+			}
+			continue
 		}
+		bidders = append(bidders, bidder{client: client, adjustment: b.Adjustment()})
+	}
+	if len(bidders) == 0 {
 		return s.fallback(p, mrid, "unknown_upstream", out)
 	}
 
 	tmax := Tmax(p.Ad, s.cfg.DefaultTmax, s.cfg.MaxTmax)
+	req := BuildBidRequest(r, p, mrid, upstreamTmax(tmax, s.cfg.AuctionReturnMargin))
 	body := upstream.NewBody()
-	if err := encodeRequest(body, BuildBidRequest(r, p, mrid, tmax)); err != nil {
+	if err := encodeRequest(body, req); err != nil {
 		// Only non-finite floats fail to encode, and no placement holds one.
 		return s.fallback(p, mrid, "error", out)
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, tmax)
-	defer cancel()
-	buf := responses.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 256<<10 {
-			buf.Reset()
-			responses.Put(buf)
-		}
-	}()
-	status, err := client.Do(ctx, body, buf)
-	switch {
-	case errors.Is(err, upstream.ErrOpen):
-		return s.fallback(p, mrid, "breaker_open", out)
-	case errors.Is(err, upstream.ErrTimeout):
-		return s.fallback(p, mrid, "timeout", out)
-	case err != nil:
-		return s.fallback(p, mrid, "error", out)
-	case status == http.StatusNoContent:
-		return s.fallback(p, mrid, "upstream_204", out)
+	if tr != nil {
+		tr.TmaxMs, tr.UpstreamTmaxMs = tmax.Milliseconds(), req.Tmax
+		tr.BidRequest = json.RawMessage(bytes.TrimSpace(body.Bytes()))
 	}
 
-	var resp openrtb.BidResponse
-	if err := openrtb.DecodeBidResponse(buf.Bytes(), &resp); err != nil {
-		return s.fallback(p, mrid, "invalid_response", out)
+	a := auction{
+		req: req, body: body, bidders: bidders,
+		deadline: start.Add(tmax), margin: s.cfg.AuctionReturnMargin,
 	}
-	w, ok := SelectWinner(&resp, p.Ad.BidFloor)
-	if !ok {
-		return s.fallback(p, mrid, "no_bid", out)
+	a.run(ctx)
+	defer a.release()
+	if tr != nil {
+		a.trace(tr)
 	}
-	macros := NewMacros(mrid, &resp, w)
-	markup := macros.Replace(w.Bid.AdM)
-	if nurl := macros.Replace(w.Bid.NURL); nurl != "" {
-		if markup == "" {
-			// Ad served on win: the nurl's answer is the markup.
-			m, err := s.notifier.Fetch(ctx, nurl, s.cfg.UpstreamMaxResponseBytes)
-			if err != nil || len(m) == 0 {
-				return s.fallback(p, mrid, "markup_on_win_failed", out)
-			}
-			markup = macros.Replace(string(m))
-		} else {
-			s.notifier.Notify(nurl)
-		}
+	best := rank(a.fates, p.Ad.BidFloor)
+	if tr != nil {
+		tr.fates(&a)
 	}
-	if markup == "" {
-		return s.fallback(p, mrid, "no_markup", out)
+	s.count(&a, mrid)
+	if best < 0 {
+		return s.fallback(p, mrid, a.noFill(), out)
 	}
-	a := WinAnswer(mrid, resp.ID, w, markup, macros.Replace(w.Bid.BURL))
-	if err := a.Encode(out); err != nil {
+	win := &a.fates[best]
+	wb := &a.bidders[a.from[best]]
+	w := Winner{Bid: win.Bid, Seat: win.Seat, Price: win.Price}
+	macros := NewMacros(mrid, &wb.resp, w)
+	s.notify(tr, macros.Replace(w.Bid.NURL))
+	s.notifyLosers(&a, best, mrid, p.Ad.BidFloor, tr)
+	ans := WinAnswer(mrid, wb.resp.ID, w, macros.Replace(w.Bid.AdM), macros.Replace(w.Bid.BURL))
+	if err := ans.Encode(out); err != nil {
 		return 0, fmt.Errorf("ad: encode answer: %w", err)
 	}
 	s.m.fills.Inc()
 	return http.StatusOK, nil
+}
+
+// upstreamTmax is the tmax each upstream is sent: the placement's less the
+// return margin, but never under half of it (a placement's short tmax still
+// leaves the upstreams time to bid).
+func upstreamTmax(tmax, margin time.Duration) time.Duration {
+	return max(tmax-margin, tmax/2)
+}
+
+// count counts every bid of a by upstream and fate, and logs each rejection at
+// debug.
+func (s *Service) count(a *auction, mrid string) {
+	for i := range a.bidders {
+		b := &a.bidders[i]
+		if b.state.Load() != arrived {
+			continue
+		}
+		if b.decodeErr != nil {
+			b.client.Rejected("invalid_response")
+			s.log.Debug("upstream answer rejected", "upstream", b.client.Name(), "mrid", mrid, "reason", "invalid_response", "err", b.decodeErr)
+			continue
+		}
+		if n := b.end - b.start; n > 0 {
+			b.client.Bids(n)
+		}
+		for j := b.start; j < b.end; j++ {
+			f := &a.fates[j]
+			switch {
+			case f.Reason == Won:
+				b.client.Won(f.Price)
+			case f.Reason.Rejected():
+				b.client.Rejected(f.Reason.String())
+				s.log.Debug("bid rejected", "upstream", b.client.Name(), "mrid", mrid, "reason", f.Reason.String(),
+					"bid", f.Bid.ID, "impid", f.Bid.ImpID, "seat", f.Seat, "loss_code", f.Reason.LossCode())
+			default:
+				b.client.Lost(f.Reason.String())
+			}
+		}
+	}
+}
+
+// notifyLosers fires the lurl of every bid but the winner's (index best of
+// a.fates), with its loss reason code and the price it would have needed.
+func (s *Service) notifyLosers(a *auction, best int, mrid string, floor float64, tr *Trace) {
+	winning := a.fates[best].Price
+	for i := range a.fates {
+		f := &a.fates[i]
+		if i == best || f.Bid.LURL == "" {
+			continue
+		}
+		b := &a.bidders[a.from[i]]
+		m := NewLossMacros(mrid, &b.resp, Winner{Bid: f.Bid, Seat: f.Seat, Price: f.Price}, f.Reason.LossCode(),
+			MinToWin(max(winning, floor), b.adjustment))
+		s.notify(tr, m.Replace(f.Bid.LURL))
+	}
+}
+
+// notify fires url, or records it in tr without firing it.
+func (s *Service) notify(tr *Trace, url string) {
+	if url == "" {
+		return
+	}
+	if tr != nil {
+		tr.Notices = append(tr.Notices, url)
+		return
+	}
+	s.notifier.Notify(url)
 }
 
 // fallback answers when the upstream has no ad: the house ad when the placement
@@ -203,9 +277,10 @@ func encodeRequest(buf *bytes.Buffer, req *openrtb.BidRequest) error {
 }
 
 type metrics struct {
-	fills    prometheus.Counter
-	houseAds prometheus.Counter
-	noFills  *prometheus.CounterVec
+	fills            prometheus.Counter
+	houseAds         prometheus.Counter
+	noFills          *prometheus.CounterVec
+	unknownUpstreams prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
@@ -221,10 +296,14 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 		noFills: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "asap_ad_no_fills_total",
 			Help: "Ad requests without an upstream ad, by reason: upstream_204, no_bid, timeout, error, breaker_open, " +
-				"invalid_response, markup_on_win_failed, no_markup, unknown_upstream, paused, no_ad_config, invalid_ad_config.",
+				"invalid_response, unknown_upstream, paused, no_ad_config, invalid_ad_config. With several upstreams, the reason they share, else no_bid.",
 		}, []string{"reason"}),
+		unknownUpstreams: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "asap_ad_unknown_upstreams_total",
+			Help: "Upstreams named by a placement but not configured in ASAP_UPSTREAMS, skipped (once per ad request each).",
+		}),
 	}
-	if err := promreg.Register(reg, "ad", m.fills, m.houseAds, m.noFills); err != nil {
+	if err := promreg.Register(reg, "ad", m.fills, m.houseAds, m.noFills, m.unknownUpstreams); err != nil {
 		return metrics{}, err
 	}
 	return m, nil

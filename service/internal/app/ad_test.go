@@ -69,3 +69,59 @@ func TestAdUpstreamNotConfigured(t *testing.T) {
 		t.Errorf("logged the unknown upstream %d times; want once\n%s", n, in.logs)
 	}
 }
+
+// `make run` in small: the embedded Redis's demo-auction runs an auction across
+// three demo ad servers (one answering after tmax); GET /debug/auction, on the
+// admin port only, shows it and fires no notice; with ASAP_AUCTION_TRACE off
+// the route is not there.
+func TestLocalAuction(t *testing.T) {
+	primary := demoad.New(demoad.Options{Price: 1.2, Seat: "p"})
+	b := demoad.New(demoad.Options{Price: 2.1, Seat: "b"})
+	c := demoad.New(demoad.Options{Price: 9, Seat: "c", Hang: true})
+	var pairs []string
+	for name, d := range map[string]*demoad.Server{"primary": primary, "exchange-b": b, "exchange-c": c} {
+		up := httptest.NewServer(d.Handler())
+		defer up.Close()
+		pairs = append(pairs, name+"="+up.URL+"/openrtb2/auction")
+	}
+	in := startApp(t, map[string]string{"ASAP_REDIS_URL": "", "ASAP_UPSTREAMS": strings.Join(pairs, ",")})
+
+	a := get(t, in.url+"/v2/ad?pkey=demo-auction&uid=ifa-1")
+	// exchange-b's 2.10 × 0.9 = 1.89 beats primary's 1.20; exchange-c never answers.
+	if a.code != http.StatusOK || !strings.Contains(a.body, `"cpm":1.89`) || !strings.Contains(a.body, "won at $2.1 CPM") {
+		t.Fatalf("got %d %s; want exchange-b's bid at cpm 1.89, its markup at its own 2.1", a.code, a.body)
+	}
+	testwait.For(t, "the win and loss notices", func() bool { return b.Stats().Wins == 1 && primary.Stats().Losses == 1 })
+
+	tr := get(t, in.admin+"/debug/auction?pkey=demo-auction&uid=ifa-1")
+	if tr.code != http.StatusOK {
+		t.Fatalf("GET admin /debug/auction = %d %s", tr.code, tr.body)
+	}
+	for _, want := range []string{`"name": "primary"`, `"fate": "lost_to_higher_bid"`, `"lossCode": 102`, `"name": "exchange-b"`,
+		`"fate": "won"`, `"adjustedPrice": 1.89`, `"name": "exchange-c"`, `"outcome": "after_tmax"`} {
+		if !strings.Contains(tr.body, want) {
+			t.Errorf("trace lacks %s:\n%s", want, tr.body)
+		}
+	}
+	if got := statusOf(in.url + "/debug/auction?pkey=demo-auction"); got != http.StatusNotFound {
+		t.Errorf("GET public /debug/auction = %d; want 404", got)
+	}
+	if got := b.Stats().Requests; got != 2 {
+		t.Errorf("exchange-b saw %d auctions; want 2", got)
+	}
+	// The trace fired nothing: still one win and one loss notice.
+	metrics := get(t, in.admin+"/metrics").body
+	for _, want := range []string{`asap_upstream_wins_total{upstream="exchange-b"} 2`, `asap_upstream_requests_total{upstream="exchange-c"} 2`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if b.Stats().Wins != 1 || primary.Stats().Losses != 1 {
+		t.Errorf("after the trace: %d wins, %d losses notified; want 1 and 1", b.Stats().Wins, primary.Stats().Losses)
+	}
+
+	off := startApp(t, map[string]string{"ASAP_REDIS_URL": "", "ASAP_AUCTION_TRACE": "false"})
+	if got := statusOf(off.admin + "/debug/auction?pkey=demo-auction"); got != http.StatusNotFound {
+		t.Errorf("ASAP_AUCTION_TRACE=false: GET admin /debug/auction = %d; want 404", got)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"asap/service/config"
+	"asap/service/internal/ad"
 	"asap/service/internal/cache"
 	"asap/service/internal/embedredis"
 	"asap/service/internal/placement"
@@ -102,9 +103,9 @@ func Run(ctx context.Context, o Options) error {
 		defer stop()
 		redisCfg.URL = url
 		log.Info("embedded Redis started because ASAP_REDIS_URL is empty: sample placements loaded, data lives only as long as this process",
-			"url", url, "pkeys", "demo-feed demo-article demo-paused")
+			"url", url, "pkeys", "demo-feed demo-article demo-paused demo-auction")
 	}
-	client, err := store.NewRedisClient(redisCfg)
+	client, err := store.NewRedisClient(redisCfg, log)
 	if err != nil {
 		return err
 	}
@@ -160,7 +161,7 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("ASAP_ADMIN_ADDR: %w", err)
 		}
 		defer adminLn.Close()
-		admin = adminServer(cfg, reg, log)
+		admin = adminServer(cfg, reg, adService, log)
 	}
 
 	failed := make(chan error, 2)
@@ -218,9 +219,10 @@ func shutdown(cfg config.Server, srv *server.Server, public, admin *http.Server,
 	log.Info("shutdown: done")
 }
 
-// adminServer serves /metrics and, when ASAP_DEBUG=true, pprof and expvar. It
+// adminServer serves /metrics; when ASAP_DEBUG=true, pprof and expvar; when
+// ASAP_AUCTION_TRACE=true, GET /debug/auction (ad's trace of one auction). It
 // listens on ASAP_ADMIN_ADDR, which is never behind the load balancer.
-func adminServer(cfg config.Config, reg *prometheus.Registry, log *slog.Logger) *http.Server {
+func adminServer(cfg config.Config, reg *prometheus.Registry, ads *ad.Service, log *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		Registry: reg,
@@ -233,6 +235,9 @@ func adminServer(cfg config.Config, reg *prometheus.Registry, log *slog.Logger) 
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		mux.Handle("GET /debug/vars", expvar.Handler())
+	}
+	if cfg.Ad.AuctionTrace {
+		mux.Handle("GET /debug/auction", ad.TraceHandler(ads))
 	}
 	return &http.Server{
 		Handler:           mux,

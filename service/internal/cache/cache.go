@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +93,9 @@ type Cache struct {
 	subGen atomic.Uint64
 	group  singleflight.Group
 	lastOK atomic.Int64 // when Redis last answered, by now()
+	// lastErr is Redis's latest failure, for Ready's reason.
+	lastErr      atomic.Pointer[error]
+	readProblems store.LogLimiter
 }
 
 // entry is one cached answer for a pkey: a placement, or p == nil for a pkey that
@@ -254,6 +256,11 @@ func (c *Cache) read(ctx context.Context, pkey string) (*placement.Placement, er
 		c.log.Error("placement record in Redis is invalid; serving the last good copy if any", "pkey", pkey, "err", err)
 	default:
 		c.met.readErrors.Inc()
+		c.noteFailure(err)
+		if ok, n := c.readProblems.Allow(time.Unix(0, c.now())); ok {
+			c.log.Warn("placement read from Redis failed (cached placements are served meanwhile)",
+				"pkey", pkey, "err", err, "problem", store.Problem(err), "similar_since_last", n)
+		}
 	}
 	return p, err
 }
@@ -439,7 +446,10 @@ feed:
 // Run subscribes to the store's channel and handles change messages until ctx is
 // done; then it returns nil. A lost subscription is made again with backoff, and
 // after every (re)subscription every cached entry is re-read, since messages may
-// have been lost meanwhile. Run also keeps Ready informed: the subscription PINGs
+// have been lost meanwhile. The subscription follows the topology: after a failure
+// a cluster client reloads its slot map first (the channel's node may have been
+// replaced by its replica), and a Sentinel's announcement of a new master moves the
+// subscription at once. Run also keeps Ready informed: the subscription PINGs
 // Redis every second while idle.
 func (c *Cache) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
@@ -457,18 +467,27 @@ func (c *Cache) Run(ctx context.Context) error {
 	})
 	backoff := minBackoff
 	first := true
+	var problems store.LogLimiter
 	for {
 		subscribed, err := c.listen(ctx, &first, resubscribed)
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, errMasterSwitched) {
+			backoff = minBackoff
+			continue // the new master is known: no wait
+		}
 		c.met.subscribeErrors.Inc()
+		c.noteFailure(err)
+		c.store.Rediscover(ctx)
 		what := "placement changes: cannot subscribe; retrying (cached placements are served meanwhile)"
 		if subscribed {
 			backoff = minBackoff
 			what = "placement changes: subscription lost; subscribing again"
 		}
-		c.log.Warn(what, "channel", c.store.Channel(), "err", err, "retry_in", backoff)
+		if ok, n := problems.Allow(time.Now()); ok || subscribed {
+			c.log.Warn(what, "channel", c.store.Channel(), "err", err, "problem", store.Problem(err), "retry_in", backoff, "similar_since_last", n)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -478,78 +497,90 @@ func (c *Cache) Run(ctx context.Context) error {
 	}
 }
 
-// listen runs one subscription until it fails or ctx is done. It reports whether
-// the subscription was confirmed.
+// errMasterSwitched ends a subscription when Sentinel announces a new master.
+var errMasterSwitched = errors.New("a Sentinel announced a new master")
+
+// listen runs one subscription until it fails, the master switches or ctx is done.
+// It reports whether the subscription was confirmed.
 func (c *Cache) listen(ctx context.Context, first *bool, resubscribed chan<- struct{}) (subscribed bool, err error) {
+	switched := c.store.MasterSwitched() // before subscribing: a switch meanwhile counts
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if switched != nil {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			select {
+			case <-switched:
+				cancel(errMasterSwitched)
+			case <-stop:
+			}
+		}()
+	}
 	ps := c.store.Client().Subscribe(ctx, c.store.Channel())
 	defer ps.Close()
-	stop := context.AfterFunc(ctx, func() { ps.Close() })
-	defer stop()
-	pinged := false
-	for {
-		msg, err := ps.ReceiveTimeout(ctx, c.pingInterval)
-		if err != nil {
-			if ctx.Err() != nil {
-				return subscribed, ctx.Err()
-			}
-			var nerr net.Error
-			if !errors.As(err, &nerr) || !nerr.Timeout() {
-				return subscribed, err
-			}
-			if pinged {
-				return subscribed, fmt.Errorf("no answer from Redis within %s", 2*c.pingInterval)
-			}
-			if err := ps.Ping(ctx); err != nil {
-				return subscribed, err
-			}
-			pinged = true
-			continue
-		}
-		pinged = false
+	subscribed, err = store.Receive(ctx, ps, c.pingInterval, func(msg any) {
 		c.lastOK.Store(c.now())
 		switch m := msg.(type) {
 		case *redis.Message:
 			c.met.messages.Inc()
 			if !placement.ValidKey(m.Payload) {
 				c.log.Warn("placement changes: ignoring a message that is not a pkey", "channel", m.Channel, "len", len(m.Payload))
-				continue
+				return
 			}
 			c.changed(m.Payload)
 		case *redis.Subscription:
 			if m.Kind != "subscribe" {
-				continue
+				return
 			}
-			if subscribed || !*first {
+			if !*first {
 				c.met.reconnects.Inc()
 				c.log.Info("placement changes: subscribed again", "channel", c.store.Channel())
 			}
-			subscribed, *first = true, false
+			*first = false
 			select {
 			case resubscribed <- struct{}{}:
 			default: // a re-read is already due
 			}
 		}
+	})
+	if cause := context.Cause(ctx); errors.Is(cause, errMasterSwitched) {
+		return subscribed, cause
+	}
+	return subscribed, err
+}
+
+// noteFailure remembers err as Redis's latest failure, for Ready's reason.
+func (c *Cache) noteFailure(err error) {
+	if store.Failed(err) {
+		c.lastErr.Store(&err)
 	}
 }
 
-// Ready reports whether the cache can answer: Redis answered within the last few
-// seconds (a read, or the subscription's PING), or the cache holds placements. Only
-// when neither holds does it ask Redis, with a PING bounded by ctx.
-func (c *Cache) Ready(ctx context.Context) bool {
+// Ready reports whether the cache can answer: nil when Redis answered within the
+// last few seconds (a read, or the subscription's PING) or the cache holds
+// placements. Only when neither holds does it ask Redis, with a PING bounded by
+// ctx, and then its error says why placements cannot be served, in words fit for
+// /readyz (see Problem): a refused password is not "Redis does not answer".
+func (c *Cache) Ready(ctx context.Context) error {
 	if c.now()-c.lastOK.Load() < int64(readyWindow) {
-		return true
+		return nil
 	}
 	c.mu.Lock()
 	n := c.placements.Len()
 	c.mu.Unlock()
 	if n > 0 {
-		return true
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
 	defer cancel()
-	if err := c.store.Client().Ping(ctx).Err(); err != nil {
-		return false
+	err := c.store.Client().Ping(ctx).Err()
+	if err == nil {
+		c.lastOK.Store(c.now())
+		return nil
 	}
-	c.lastOK.Store(c.now())
-	return true
+	if last := c.lastErr.Load(); errors.Is(err, context.DeadlineExceeded) && last != nil {
+		err = *last // the PING ran out of time; the last failure says more
+	}
+	return errors.New(store.Problem(err) + ", and the placement cache is cold")
 }

@@ -370,7 +370,7 @@ func TestCacheWithRedisKilled(t *testing.T) {
 	srv := redistest.StartServer(t)
 	// Generous timeouts: a killed server refuses connections at once.
 	client, err := store.NewRedisClient(config.Redis{URL: srv.URL(), DialTimeout: time.Minute,
-		ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolTimeout: time.Minute, PoolSize: 4})
+		ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolTimeout: time.Minute, PoolSize: 4}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,8 +386,8 @@ func TestCacheWithRedisKilled(t *testing.T) {
 	if _, err := tc.cache.Get(ctx, "demo-article"); !errors.Is(err, placement.ErrUnavailable) || errors.Is(err, placement.ErrNotFound) {
 		t.Errorf("uncached Get with Redis killed: error = %v; want placement.ErrUnavailable", err)
 	}
-	if !tc.cache.Ready(ctx) {
-		t.Error("Ready = false with a warm cache; want true")
+	if err := tc.cache.Ready(ctx); err != nil {
+		t.Errorf("Ready with a warm cache = %v; want nil", err)
 	}
 	testwait.For(t, "subscription loss counted", func() bool { return value(tc.cache.met.subscribeErrors) > 0 })
 }
@@ -395,16 +395,17 @@ func TestCacheWithRedisKilled(t *testing.T) {
 func TestCacheReady(t *testing.T) {
 	t.Run("Redis answers", func(t *testing.T) {
 		tc := newTestCache(t, nil, "", testCacheConfig)
-		if !tc.cache.Ready(context.Background()) {
-			t.Error("Ready = false; want true")
+		if err := tc.cache.Ready(context.Background()); err != nil {
+			t.Errorf("Ready = %v; want nil", err)
 		}
 	})
 	t.Run("Redis down, cache cold", func(t *testing.T) {
 		tc, m := redisDown(t, testCacheConfig)
 		m.Close()
 		tc.clock.advance(time.Hour)
-		if tc.cache.Ready(context.Background()) {
-			t.Error("Ready = true; want false")
+		err := tc.cache.Ready(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "Redis does not answer") {
+			t.Errorf("Ready = %v; want \"Redis does not answer...\"", err)
 		}
 	})
 	t.Run("Redis down, cache warm", func(t *testing.T) {
@@ -414,8 +415,8 @@ func TestCacheReady(t *testing.T) {
 		}
 		m.Close()
 		tc.clock.advance(time.Minute)
-		if !tc.cache.Ready(context.Background()) {
-			t.Error("Ready = false; want true")
+		if err := tc.cache.Ready(context.Background()); err != nil {
+			t.Errorf("Ready = %v; want nil", err)
 		}
 	})
 	t.Run("does not ask Redis when it answered lately", func(t *testing.T) {
@@ -484,7 +485,7 @@ func TestCacheEviction(t *testing.T) {
 func TestCacheRereadsEverythingAfterReconnect(t *testing.T) {
 	srv := redistest.StartServer(t)
 	client, err := store.NewRedisClient(config.Redis{URL: srv.URL(), DialTimeout: time.Minute,
-		ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolTimeout: time.Minute, PoolSize: 4})
+		ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolTimeout: time.Minute, PoolSize: 4}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,7 +550,7 @@ func TestCacheSubscriptionStaysUpWhileIdle(t *testing.T) {
 			var client redis.UniversalClient // nil: the shared test Redis
 			if url != "" {
 				c, err := store.NewRedisClient(config.Redis{URL: url, DialTimeout: time.Minute, ReadTimeout: time.Minute,
-					WriteTimeout: time.Minute, PoolTimeout: time.Minute, PoolSize: 2})
+					WriteTimeout: time.Minute, PoolTimeout: time.Minute, PoolSize: 2}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -2,12 +2,15 @@
 // starts beside ASAP, and the upstream of ASAP's tests and benchmarks.
 //
 // It answers POST /openrtb2/auction with one seatbid holding one bid per request
-// (priced at or above the imp's floor, markup carrying ${AUCTION_PRICE}, nurl and
-// burl pointing at its own /win and /imp, which it counts), or 204 when it does not
-// fill. GET /stats reports its counters.
+// (priced at or above the imp's floor, or at a fixed price; markup carrying
+// ${AUCTION_PRICE}; nurl, lurl and burl pointing at its own /win, /loss and /imp,
+// which it counts), or 204 when it does not fill. GET /stats reports its counters.
+// Several can run side by side with different prices, seats and latencies, as the
+// upstreams of one auction.
 package demoad
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -37,10 +40,15 @@ type Options struct {
 	// Fixed answers every auction with one constant, pre-encoded BidResponse, without
 	// decoding the request: the cheapest possible upstream, for benchmarks.
 	Fixed bool
-	// FixedNoNURL leaves the nurl out of the Fixed bid: billing through burl alone
-	// (fired by the SDK), so ASAP sends no win notice. Benchmarks use it to give ASAP
-	// one upstream exchange per ad request, as a proxy makes.
+	// FixedNoNURL leaves the nurl and lurl out of the Fixed bid: billing through
+	// burl alone (fired by the SDK), so ASAP sends no win or loss notice. Benchmarks
+	// use it to give ASAP one upstream exchange per upstream, as a proxy makes.
 	FixedNoNURL bool
+	// Price, when above 0, is the price of every bid (Fixed's included); else a
+	// bid is priced at random at or above the imp's floor.
+	Price float64
+	// Seat is the bids' seat; empty means "demo-seat".
+	Seat string
 	// Status, when not 0, is the HTTP status of every auction answer, with an empty
 	// body (tests of upstream failures).
 	Status int
@@ -58,13 +66,14 @@ type Options struct {
 type Server struct {
 	opts Options
 
-	requests, bids, wins, imps atomic.Int64
+	requests, bids, wins, losses, imps atomic.Int64
 
 	mu   sync.Mutex
 	last []byte // the last auction body, for tests
 
 	fixedOnce sync.Once
-	fixed     []byte
+	// The Fixed answer around the request's id: fixedHead, the id, fixedTail.
+	fixedHead, fixedTail []byte
 }
 
 // New returns a demo ad server.
@@ -78,11 +87,15 @@ func New(opts Options) *Server {
 	return &Server{opts: opts}
 }
 
-// Handler serves POST /openrtb2/auction, GET /win, GET /imp and GET /stats.
+// Handler serves POST /openrtb2/auction, GET /win, GET /loss, GET /imp and GET /stats.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /openrtb2/auction", s.auction)
 	mux.HandleFunc("GET /win", s.win)
+	mux.HandleFunc("GET /loss", func(w http.ResponseWriter, r *http.Request) {
+		s.losses.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("GET /imp", func(w http.ResponseWriter, r *http.Request) {
 		s.imps.Add(1)
 		w.WriteHeader(http.StatusNoContent)
@@ -99,13 +112,14 @@ type Stats struct {
 	Requests int64 `json:"requests"`
 	Bids     int64 `json:"bids"`
 	Wins     int64 `json:"wins"`
+	Losses   int64 `json:"losses"`
 	Imps     int64 `json:"imps"`
 }
 
-// Stats returns the counters: auctions received, bids made, win notices and
-// impression beacons received.
+// Stats returns the counters: auctions received, bids made, win notices, loss
+// notices and impression beacons received.
 func (s *Server) Stats() Stats {
-	return Stats{Requests: s.requests.Load(), Bids: s.bids.Load(), Wins: s.wins.Load(), Imps: s.imps.Load()}
+	return Stats{Requests: s.requests.Load(), Bids: s.bids.Load(), Wins: s.wins.Load(), Losses: s.losses.Load(), Imps: s.imps.Load()}
 }
 
 // LastRequest returns the body of the last auction received (nil in Fixed mode).
@@ -140,12 +154,13 @@ func (s *Server) auction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.opts.Fixed {
-		io.Copy(io.Discard, r.Body)
-		s.fixedOnce.Do(func() { s.fixed = fixedResponse(s.base(r), !s.opts.FixedNoNURL) })
+		id := requestID(r.Body)
+		s.fixedOnce.Do(func() { s.fixedHead, s.fixedTail = s.fixedResponse(s.base(r)) })
 		s.bids.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Openrtb-Version", openrtb.Version)
-		w.Write(s.fixed)
+		b := make([]byte, 0, len(s.fixedHead)+len(id)+len(s.fixedTail))
+		w.Write(append(append(append(b, s.fixedHead...), id...), s.fixedTail...))
 		return
 	}
 
@@ -169,7 +184,30 @@ func (s *Server) auction(w http.ResponseWriter, r *http.Request) {
 	s.bids.Add(1)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Openrtb-Version", openrtb.Version)
-	json.NewEncoder(w).Encode(bidFor(&req, s.base(r)))
+	json.NewEncoder(w).Encode(s.bidFor(&req, s.base(r)))
+}
+
+// requestID reads the bid request body and returns its id, JSON-escaped, as
+// ASAP writes it: first. The Fixed answer echoes it without decoding the request
+// (an answer to another request would be rejected); a body that does not start
+// with its id gets "".
+func requestID(body io.Reader) []byte {
+	var buf [512]byte
+	n, _ := io.ReadFull(body, buf[:])
+	io.Copy(io.Discard, body)
+	b, ok := bytes.CutPrefix(bytes.TrimLeft(buf[:n], " \t\r\n"), []byte(`{"id":"`))
+	if !ok {
+		return nil
+	}
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return bytes.Clone(b[:i])
+		}
+	}
+	return nil
 }
 
 // wait sleeps Latency±Jitter; false when the client gave up first.
@@ -199,15 +237,23 @@ func (s *Server) base(r *http.Request) string {
 }
 
 // bidFor bids on the first imp of req: a banner of its first size, else a native ad.
-func bidFor(req *openrtb.BidRequest, base string) *openrtb.BidResponse {
+func (s *Server) bidFor(req *openrtb.BidRequest, base string) *openrtb.BidResponse {
 	imp := &req.Imp[0]
 	// A price at or above the floor, in whole cents, so demo numbers read easily.
 	price := math.Ceil(max(imp.BidFloor, 0.5)*(1+rand.Float64())*100) / 100
+	if s.opts.Price > 0 {
+		price = s.opts.Price
+	}
+	seat := s.opts.Seat
+	if seat == "" {
+		seat = "demo-seat"
+	}
 	bid := openrtb.Bid{
 		ID:      "bid-" + strconv.FormatUint(rand.Uint64(), 36),
 		ImpID:   imp.ID,
 		Price:   price,
 		NURL:    base + "/win?auction=${AUCTION_ID}&imp=${AUCTION_IMP_ID}&price=${AUCTION_PRICE}",
+		LURL:    base + "/loss?auction=${AUCTION_ID}&loss=${AUCTION_LOSS}&min_to_win=${AUCTION_MIN_TO_WIN}",
 		BURL:    base + "/imp?auction=${AUCTION_ID}&price=${AUCTION_PRICE}",
 		AdID:    "demo-ad-1",
 		ADomain: []string{"demo-advertiser.example"},
@@ -233,26 +279,33 @@ func bidFor(req *openrtb.BidRequest, base string) *openrtb.BidResponse {
 		ID:      req.ID,
 		BidID:   "demo-" + strconv.FormatUint(rand.Uint64(), 36),
 		Cur:     "USD",
-		SeatBid: []openrtb.SeatBid{{Seat: "demo-seat", Bid: []openrtb.Bid{bid}}},
+		SeatBid: []openrtb.SeatBid{{Seat: seat, Bid: []openrtb.Bid{bid}}},
 	}
 }
 
-// fixedResponse is the constant answer of Fixed mode: a 300x250 banner at $1.50,
-// with a nurl unless nurl is false.
-func fixedResponse(base string, nurl bool) []byte {
-	resp := bidFor(&openrtb.BidRequest{ID: "fixed", Imp: []openrtb.Imp{{
+// fixedResponse is the constant answer of Fixed mode around the request's id: a
+// 300x250 banner at $1.50 (or Price), with a nurl and lurl unless FixedNoNURL.
+func (s *Server) fixedResponse(base string) (head, tail []byte) {
+	resp := s.bidFor(&openrtb.BidRequest{ID: "fixed", Imp: []openrtb.Imp{{
 		ID: "1", TagID: "fixed", BidFloor: 1.5,
 		Banner: &openrtb.Banner{Format: []openrtb.Format{{W: 300, H: 250}}},
 	}}}, base)
-	resp.SeatBid[0].Bid[0].Price = 1.5
-	resp.SeatBid[0].Bid[0].ID = "fixed-bid"
-	resp.BidID = "fixed"
-	if !nurl {
-		resp.SeatBid[0].Bid[0].NURL = ""
+	bid := &resp.SeatBid[0].Bid[0]
+	bid.Price = 1.5
+	if s.opts.Price > 0 {
+		bid.Price = s.opts.Price
 	}
+	bid.ID = "fixed-bid"
+	resp.BidID = "fixed"
+	if s.opts.FixedNoNURL {
+		bid.NURL, bid.LURL = "", ""
+	}
+	resp.ID = ""
 	b, err := json.Marshal(resp)
 	if err != nil {
-		return []byte(`{"id":"fixed"}`)
+		b = []byte(`{"id":""}`)
 	}
-	return b
+	// json.Marshal writes the id first: split the answer where it goes.
+	head, tail, _ = bytes.Cut(b, []byte(`""`))
+	return append(head, '"'), append([]byte{'"'}, tail...)
 }

@@ -10,18 +10,17 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/store"
 )
 
 // Start starts an in-memory Redis (miniredis) on a free port of 127.0.0.1,
-// seeds it with the sample placements (samples.JSON) under keyPrefix, and returns
+// seeds it with the local sample placements (samples.Local) under keyPrefix, and returns
 // its redis:// URL and a func that stops it. It serves the local environment, where
 // no ASAP_REDIS_URL is set: `make run` then needs nothing installed. Its data lives
 // only as long as the process.
 func Start(keyPrefix string) (url string, stop func(), err error) {
-	ps, err := placement.Decode(samples.JSON)
+	ps, err := samples.Local()
 	if err != nil {
 		return "", nil, fmt.Errorf("embedded redis: sample placements: %w", err)
 	}

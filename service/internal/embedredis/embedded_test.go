@@ -18,7 +18,7 @@ func TestStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	client, err := store.NewRedisClient(config.Redis{URL: url, DialTimeout: 100 * time.Millisecond, ReadTimeout: 100 * time.Millisecond,
-		WriteTimeout: 100 * time.Millisecond, PoolTimeout: 100 * time.Millisecond, PoolSize: 2})
+		WriteTimeout: 100 * time.Millisecond, PoolTimeout: 100 * time.Millisecond, PoolSize: 2}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,8 +27,8 @@ const usage = `usage: asap load [-file FILE | FILE] [-redis URL] [-prefix PREFIX
 Loads placements from FILE (a JSON array of placement records; default: the
 sample placements) into Redis, then publishes the pkey of every record whose
 stored JSON changed on <prefix>placements. Every record is validated first, and
-each ad.upstream must be one of ASAP_UPSTREAMS when that is set; nothing is
-written unless all records are valid. Configuration (ASAP_ENV, ASAP_REDIS_URL,
+each ad.upstream and ad.upstreams[].name must be one of ASAP_UPSTREAMS when that
+is set; nothing is written unless all records are valid. Configuration (ASAP_ENV, ASAP_REDIS_URL,
 ASAP_REDIS_KEY_PREFIX, ASAP_UPSTREAMS, ...) is read as the server reads it.
 
 `
@@ -102,7 +102,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rc.DialTimeout = max(rc.DialTimeout, 2*time.Second)
 	rc.PoolTimeout = max(rc.PoolTimeout, 2*time.Second)
 	rc.PoolSize, rc.MinIdleConns = 2, 0
-	client, err := store.NewRedisClient(rc)
+	client, err := store.NewRedisClient(rc, nil)
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
@@ -127,12 +127,20 @@ func upstreamConfigured(upstreams config.Upstreams) placement.Check {
 		names[i] = u.Name
 	}
 	return func(p *placement.Placement) error {
-		if p.Ad == nil || p.Ad.Upstream == "" {
+		if p.Ad == nil {
 			return nil
 		}
-		if _, ok := upstreams.Lookup(p.Ad.Upstream); !ok {
-			return fmt.Errorf("ad.upstream %q is not one of ASAP_UPSTREAMS (%s)", p.Ad.Upstream, strings.Join(names, ", "))
+		if p.Ad.Upstream != "" {
+			if _, ok := upstreams.Lookup(p.Ad.Upstream); !ok {
+				return fmt.Errorf("ad.upstream %q is not one of ASAP_UPSTREAMS (%s)", p.Ad.Upstream, strings.Join(names, ", "))
+			}
 		}
-		return nil
+		var errs []error
+		for i, b := range p.Ad.Upstreams {
+			if _, ok := upstreams.Lookup(b.Name); !ok && b.Name != "" {
+				errs = append(errs, fmt.Errorf("ad.upstreams[%d].name %q is not one of ASAP_UPSTREAMS (%s)", i, b.Name, strings.Join(names, ", ")))
+			}
+		}
+		return errors.Join(errs...)
 	}
 }

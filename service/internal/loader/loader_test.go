@@ -146,6 +146,14 @@ func TestLoadListsEveryProblem(t *testing.T) {
 				`placement "demo-paused": ad.upstream "primary"`,
 			},
 		},
+		{
+			name: "auction upstreams not configured",
+			file: `[{"pkey": "e", "status": "OK", "ad": {"native": true, "upstreams": [{"name": "secondary"}, {"name": "exchange-b", "bidAdjustment": 0.9}, {"name": "exchange-c"}]}}]`,
+			wants: []string{
+				`placement "e": ad.upstreams[1].name "exchange-b" is not one of ASAP_UPSTREAMS (secondary)`,
+				`placement "e": ad.upstreams[2].name "exchange-c" is not one of ASAP_UPSTREAMS (secondary)`,
+			},
+		},
 		{name: "not JSON", file: `[{"pkey": }]`, wants: []string{"line 1, column 11"}},
 	}
 	for _, tt := range tests {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 )
 
@@ -97,16 +98,46 @@ type TargetingRule struct {
 
 // Ad is how GET /v2/ad fetches an ad for the placement.
 type Ad struct {
-	// Upstream names an upstream of ASAP_UPSTREAMS; never a URL.
-	Upstream string  `json:"upstream"`
-	Banner   []Size  `json:"banner,omitempty"`
-	Native   bool    `json:"native,omitempty"`
-	BidFloor float64 `json:"bidfloor,omitempty"`
+	// Upstream names an upstream of ASAP_UPSTREAMS; never a URL. It is the
+	// one-upstream form of Upstreams; a record sets one or the other.
+	Upstream string `json:"upstream,omitempty"`
+	// Upstreams are the upstreams of a server-side auction, in order: each gets
+	// the same bid request at once, and a tie goes to the one listed first.
+	Upstreams []Bidder `json:"upstreams,omitempty"`
+	Banner    []Size   `json:"banner,omitempty"`
+	Native    bool     `json:"native,omitempty"`
+	BidFloor  float64  `json:"bidfloor,omitempty"`
 	// TmaxMs is the OpenRTB tmax in milliseconds; 0 means ASAP's default.
 	TmaxMs  int      `json:"tmaxMs,omitempty"`
 	Bcat    []string `json:"bcat,omitempty"`
 	Badv    []string `json:"badv,omitempty"`
 	HouseAd *HouseAd `json:"houseAd,omitempty"`
+}
+
+// Bidder is one upstream of a placement's auction.
+type Bidder struct {
+	// Name names an upstream of ASAP_UPSTREAMS; never a URL.
+	Name string `json:"name"`
+	// BidAdjustment multiplies the upstream's bid prices before they compete
+	// (a net-of-fees or trust factor). Nil means 1; when set it must be > 0.
+	BidAdjustment *float64 `json:"bidAdjustment,omitempty"`
+}
+
+// Adjustment returns the bidder's bid adjustment: BidAdjustment, or 1.
+func (b Bidder) Adjustment() float64 {
+	if b.BidAdjustment == nil {
+		return 1
+	}
+	return *b.BidAdjustment
+}
+
+// Bidders returns the upstreams of the placement's auction, in order: Upstreams,
+// or the one Upstream with no adjustment.
+func (a *Ad) Bidders() []Bidder {
+	if len(a.Upstreams) > 0 || a.Upstream == "" {
+		return a.Upstreams
+	}
+	return []Bidder{{Name: a.Upstream}}
 }
 
 // Size is a banner size in device-independent pixels.
@@ -178,11 +209,7 @@ func (p *Placement) Validate() error {
 		}
 	}
 	if p.Ad != nil {
-		if p.Ad.Upstream == "" {
-			errs = append(errs, errors.New("ad.upstream is empty"))
-		} else if !upstreamName.MatchString(p.Ad.Upstream) {
-			errs = append(errs, fmt.Errorf("ad.upstream %q: want the name of an upstream of ASAP_UPSTREAMS ([A-Za-z0-9_-]), never a URL", p.Ad.Upstream))
-		}
+		errs = append(errs, p.Ad.validateUpstreams()...)
 		if len(p.Ad.Banner) == 0 && !p.Ad.Native {
 			errs = append(errs, errors.New("ad: neither banner sizes nor native"))
 		}
@@ -201,6 +228,44 @@ func (p *Placement) Validate() error {
 		errs[i] = fmt.Errorf("placement %q: %w", p.PKey, err)
 	}
 	return errors.Join(errs...)
+}
+
+// validateUpstreams checks the one-upstream form or the auction's list: exactly
+// one of them, well-formed names, each once, and adjustments above 0.
+func (a *Ad) validateUpstreams() []error {
+	var errs []error
+	switch {
+	case a.Upstream != "" && a.Upstreams != nil:
+		return []error{errors.New("ad: upstream and upstreams are both set: use upstream for one upstream, upstreams for an auction")}
+	case a.Upstream == "" && len(a.Upstreams) == 0:
+		if a.Upstreams != nil {
+			return []error{errors.New("ad.upstreams is empty")}
+		}
+		return []error{errors.New("ad.upstream is empty")}
+	case a.Upstream != "":
+		if !upstreamName.MatchString(a.Upstream) {
+			errs = append(errs, fmt.Errorf("ad.upstream %q: want the name of an upstream of ASAP_UPSTREAMS ([A-Za-z0-9_-]), never a URL", a.Upstream))
+		}
+		return errs
+	}
+	seen := make(map[string]int, len(a.Upstreams))
+	for i, b := range a.Upstreams {
+		switch j, dup := seen[b.Name]; {
+		case b.Name == "":
+			errs = append(errs, fmt.Errorf("ad.upstreams[%d].name is empty", i))
+		case !upstreamName.MatchString(b.Name):
+			errs = append(errs, fmt.Errorf("ad.upstreams[%d].name %q: want the name of an upstream of ASAP_UPSTREAMS ([A-Za-z0-9_-]), never a URL", i, b.Name))
+		case dup:
+			errs = append(errs, fmt.Errorf("ad.upstreams[%d].name %q is already ad.upstreams[%d]: an upstream bids once", i, b.Name, j))
+		default:
+			seen[b.Name] = i
+		}
+		// JSON holds no NaN or infinity, but a record built in Go might.
+		if adj := b.Adjustment(); !(adj > 0) || math.IsInf(adj, 0) {
+			errs = append(errs, fmt.Errorf("ad.upstreams[%d].bidAdjustment %v: want a factor above 0 (1 when left out)", i, adj))
+		}
+	}
+	return errs
 }
 
 // jsonObject reports whether raw is absent, null or a JSON object: the SDKs read

@@ -7,7 +7,9 @@ package redistest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -66,11 +68,12 @@ func Client(t testing.TB) (redis.UniversalClient, string) {
 
 // Server is a private redis-server process that a test may stop, freeze and kill.
 type Server struct {
-	Addr  string
-	cmd   *exec.Cmd
-	port  int
-	extra []string
-	t     testing.TB
+	Addr string
+	cmd  *exec.Cmd
+	port int
+	args []string    // after the binary's name
+	tls  *tls.Config // for the readiness PING of a TLS-only server
+	t    testing.TB
 }
 
 // StartServer starts a private redis-server on a free port, or skips the test when
@@ -91,19 +94,58 @@ func StartDurableServer(t testing.TB) *Server {
 
 func startServer(t testing.TB, extra []string) *Server {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server is not installed (apt-get install redis-server)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), port: port, extra: extra, t: t}
+	return startOnPort(t, freePort(t, false), extra)
+}
+
+// startOnPort starts redis-server on 127.0.0.1:port with extra arguments.
+func startOnPort(t testing.TB, port int, extra []string) *Server {
+	t.Helper()
+	needRedis(t)
+	// --dir: a replica writes the RDB it syncs there, never in the test's directory.
+	args := append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", t.TempDir(),
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}, extra...)
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), port: port, args: args, t: t}
 	s.Start()
 	t.Cleanup(s.Kill)
 	return s
+}
+
+func needRedis(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed (apt-get install redis-server)")
+	}
+}
+
+// freePort returns a loopback port that nothing listens on; with bus, one whose
+// cluster bus port (port + 10000) is free too, which redis-server needs with
+// --cluster-enabled (so port ≤ 55535).
+func freePort(t testing.TB, bus bool) int {
+	t.Helper()
+	if !bus {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
+	}
+	for range 100 {
+		port := 20000 + rand.IntN(35000)
+		a, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		b, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+10000))
+		a.Close()
+		if err != nil {
+			continue
+		}
+		b.Close()
+		return port
+	}
+	t.Fatal("no free pair of ports (port, port+10000) below 55536")
+	return 0
 }
 
 // URL returns the server's redis:// URL.
@@ -112,20 +154,18 @@ func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 // Start (re)starts the server on its port and waits until it answers.
 func (s *Server) Start() {
 	s.t.Helper()
-	args := append([]string{"--port", fmt.Sprint(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}, s.extra...)
-	s.cmd = exec.Command("redis-server", args...)
+	s.cmd = exec.Command("redis-server", s.args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if ping(s.Addr) {
+		if ping(s.Addr, s.tls) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s.t.Fatalf("redis-server on %s did not answer within 5s", s.Addr)
+	s.t.Fatalf("redis-server on %s did not answer within 10s", s.Addr)
 }
 
 // Kill stops the server at once (SIGKILL) and waits for it to exit.
@@ -147,8 +187,17 @@ func (s *Server) Process() *os.Process {
 	return s.cmd.Process
 }
 
-func ping(addr string) bool {
-	conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+// ping reports whether a Redis answers on addr: PONG, or NOAUTH from one that
+// wants a password.
+func ping(addr string, tlsConfig *tls.Config) bool {
+	var conn net.Conn
+	var err error
+	d := &net.Dialer{Timeout: 200 * time.Millisecond}
+	if tlsConfig != nil {
+		conn, err = tls.DialWithDialer(d, "tcp", addr, tlsConfig)
+	} else {
+		conn, err = d.Dial("tcp", addr)
+	}
 	if err != nil {
 		return false
 	}
@@ -158,5 +207,5 @@ func ping(addr string) bool {
 		return false
 	}
 	line, err := bufio.NewReader(conn).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "+PONG")
+	return err == nil && (strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH"))
 }

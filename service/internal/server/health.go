@@ -29,9 +29,9 @@ func (s *Server) readyz(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 	defer cancel()
-	if !s.ready(ctx) {
-		return c.JSONBlob(http.StatusServiceUnavailable,
-			[]byte(`{"status":"NOT_READY","error":"placements cannot be served: Redis does not answer and the cache is cold"}`))
+	if err := s.ready(ctx); err != nil {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{
+			"status": "NOT_READY", "error": "placements cannot be served: " + err.Error()})
 	}
 	return c.JSONBlob(http.StatusOK, []byte(`{"status":"READY"}`))
 }

@@ -38,9 +38,10 @@ type Deps struct {
 	Logger *slog.Logger
 	// Registry receives the server's metrics. Nil registers them nowhere.
 	Registry prometheus.Registerer
-	// Ready reports whether placements can be served: Redis answered recently or
-	// the cache is warm. /readyz calls it; it must be cheap. Nil means always ready.
-	Ready func(ctx context.Context) bool
+	// Ready reports whether placements can be served (nil: Redis answered recently
+	// or the cache is warm) or why not, in words fit for /readyz's public answer.
+	// /readyz calls it; it must be cheap. Nil means always ready.
+	Ready func(ctx context.Context) error
 	// Ad is the ad service behind GET /v2/ad (an *ad.Service). Nil leaves the
 	// route out.
 	Ad AdService
@@ -63,7 +64,7 @@ type Server struct {
 	cfg        config.Config
 	placements placement.Getter
 	log        *slog.Logger
-	ready      func(ctx context.Context) bool
+	ready      func(ctx context.Context) error
 	adService  AdService
 	accessLog  io.Writer
 	sampler    accessSampler
@@ -97,7 +98,7 @@ func New(deps Deps) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.ready == nil {
-		s.ready = func(context.Context) bool { return true }
+		s.ready = func(context.Context) error { return nil }
 	}
 	var err error
 	if s.metrics, err = newMetrics(deps.Registry, s.limiter); err != nil {

@@ -401,7 +401,14 @@ func TestReadyz(t *testing.T) {
 	var mu sync.Mutex
 	ready := true
 	ts := start(t, servertest.Samples(t), func(d *server.Deps) {
-		d.Ready = func(context.Context) bool { mu.Lock(); defer mu.Unlock(); return ready }
+		d.Ready = func(context.Context) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if !ready {
+				return errors.New("Redis refuses ASAP's credentials")
+			}
+			return nil
+		}
 	})
 	check := func(path string, wantCode int, wantStatus string) {
 		t.Helper()
@@ -417,6 +424,9 @@ func TestReadyz(t *testing.T) {
 	ready = false
 	mu.Unlock()
 	check("/readyz", 503, "NOT_READY")
+	if got := get(t, ts.URL+"/readyz"); got.json["error"] != "placements cannot be served: Redis refuses ASAP's credentials" {
+		t.Errorf("GET /readyz error = %q; want the reason Ready gave", got.json["error"])
+	}
 	check("/healthz", 200, "ALIVE")
 
 	mu.Lock()

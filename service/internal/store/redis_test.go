@@ -51,6 +51,7 @@ func TestRedisOptions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := base
 			cfg.URL, cfg.Password = tt.url, tt.password
+			cfg.SentinelUsername, cfg.SentinelPassword = "watcher", "sentinel-secret"
 			if tt.maxRetries != 0 {
 				cfg.MaxRetries = 0
 			}
@@ -76,6 +77,9 @@ func TestRedisOptions(t *testing.T) {
 			if got := opts.TLSConfig != nil; got != tt.wantTLS {
 				t.Errorf("TLS = %v; want %v", got, tt.wantTLS)
 			}
+			if opts.SentinelUsername != "watcher" || opts.SentinelPassword != "sentinel-secret" {
+				t.Errorf("SentinelUsername, SentinelPassword = %q, %q; want them from the config", opts.SentinelUsername, opts.SentinelPassword)
+			}
 			if opts.IsClusterMode != tt.wantCluster || opts.MasterName != tt.wantMaster {
 				t.Errorf("IsClusterMode, MasterName = %v, %q; want %v, %q", opts.IsClusterMode, opts.MasterName, tt.wantCluster, tt.wantMaster)
 			}
@@ -87,6 +91,10 @@ func TestRedisOptions(t *testing.T) {
 				opts.PoolTimeout != base.PoolTimeout || opts.PoolSize != base.PoolSize || opts.MinIdleConns != base.MinIdleConns ||
 				opts.MaxRetries != wantRetries || !opts.ContextTimeoutEnabled {
 				t.Errorf("timeouts and pool = %+v; want them from the config, retries %d, ContextTimeoutEnabled", opts, wantRetries)
+			}
+			// Redirects are retries too, one at least.
+			if want := max(cfg.MaxRetries, 1); opts.MaxRedirects != want {
+				t.Errorf("MaxRedirects = %d; want %d", opts.MaxRedirects, want)
 			}
 			// No idle connections: making the client must not dial these made-up hosts.
 			opts.MinIdleConns = 0
@@ -112,7 +120,7 @@ func typeName(v any) string {
 
 func TestNewRedisClientTalksToRedis(t *testing.T) {
 	client, err := NewRedisClient(config.Redis{URL: redistest.URL(), DialTimeout: time.Minute, ReadTimeout: time.Minute,
-		WriteTimeout: time.Minute, PoolTimeout: time.Minute, PoolSize: 2})
+		WriteTimeout: time.Minute, PoolTimeout: time.Minute, PoolSize: 2}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

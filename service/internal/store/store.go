@@ -42,6 +42,27 @@ func (s *Store) Channel() string { return s.channel }
 // Client returns the Redis client the store uses.
 func (s *Store) Client() redis.UniversalClient { return s.client }
 
+// Rediscover makes the client look up where the data lives now, after a failure
+// that may mean the topology changed: a cluster client reloads its slot map in the
+// background (go-redis waits for a MOVED, which a dead node never sends, or for its
+// reload interval). Other clients look up nothing.
+func (s *Store) Rediscover(ctx context.Context) {
+	if c, ok := s.client.(*redis.ClusterClient); ok {
+		c.ReloadState(ctx)
+	}
+}
+
+// MasterSwitched returns a channel that is closed when Sentinel announces a new
+// master, for a client made by NewRedisClient from a ?master= URL; a subscription
+// must then be made again (go-redis moves only its command pools). For other
+// clients it returns nil, which never becomes ready.
+func (s *Store) MasterSwitched() <-chan struct{} {
+	if c, ok := s.client.(interface{ MasterSwitched() <-chan struct{} }); ok {
+		return c.MasterSwitched()
+	}
+	return nil
+}
+
 // Get reads placement pkey. It returns an error wrapping ErrNotFound when Redis
 // holds no such key, and one wrapping ErrUnavailable when Redis cannot be read or
 // the stored record is not a valid placement (the cache then keeps serving the last

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -39,7 +38,7 @@ type NotifierOptions struct {
 	Transport http.RoundTripper
 }
 
-// Notifier fires win notices (OpenRTB nurl) in the background with bounded
+// Notifier fires win and loss notices (OpenRTB nurl and lurl) in the background with bounded
 // concurrency. Notify never blocks: when the queue is full the notice is dropped and
 // counted. Close stops it and waits for the queued notices.
 type Notifier struct {
@@ -79,7 +78,7 @@ func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, er
 	}
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "asap_upstream_win_notices_total",
-		Help: "Win notices (nurl) by outcome: sent (2xx/3xx answer), failed, dropped (queue full or shutting down).",
+		Help: "Win and loss notices (nurl, lurl) by outcome: sent (2xx/3xx answer), failed, dropped (queue full or shutting down).",
 	}, []string{"outcome"})
 	if err := promreg.Register(reg, "notifier", outcomes); err != nil {
 		return nil, err
@@ -179,38 +178,4 @@ func (n *Notifier) send(url string) bool {
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	return resp.StatusCode < 400
-}
-
-// Fetch GETs url at once and returns its body, at most limit bytes. It serves bids
-// whose markup is "served on win" (no adm): the GET of their nurl is the win notice
-// and its answer is the markup, so such a nurl is fetched, never also notified.
-func (n *Notifier) Fetch(ctx context.Context, url string, limit int64) ([]byte, error) {
-	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
-		n.failed.Inc()
-		return nil, fmt.Errorf("win notice: not an http(s) URL")
-	}
-	ctx, cancel := context.WithTimeout(ctx, n.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		n.failed.Inc()
-		return nil, fmt.Errorf("win notice: %w", err)
-	}
-	resp, err := n.rt.RoundTrip(req)
-	if err != nil {
-		n.failed.Inc()
-		return nil, fmt.Errorf("win notice: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		n.failed.Inc()
-		return nil, fmt.Errorf("win notice: status %d", resp.StatusCode)
-	}
-	var buf bytes.Buffer
-	if err := readLimited(&buf, resp.Body, limit); err != nil {
-		n.failed.Inc()
-		return nil, fmt.Errorf("win notice markup: %w", err)
-	}
-	n.sent.Inc()
-	return buf.Bytes(), nil
 }

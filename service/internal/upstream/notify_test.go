@@ -88,32 +88,6 @@ func TestNotifierCloseBounded(t *testing.T) {
 	}
 }
 
-func TestNotifierFetch(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/fail" {
-			w.WriteHeader(500)
-			return
-		}
-		w.Write([]byte("<div>markup</div>"))
-	}))
-	defer srv.Close()
-	n, err := upstream.NewNotifier(upstream.NotifierOptions{Timeout: time.Second}, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close(context.Background())
-	got, err := n.Fetch(context.Background(), srv.URL+"/win", 1024)
-	if err != nil || string(got) != "<div>markup</div>" {
-		t.Errorf("got %q, %v; want the markup", got, err)
-	}
-	if _, err := n.Fetch(context.Background(), srv.URL+"/fail", 1024); err == nil {
-		t.Errorf("500: got no error")
-	}
-	if _, err := n.Fetch(context.Background(), srv.URL+"/win", 4); !errors.Is(err, upstream.ErrTooLarge) {
-		t.Errorf("over the limit: got %v; want ErrTooLarge", err)
-	}
-}
-
 func counter(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
 	t.Helper()
 	fams, err := reg.Gather()

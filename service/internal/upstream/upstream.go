@@ -95,6 +95,10 @@ type Client struct {
 	maxBytes int64
 	m        *metrics
 	latency  prometheus.Observer
+
+	// The auction's counts of this upstream, resolved once.
+	requests, bids, wins, late prometheus.Counter
+	winPrice                   prometheus.Observer
 }
 
 var (
@@ -128,6 +132,11 @@ func newClient(up config.Upstream, cfg config.Ad, transport http.RoundTripper, m
 		maxBytes: cfg.UpstreamMaxResponseBytes,
 		m:        m,
 		latency:  m.latency.WithLabelValues(up.Name),
+		requests: m.requests.WithLabelValues(up.Name),
+		bids:     m.bids.WithLabelValues(up.Name),
+		wins:     m.wins.WithLabelValues(up.Name),
+		late:     m.late.WithLabelValues(up.Name),
+		winPrice: m.winPrice.WithLabelValues(up.Name),
 	}
 	failures := uint32(max(cfg.BreakerFailures, 1))
 	c.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
@@ -143,6 +152,27 @@ func newClient(up config.Upstream, cfg config.Ad, transport http.RoundTripper, m
 
 // Name returns the upstream's name from the configuration.
 func (c *Client) Name() string { return c.name }
+
+// Bids counts n bids of this upstream's answer, valid or not.
+func (c *Client) Bids(n int) { c.bids.Add(float64(n)) }
+
+// Won counts an auction this upstream won with the adjusted price price.
+func (c *Client) Won(price float64) {
+	c.wins.Inc()
+	c.winPrice.Observe(price)
+}
+
+// Lost counts a valid bid of this upstream that did not win, for reason (a
+// label such as "below_floor").
+func (c *Client) Lost(reason string) { c.m.lost.WithLabelValues(c.name, reason).Inc() }
+
+// Late counts an answer of this upstream that arrived after its auction had
+// closed, and was dropped.
+func (c *Client) Late() { c.late.Inc() }
+
+// Rejected counts a bid of this upstream that broke the validity rule reason
+// (a label such as "no_crid"), or an answer that could not be decoded.
+func (c *Client) Rejected(reason string) { c.m.rejected.WithLabelValues(c.name, reason).Inc() }
 
 // Breaker returns the state of the upstream's circuit breaker.
 func (c *Client) Breaker() gobreaker.State { return c.breaker.State() }
@@ -164,6 +194,7 @@ func NewBody() *bytes.Buffer { return bytes.NewBuffer(make([]byte, 0, 2048)) }
 // Timeouts, transport errors and 5xx answers count as failures of the breaker; 204,
 // 4xx and oversized answers do not (the upstream is alive).
 func (c *Client) Do(ctx context.Context, body *bytes.Buffer, dst *bytes.Buffer) (int, error) {
+	c.requests.Inc()
 	done, err := c.breaker.Allow()
 	if err != nil {
 		c.m.errors.WithLabelValues(c.name, "breaker_open").Inc()
@@ -281,6 +312,13 @@ type metrics struct {
 	responses *prometheus.CounterVec
 	timeouts  *prometheus.CounterVec
 	errors    *prometheus.CounterVec
+	rejected  *prometheus.CounterVec
+	requests  *prometheus.CounterVec
+	bids      *prometheus.CounterVec
+	wins      *prometheus.CounterVec
+	lost      *prometheus.CounterVec
+	late      *prometheus.CounterVec
+	winPrice  *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -302,8 +340,39 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "asap_upstream_errors_total",
 			Help: "Bid requests without an answer, by reason: transport, canceled, too_large, headers_too_large, breaker_open.",
 		}, []string{"upstream", "reason"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "asap_upstream_bids_rejected_total",
+			Help: "Bids that broke a validity rule and took no part in the auction, by reason: response_id, currency, " +
+				"no_id, imp_id, no_price, invalid_price, no_crid, no_markup; and undecodable answers (invalid_response).",
+		}, []string{"upstream", "reason"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "asap_upstream_requests_total",
+			Help: "Bid requests for the upstream, sent or stopped by its open breaker.",
+		}, []string{"upstream"}),
+		bids: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "asap_upstream_bids_total",
+			Help: "Bids in the upstream's answers that arrived in time, valid or not.",
+		}, []string{"upstream"}),
+		wins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "asap_upstream_wins_total",
+			Help: "Auctions the upstream's bid won.",
+		}, []string{"upstream"}),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "asap_upstream_bids_lost_total",
+			Help: "Valid bids of the upstream that did not win, by reason: lost_to_higher_bid, below_floor.",
+		}, []string{"upstream", "reason"}),
+		late: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "asap_upstream_late_answers_total",
+			Help: "Answers of the upstream that arrived after the auction had closed, dropped.",
+		}, []string{"upstream"}),
+		winPrice: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "asap_upstream_winning_price",
+			Help:    "Adjusted price (CPM, USD) of the upstream's winning bids.",
+			Buckets: []float64{.1, .25, .5, .75, 1, 1.5, 2, 3, 5, 7.5, 10, 20, 50},
+		}, []string{"upstream"}),
 	}
-	if err := promreg.Register(reg, "upstream", m.latency, m.responses, m.timeouts, m.errors); err != nil {
+	if err := promreg.Register(reg, "upstream", m.latency, m.responses, m.timeouts, m.errors, m.rejected,
+		m.requests, m.bids, m.wins, m.lost, m.late, m.winPrice); err != nil {
 		return nil, err
 	}
 	return m, nil
