@@ -50,6 +50,14 @@ type Config struct {
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
 	// AccessLog writes one line per request with route, status and latency.
 	AccessLog bool `envconfig:"ACCESS_LOG" default:"true"`
+	// AccessLogSample is the fraction, from 0 to 1, of the other requests that the
+	// access log shows: errors (4xx and 5xx, sheds among them) and requests slower
+	// than AccessLogSlow are always logged. 1 logs every request; 0 only those
+	// always logged. The request metrics count every request either way.
+	AccessLogSample float64 `envconfig:"ACCESS_LOG_SAMPLE" default:"1"`
+	// AccessLogSlow is the latency from which a request is always logged. 0 makes
+	// every request slow, so every one is logged.
+	AccessLogSlow time.Duration `envconfig:"ACCESS_LOG_SLOW" default:"250ms"`
 
 	// MemoryLimit is the soft memory limit of the Go runtime in bytes, as GOMEMLIMIT
 	// (for example 256MiB). Empty leaves the runtime's default; a GOMEMLIMIT in the
@@ -480,6 +488,12 @@ func (c Config) Validate() error {
 		if positive[k] <= 0 {
 			bad(k, "must be a positive duration, got %s", positive[k])
 		}
+	}
+	if !(c.AccessLogSample >= 0 && c.AccessLogSample <= 1) { // NaN too
+		bad("ACCESS_LOG_SAMPLE", "%v: want a fraction from 0 to 1", c.AccessLogSample)
+	}
+	if c.AccessLogSlow < 0 {
+		bad("ACCESS_LOG_SLOW", "must not be negative")
 	}
 	if c.Cache.StaleMaxAge < 0 {
 		bad("CACHE_STALE_MAX_AGE", "must not be negative")

@@ -32,11 +32,12 @@ func TestLoadEnvironments(t *testing.T) {
 		wantLogFormat   string
 		wantDebug       bool
 		wantDrainPeriod time.Duration
+		wantSample      float64
 	}{
-		{env: "local", wantInFlight: 64, wantLogFormat: "text", wantDebug: true},
-		{env: "local-docker", wantInFlight: 64, wantLogFormat: "text", wantDebug: true},
-		{env: "staging", redisURL: "redis://10.0.0.9:6379/0", wantInFlight: 512, wantLogFormat: "json", wantDrainPeriod: time.Second},
-		{env: "production", redisURL: "rediss://cache.internal:6379", wantInFlight: 1024, wantLogFormat: "json", wantDrainPeriod: time.Second},
+		{env: "local", wantInFlight: 64, wantLogFormat: "text", wantDebug: true, wantSample: 1},
+		{env: "local-docker", wantInFlight: 64, wantLogFormat: "text", wantDebug: true, wantSample: 1},
+		{env: "staging", redisURL: "redis://10.0.0.9:6379/0", wantInFlight: 512, wantLogFormat: "json", wantDrainPeriod: time.Second, wantSample: 0.1},
+		{env: "production", redisURL: "rediss://cache.internal:6379", wantInFlight: 1024, wantLogFormat: "json", wantDrainPeriod: time.Second, wantSample: 0.01},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
@@ -63,6 +64,9 @@ func TestLoadEnvironments(t *testing.T) {
 			}
 			if cfg.Server.DrainPeriod != tt.wantDrainPeriod {
 				t.Errorf("Server.DrainPeriod = %s; want %s", cfg.Server.DrainPeriod, tt.wantDrainPeriod)
+			}
+			if cfg.AccessLogSample != tt.wantSample {
+				t.Errorf("AccessLogSample = %v; want %v (from %s.env)", cfg.AccessLogSample, tt.wantSample, tt.env)
 			}
 			if tt.redisURL != "" && cfg.Redis.URL != tt.redisURL {
 				t.Errorf("Redis.URL = %q; want %q", cfg.Redis.URL, tt.redisURL)
@@ -131,6 +135,8 @@ func otherValue(k, v string) string {
 		return "redis://127.0.0.1:7777/0"
 	case k == "ASAP_UPSTREAMS":
 		return "primary=http://127.0.0.1:7777/auction"
+	case k == "ASAP_ACCESS_LOG_SAMPLE": // a fraction from 0 to 1
+		return "0.5"
 	case strings.HasSuffix(v, "MiB"):
 		return "123MiB"
 	}
@@ -230,6 +236,8 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	t.Setenv("ASAP_DEBUG", "true")
 	t.Setenv("ASAP_MEMORY_LIMIT", "lots")
 	t.Setenv("ASAP_GC_PERCENT", "-5")
+	t.Setenv("ASAP_ACCESS_LOG_SAMPLE", "1.5")
+	t.Setenv("ASAP_ACCESS_LOG_SLOW", "-1ms")
 	_, err := config.Load()
 	if err == nil {
 		t.Fatal("Load succeeded; want every problem reported")
@@ -239,6 +247,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"ASAP_REDIS_URL", "ASAP_MAX_IN_FLIGHT", "ASAP_QUEUE_TIMEOUT", "ASAP_ACCESS_LOG",
 		"ASAP_LOG_FORMAT", "ASAP_CACHE_TTL", "ASAP_HTTP_ADDR", "ASAP_TRUSTED_PROXIES",
 		"ASAP_UPSTREAMS", "ASAP_DEBUG", "ASAP_MEMORY_LIMIT", "ASAP_GC_PERCENT",
+		"ASAP_ACCESS_LOG_SAMPLE", "ASAP_ACCESS_LOG_SLOW",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not name %s:\n%s", want, msg)

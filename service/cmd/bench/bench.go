@@ -24,12 +24,12 @@ import (
 
 // Names of the contenders, as the table shows them.
 const (
-	nameASAP     = "ASAP"
-	nameASAPNURL = "ASAP, bid with nurl"
-	nameEcho     = "bare Echo"
-	nameProxy    = "httputil.ReverseProxy"
-	nameNginx    = "nginx proxy_pass"
-	nameUpstream = "upstream direct"
+	nameASAP       = "ASAP"
+	nameASAPNoNURL = "ASAP, bid without nurl"
+	nameEcho       = "bare Echo"
+	nameProxy      = "httputil.ReverseProxy"
+	nameNginx      = "nginx proxy_pass"
+	nameUpstream   = "upstream direct"
 )
 
 // The requests ASAP is measured with: an SDK asking for the feed placement's
@@ -59,7 +59,8 @@ type contender struct {
 // sample is one round's measurement of one contender.
 type sample struct {
 	tput  throughput
-	lat   latency
+	lat   latency          // the combination of runs
+	runs  []latency        // the latency runs, for their spread
 	redis map[string]int64 // Redis commands during the measurement, by name
 	// cpu and upCPU are the CPU time the contender's process and the upstream behind
 	// it used during the throughput run.
@@ -74,6 +75,10 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 		return err
 	}
 	defer s.Close()
+	if s.pin, err = pin(o.pin); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "placement:", s.pin.note)
 
 	var addrs struct{ up, upNURL, asap, admin, echo, proxy, nginx string }
 	for _, a := range []*string{&addrs.up, &addrs.upNURL, &addrs.asap, &addrs.admin, &addrs.echo, &addrs.proxy, &addrs.nginx} {
@@ -133,6 +138,9 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	sdkHeader := http.Header{"User-Agent": {sdkUserAgent}}
 	asapV2 := target{method: http.MethodGet, addr: addrs.asap, uri: v2URI, header: sdkHeader}
 	asapAd := target{method: http.MethodGet, addr: addrs.asap, uri: adURI, header: sdkHeader}
+	// The ASAP row is what production does: a bid with a nurl (and an lurl, which a
+	// lone bidder never loses) that ASAP fires at the demo ad server's /win, a live
+	// sink. The row without one is ASAP doing only what the proxies do.
 	asapAdNURL := asapAd
 	asapAdNURL.uri = strings.Replace(adURI, "pkey=demo-feed-lean&", "pkey=demo-feed&", 1)
 	bidRequest, err := sampleBidRequest()
@@ -181,8 +189,8 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	if o.only == "" || o.only == "/v2/ad" {
 		for _, c := range []contender{
-			{route: "/v2/ad", name: nameASAP, target: asapAd, asap: true, pid: asap.cmd.Process.Pid, upPID: up.cmd.Process.Pid},
-			{route: "/v2/ad", name: nameASAPNURL, target: asapAdNURL, asap: true, pid: asap.cmd.Process.Pid, upPID: upNURL.cmd.Process.Pid},
+			{route: "/v2/ad", name: nameASAP, target: asapAdNURL, asap: true, pid: asap.cmd.Process.Pid, upPID: upNURL.cmd.Process.Pid},
+			{route: "/v2/ad", name: nameASAPNoNURL, target: asapAd, asap: true, pid: asap.cmd.Process.Pid, upPID: up.cmd.Process.Pid},
 		} {
 			status, body, err := fetch(ctx, c.target)
 			switch {
@@ -264,7 +272,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 			var profiled chan error
 			if c.asap && round == 0 && o.profile != "" {
 				profiled = make(chan error, 1)
-				go func() { profiled <- s.profile(ctx, addrs.admin, o.profile, c.route, o.duration) }()
+				go func() { profiled <- s.profile(ctx, addrs.admin, o.profile, profileName(c), o.duration) }()
 			}
 			cpu0, upCPU0 := cpuTime(c.pid), cpuTime(c.upPID)
 			tp := closedLoop(ctx, c.target, o.conns, o.duration)
@@ -274,12 +282,12 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 					fmt.Fprintln(stdout, "profile:", err)
 				}
 			}
-			lat := openLoop(ctx, c.target, o.rate, latencySettle, o.duration)
+			lat, runs := latencyRuns(ctx, c.target, o)
 			after, err := commandStats(ctx, s)
 			if err != nil {
 				return err
 			}
-			smp := sample{tput: tp, lat: lat, redis: diffStats(before, after), cpu: cpu, upCPU: upCPU}
+			smp := sample{tput: tp, lat: lat, runs: runs, redis: diffStats(before, after), cpu: cpu, upCPU: upCPU}
 			key := c.route + " " + c.name
 			results[key] = append(results[key], smp)
 			fmt.Fprintf(stdout, "round %d/%d  %-7s %-22s %9.0f req/s (%d failed, %s)  p50 %-9s p99 %-9s p99.9 %-9s @%d/s (%d/%d ok)%s\n",
@@ -293,7 +301,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	rep := report{
 		opts: o, contenders: contenders, results: results, notes: notes,
 		logLines: logLines, lookups: diffStats(lookupsBefore, lookupsAfter),
-		machine: describeMachine(), commit: gitCommit(ctx, o.root), started: started,
+		machine: describeMachine(), commit: gitCommit(ctx, o.root), started: started, placement: s.pin.note,
 	}
 	text := rep.markdown()
 	fmt.Fprintln(stdout)
@@ -427,9 +435,24 @@ func cacheLookups(ctx context.Context, admin string) (map[string]int64, error) {
 	return out, nil
 }
 
+// profileName names the profile of an ASAP row: asap-v2.pprof for /v2's, and
+// the route and the row's name for the others (asap-v2-ad-bid-without-nurl.pprof).
+func profileName(c contender) string {
+	name := "asap" + strings.NewReplacer("/", "-", " ", "-").Replace(c.route)
+	if c.name != nameASAP {
+		name += "-" + strings.Trim(strings.Map(func(r rune) rune {
+			if 'a' <= r && r <= 'z' || '0' <= r && r <= '9' {
+				return r
+			}
+			return '-'
+		}, strings.ToLower(strings.TrimPrefix(c.name, nameASAP))), "-")
+	}
+	return name + ".pprof"
+}
+
 // profile saves a CPU profile of ASAP (ASAP_DEBUG=true serves pprof on the admin
-// port) taken over one measurement window.
-func (s *stack) profile(ctx context.Context, admin, dir, route string, d time.Duration) error {
+// port) taken over one measurement window into dir/file.
+func (s *stack) profile(ctx context.Context, admin, dir, file string, d time.Duration) error {
 	secs := max(1, int(d.Seconds())-1)
 	client := &http.Client{Timeout: d + 10*time.Second, Transport: &http.Transport{Proxy: nil}}
 	defer client.CloseIdleConnections()
@@ -448,7 +471,7 @@ func (s *stack) profile(ctx context.Context, admin, dir, route string, d time.Du
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	name := filepath.Join(dir, "asap"+strings.ReplaceAll(route, "/", "-")+".pprof")
+	name := filepath.Join(dir, file)
 	f, err := os.Create(name)
 	if err != nil {
 		return err
@@ -457,7 +480,7 @@ func (s *stack) profile(ctx context.Context, admin, dir, route string, d time.Du
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.progress, "CPU profile of ASAP under %s written to %s (go tool pprof -top %s %s)\n", route, name, s.asapBin, name)
+	fmt.Fprintf(s.progress, "CPU profile of ASAP written to %s (go tool pprof -top %s %s)\n", name, s.asapBin, name)
 	return nil
 }
 
@@ -478,9 +501,9 @@ func nginxBinary(flag string) (bin, note string) {
 }
 
 // nginxConf is the nginx contender: proxy_pass to the upstream over a keep-alive
-// pool, no access log (the thinnest nginx), one worker per core.
+// pool, no access log (the thinnest nginx), one worker per core it may run on.
 var nginxConf = template.Must(template.New("nginx").Parse(`# Written by service/cmd/bench for one run.
-worker_processes auto;
+worker_processes {{.Workers}};
 daemon off;
 pid {{.Dir}}/nginx.pid;
 error_log {{.Dir}}/nginx-error.log warn;
@@ -513,7 +536,8 @@ http {
 // nginx with it.
 func (s *stack) startNginx(bin, listen, upstream string) (*proc, error) {
 	var conf bytes.Buffer
-	if err := nginxConf.Execute(&conf, map[string]string{"Dir": s.dir, "Listen": listen, "Upstream": upstream}); err != nil {
+	vars := map[string]any{"Dir": s.dir, "Listen": listen, "Upstream": upstream, "Workers": max(1, s.pin.n)}
+	if err := nginxConf.Execute(&conf, vars); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(s.dir, "nginx.conf")

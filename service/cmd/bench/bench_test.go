@@ -171,6 +171,33 @@ func TestParseCommandStats(t *testing.T) {
 	}
 }
 
+// TestP99Spread: the spread is over every latency run of every round, and the
+// target holds the ASAP /v2/ad row's half-range to 0.5 ms.
+func TestP99Spread(t *testing.T) {
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+	run := func(p99 float64) latency { return latency{sent: 10, ok: 10, p99: ms(p99)} }
+	r := &report{
+		opts:       options{rate: 2000, latencyRuns: 2},
+		contenders: []contender{{route: "/v2/ad", name: nameASAP, asap: true}},
+		results: map[string][]sample{"/v2/ad " + nameASAP: {
+			{tput: throughput{ok: 1, elapsed: time.Second}, lat: run(1.1), runs: []latency{run(1.0), run(1.2)}},
+			{tput: throughput{ok: 1, elapsed: time.Second}, lat: run(1.5), runs: []latency{run(1.4), run(2.4)}},
+		}},
+	}
+	s, _ := r.summary("/v2/ad", nameASAP)
+	if s.p99Lo != ms(1.0) || s.p99Hi != ms(2.4) || s.latencyRuns != 4 {
+		t.Errorf("spread %s–%s over %d runs; want 1ms–2.4ms over 4", s.p99Lo, s.p99Hi, s.latencyRuns)
+	}
+	if got := fmtSpread(s); got != "1.30 ms (1.00–2.40)" {
+		t.Errorf("fmtSpread = %q; want %q", got, "1.30 ms (1.00–2.40)")
+	}
+	for _, tr := range r.targets() {
+		if strings.HasPrefix(tr.what, "/v2/ad p99 stable") && tr.result != "**missed**: 0.20 ms over" {
+			t.Errorf("%s: %q (%s); want missed by 0.20 ms", tr.what, tr.result, tr.measured)
+		}
+	}
+}
+
 func TestTargetsVerdicts(t *testing.T) {
 	smp := func(rps float64, p99 time.Duration) []sample {
 		return []sample{{tput: throughput{ok: int64(rps), elapsed: time.Second}, lat: latency{sent: 10, ok: 10, p99: p99}}}

@@ -66,6 +66,10 @@ type options struct {
 	only     string
 	profile  string
 
+	// Placement and latency runs (benchmark).
+	pin         string
+	latencyRuns int
+
 	// Soak.
 	soak      bool
 	sample    time.Duration
@@ -93,6 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.redisURL, "redis", os.Getenv("ASAP_TEST_REDIS_URL"), "Redis URL ASAP reads placements from (default ASAP_TEST_REDIS_URL, set by scripts/with-redis.sh)")
 	fs.StringVar(&o.nginx, "nginx", "auto", "nginx contender: auto (when nginx is on the PATH), off, or the path of an nginx binary")
 	fs.StringVar(&o.only, "only", "", "run only the contenders of this route: /v2, /v2/ad, or auction (the auction rows) (default: all)")
+	fs.StringVar(&o.pin, "pin", "auto", "auto: with taskset, 2 CPUs or more and a load average under half of them, the load generator on CPU 0 and the contenders on the others; on: pin whatever the load, or fail; off: no pinning")
+	fs.IntVar(&o.latencyRuns, "latency-runs", 2, "open-loop latency runs per contender per round; the report shows the spread of their p99")
 	fs.StringVar(&o.profile, "profile", "", "save CPU profiles of ASAP (its first throughput run per route) into this `dir`; turns ASAP_DEBUG on")
 	fs.BoolVar(&o.soak, "soak", false, "soak instead: ASAP alone at -rate for -duration, sampling its resident memory")
 	fs.DurationVar(&o.sample, "sample", 10*time.Second, "with -soak: how often resident memory is sampled")
@@ -141,8 +147,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("-rounds must be at least 1")
 	case o.duration <= 0 || o.warmup < 0:
 		return errors.New("-duration must be positive and -warmup not negative")
-	case o.conns < 1 || o.rate < 1:
-		return errors.New("-conns and -rate must be positive")
+	case o.conns < 1 || o.rate < 1 || o.latencyRuns < 1:
+		return errors.New("-conns, -rate and -latency-runs must be positive")
+	case o.pin != "auto" && o.pin != "on" && o.pin != "off":
+		return fmt.Errorf("-pin %q: want auto, on or off", o.pin)
 	case o.only != "" && o.only != "/v2" && o.only != "/v2/ad" && o.only != "auction":
 		return fmt.Errorf("-only %q: want /v2, /v2/ad or auction", o.only)
 	case o.redisURL == "":

@@ -21,12 +21,15 @@ type report struct {
 	machine    machine
 	commit     string
 	started    time.Time
+	placement  string // how the processes were placed on the CPUs (pinning's note)
 }
 
 // summary is the medians of one contender's rounds.
 type summary struct {
 	rps              float64
 	p50, p99, p999   time.Duration
+	p99Lo, p99Hi     time.Duration // the lowest and highest p99 of the latency runs
+	latencyRuns      int
 	failed, requests int64
 	redis            map[string]int64 // summed over the rounds
 	cpu, upCPU       time.Duration    // per request of the throughput runs
@@ -75,6 +78,7 @@ func (r *report) summary(route, name string) (summary, bool) {
 	out.rps = median(rps)
 	out.p50, out.p99, out.p999 = median(p50), median(p99), median(p999)
 	out.cpu, out.upCPU = median(cpu), median(upCPU)
+	out.p99Lo, out.p99Hi, out.latencyRuns = p99Spread(ss)
 	return out, true
 }
 
@@ -86,11 +90,16 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "`make bench` (service/cmd/bench) on %s, commit %s: %d round(s); each round runs every contender in turn "+
 		"(A B C A B C ...), %s of closed-loop throughput over %d keep-alive connections, then %s of open-loop latency "+
 		"at a constant %d req/s (vegeta's pacer; after %s at that rate that are not counted, so that the quantiles are the steady state's). Medians of the rounds. \"CPU per request\" is the CPU time (user + system, from /proc) the contender's process used during "+
-		"the throughput run per answer, and the upstream's behind it: less sensitive to the machine's other load than the rates.\n\n",
-		r.started.UTC().Format("2006-01-02 15:04 MST"), r.commit, o.rounds, o.duration, o.conns, o.duration, o.rate, latencySettle)
-	fmt.Fprintf(&b, "Machine: %s. The load generator, the contenders and the upstream share these cores.\n\n", r.machine)
+		"the throughput run per answer, and the upstream's behind it: less sensitive to the machine's other load than the rates. "+
+		"Each round makes %d latency runs per contender; the p99 column shows the median and, in brackets, the lowest and highest p99 of all the runs.\n\n",
+		r.started.UTC().Format("2006-01-02 15:04 MST"), r.commit, o.rounds, o.duration, o.conns, o.duration, o.rate, latencySettle, max(1, o.latencyRuns))
+	placement := r.placement
+	if placement == "" {
+		placement = "the load generator, the contenders and the upstream share these cores"
+	}
+	fmt.Fprintf(&b, "Machine: %s. Placement: %s.\n\n", r.machine, placement)
 
-	fmt.Fprintf(&b, "| route | contender | throughput (req/s) | ratio | p50 | p99 | p99.9 | failed | CPU per request |\n")
+	fmt.Fprintf(&b, "| route | contender | throughput (req/s) | ratio | p50 | p99 (spread) | p99.9 | failed | CPU per request |\n")
 	fmt.Fprintf(&b, "|---|---|---:|---|---:|---:|---:|---:|---|\n")
 	for _, c := range r.contenders {
 		s, ok := r.summary(c.route, c.name)
@@ -98,14 +107,15 @@ func (r *report) markdown() string {
 			continue
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", c.route, c.name, fmtRate(s.rps), r.ratios(c),
-			fmtDur(s.p50), fmtDur(s.p99), fmtDur(s.p999), s.failed, strings.TrimSuffix(fmtCPU(s.cpu, s.upCPU), " CPU/req"))
+			fmtDur(s.p50), fmtSpread(s), fmtDur(s.p999), s.failed, strings.TrimSuffix(fmtCPU(s.cpu, s.upCPU), " CPU/req"))
 	}
-	fmt.Fprintf(&b, "\nASAP runs as shipped for production (ASAP_ENV=production: JSON access log on, %d log lines written during the rounds) "+
-		"with real Redis and the demo ad server as upstream (`adserver -fixed -nurl=false`: one constant bid at once, billed through its burl). "+
+	fmt.Fprintf(&b, "\nASAP runs as shipped for production (ASAP_ENV=production: JSON access log on and sampled as in production, %d log lines written during the rounds) "+
+		"with real Redis. Its /v2/ad row is what production does: the demo ad server (`adserver -fixed`) answers one constant bid at once whose nurl "+
+		"(and lurl, which a lone bidder never loses) points at its own /win, so ASAP fires a win notice for every ad at a live sink: "+
+		"a second upstream exchange per request, which no proxy makes. The targets are checked on that row. "+
+		"\"ASAP, bid without nurl\" asks a demo ad server whose bid has none (`-nurl=false`, billed through its burl): the same work as the proxies. "+
 		"The bare Echo handler answers GET /v2 with the bytes ASAP answered; httputil.ReverseProxy and nginx forward the "+
-		"BidRequest ASAP would send to the same upstream; \"upstream direct\" posts it to the upstream itself. "+
-		"\"ASAP, bid with nurl\" asks a second demo ad server whose bid carries a nurl, so ASAP also sends a win notice for every ad "+
-		"(a second upstream exchange, which no proxy makes); the targets are checked on the \"ASAP\" row, the same work as the proxies.\n",
+		"BidRequest ASAP would send to the upstream without nurl; \"upstream direct\" posts it to that upstream itself.\n",
 		r.logLines)
 	for _, n := range r.notes {
 		fmt.Fprintf(&b, "\n- %s", n)
@@ -192,6 +202,14 @@ func (r *report) targets() []targetResult {
 	} else {
 		out = append(out, targetResult{what, "not measured", "—"})
 	}
+	stable := "/v2/ad p99 stable to ±0.5 ms between latency runs"
+	if ok1 && a.latencyRuns > 1 {
+		half := (a.p99Hi - a.p99Lo) / 2
+		out = append(out, targetResult{stable, fmt.Sprintf("±%.2f ms over %d runs (%s–%s)", ms(half), a.latencyRuns, fmtDur(a.p99Lo), fmtDur(a.p99Hi)),
+			verdict(half <= time.Millisecond/2, fmt.Sprintf("%.2f ms over", ms(half-time.Millisecond/2)))})
+	} else {
+		out = append(out, targetResult{stable, "not measured (one latency run)", "—"})
+	}
 
 	out = append(out, r.auctionTargets()...)
 
@@ -269,6 +287,14 @@ func median[T float64 | time.Duration](xs []T) T {
 		return (s[n/2-1] + s[n/2]) / 2
 	}
 	return s[len(s)/2]
+}
+
+// fmtSpread is a contender's median p99 and the range of its runs' p99.
+func fmtSpread(s summary) string {
+	if s.latencyRuns < 2 {
+		return fmtDur(s.p99)
+	}
+	return fmt.Sprintf("%s (%.2f–%.2f)", fmtDur(s.p99), ms(s.p99Lo), ms(s.p99Hi))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -40,6 +40,7 @@ type stack struct {
 	redis    *redis.Client
 
 	procs []*proc
+	pin   pinning // where the processes start runs them; zero: anywhere
 }
 
 // newStack builds ASAP and the demo ad server into a temporary directory and
@@ -195,7 +196,8 @@ type proc struct {
 // waits for this process to read it.
 func (s *stack) start(name string, env []string, toFile bool, bin string, args ...string) (*proc, error) {
 	p := &proc{name: name, out: &tailWriter{max: 8 << 10}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
+	path, argv := s.pin.command(bin, args)
+	p.cmd = exec.Command(path, argv...)
 	p.cmd.Env = childEnv(env)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if toFile {

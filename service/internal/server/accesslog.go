@@ -2,11 +2,43 @@ package server
 
 import (
 	"io"
+	"math"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
 	"asap/service/internal/jsonstr"
 )
+
+// accessSampler decides which requests the access log shows: every error (4xx
+// and 5xx, sheds among them: what an operator looks for, and rare), every request
+// at least slow long, and of the rest a fraction, drawn at random. At fleet scale
+// a line per request is a bill (on the order of 100 GB of logs a day); the
+// request metrics count every request, so totals come from them, not from lines.
+type accessSampler struct {
+	all       bool          // every request is logged: fraction 1
+	threshold uint64        // else a request is kept when a random uint64 is below it
+	slow      time.Duration // from this latency on a request is always kept
+}
+
+func newAccessSampler(fraction float64, slow time.Duration) accessSampler {
+	s := accessSampler{slow: slow}
+	// fraction·2⁶⁴: a draw below it has probability fraction. A fraction that
+	// rounds to 2⁶⁴ or more (1, or just below) keeps everything.
+	if t := math.Ldexp(fraction, 64); fraction >= 1 || t >= math.Ldexp(1, 64) {
+		s.all = true
+	} else if fraction > 0 {
+		s.threshold = uint64(t)
+	}
+	return s
+}
+
+// keep reports whether the request answered status after d is logged. The draw
+// is math/rand/v2's top-level source, the runtime's per-thread generator: no
+// lock, no shared counter between cores, a few nanoseconds.
+func (a accessSampler) keep(status int, d time.Duration) bool {
+	return a.all || status >= 400 || d >= a.slow || rand.Uint64() < a.threshold
+}
 
 // accessLine is one access log line's fields.
 type accessLine struct {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,73 @@ func BenchmarkAccessLine(b *testing.B) {
 		buf.Reset()
 		writeAccessLine(&buf, &l)
 	}
+}
+
+// TestAccessSampler: errors and slow requests are always kept, the rest at the
+// configured fraction.
+func TestAccessSampler(t *testing.T) {
+	const slow = 250 * time.Millisecond
+	tests := []struct {
+		name     string
+		fraction float64
+		status   int
+		latency  time.Duration
+		want     bool
+	}{
+		{"every request at 1", 1, 200, time.Millisecond, true},
+		{"none of the rest at 0", 0, 200, time.Millisecond, false},
+		{"no bid at 0", 0, 204, time.Millisecond, false},
+		{"bad request at 0", 0, 400, time.Millisecond, true},
+		{"unknown placement at 0", 0, 404, time.Millisecond, true},
+		{"shed at 0", 0, 503, time.Microsecond, true},
+		{"panic at 0", 0, 500, time.Millisecond, true},
+		{"slow at 0", 0, 200, slow, true},
+		{"just under slow at 0", 0, 200, slow - 1, false},
+		{"just below 1 rounds to every request", math.Nextafter(1, 0), 200, time.Millisecond, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAccessSampler(tt.fraction, slow)
+			for range 1000 { // a draw is random: the answer must hold for every one
+				if got := a.keep(tt.status, tt.latency); got != tt.want {
+					t.Fatalf("keep(%d, %s) at %v = %v; want %v", tt.status, tt.latency, tt.fraction, got, tt.want)
+				}
+			}
+		})
+	}
+	t.Run("zero slow keeps every request", func(t *testing.T) {
+		if !newAccessSampler(0, 0).keep(200, 0) {
+			t.Error("ASAP_ACCESS_LOG_SLOW=0 dropped a request; want every request slow enough")
+		}
+	})
+	// The fraction kept: 100,000 draws at 0.01 keep 1,000 ± 31 (one standard
+	// deviation); the bounds are 10 deviations wide, so only a broken sampler fails.
+	for _, fraction := range []float64{0.01, 0.5} {
+		a := newAccessSampler(fraction, slow)
+		const n = 100_000
+		kept := 0
+		for range n {
+			if a.keep(200, time.Millisecond) {
+				kept++
+			}
+		}
+		want := fraction * n
+		sd := math.Sqrt(n * fraction * (1 - fraction))
+		if math.Abs(float64(kept)-want) > 10*sd {
+			t.Errorf("at %v kept %d of %d; want %.0f ± %.0f", fraction, kept, n, want, 10*sd)
+		}
+	}
+}
+
+// BenchmarkAccessSampler is the decision every request pays, on every core at
+// once (a shared counter or a locked source would show here): a sampled 200.
+func BenchmarkAccessSampler(b *testing.B) {
+	a := newAccessSampler(0.01, 250*time.Millisecond)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			a.keep(200, time.Millisecond)
+		}
+	})
 }
 
 // TestQueryPkey: the access log reads the pkey as the parsers do (decoded, the

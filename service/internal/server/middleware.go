@@ -21,10 +21,12 @@ import (
 // no route matched), measures the request and writes its access log line. It
 // answers errors itself (c.Error), so that what it records is the final status.
 //
-// Metrics: requests by route and status, latency by route. Access log (when
-// ASAP_ACCESS_LOG is on): one line per request with method, route (the registered
-// path, never the query string, which holds privacy data such as uid or
-// gdpr_consent), status, latency, bytes, request id and a well-formed pkey.
+// Metrics: requests by route and status, latency by route, for every request.
+// Access log (when ASAP_ACCESS_LOG is on): one line per request that the sampler
+// keeps (every error and slow request, ASAP_ACCESS_LOG_SAMPLE of the rest) with
+// method, route (the registered path, never the query string, which holds privacy
+// data such as uid or gdpr_consent), status, latency, bytes, request id and a
+// well-formed pkey.
 func (s *Server) observe(c echo.Context, h echo.HandlerFunc) {
 	start := time.Now()
 	if err := s.recover(c, h); err != nil {
@@ -35,7 +37,7 @@ func (s *Server) observe(c echo.Context, h echo.HandlerFunc) {
 	req, res := c.Request(), c.Response()
 	route := s.routeLabel(c)
 	s.metrics.observe(route, res.Status, elapsed)
-	if !s.cfg.AccessLog {
+	if !s.cfg.AccessLog || !s.sampler.keep(res.Status, elapsed) {
 		return
 	}
 	if s.accessLog != nil {

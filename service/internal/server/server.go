@@ -30,7 +30,7 @@ import (
 // Deps are the dependencies of a Server.
 type Deps struct {
 	// Config is the whole configuration; the server reads Limits, Server,
-	// AccessLog and Ad.TrustedProxies.
+	// AccessLog, AccessLogSample, AccessLogSlow and Ad.TrustedProxies.
 	Config config.Config
 	// Placements finds placements (in production, the placement cache). Required.
 	Placements placement.Getter
@@ -67,6 +67,7 @@ type Server struct {
 	ready      func(ctx context.Context) error
 	adService  AdService
 	accessLog  io.Writer
+	sampler    accessSampler
 	v2Answers  v2Answers
 	limiter    *limiter.Limiter
 	metrics    *metrics
@@ -88,6 +89,7 @@ func New(deps Deps) (*Server, error) {
 		ready:      deps.Ready,
 		adService:  deps.Ad,
 		accessLog:  deps.AccessLog,
+		sampler:    newAccessSampler(deps.Config.AccessLogSample, deps.Config.AccessLogSlow),
 		limiter:    limiter.New(deps.Config.Limits.MaxInFlight, deps.Config.Limits.MaxQueued, deps.Config.Limits.QueueTimeout),
 		retryAfter: strconv.Itoa(max(1, int((deps.Config.Limits.RetryAfter+time.Second-1)/time.Second))),
 		ids:        newRequestIDs(),

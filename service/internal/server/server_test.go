@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -539,6 +540,69 @@ func TestAccessLog(t *testing.T) {
 		get(t, ts.URL+"/v2?pkey=demo-feed")
 		if s := ts.logs.String(); s != "" {
 			t.Errorf("ASAP_ACCESS_LOG=false still logs:\n%s", s)
+		}
+	})
+}
+
+// TestAccessLogSampled: with ASAP_ACCESS_LOG_SAMPLE=0 the log keeps only the
+// requests always logged — errors, sheds, slow requests — while the metrics count
+// every request.
+func TestAccessLogSampled(t *testing.T) {
+	getter := servertest.Samples(t)
+	ts := start(t, getter, func(d *server.Deps) {
+		d.Config.AccessLogSample = 0
+		d.Config.AccessLogSlow = time.Hour
+		d.Config.Limits = config.Limits{MaxInFlight: 1, MaxQueued: 0, QueueTimeout: time.Second, RetryAfter: time.Second}
+	})
+	for range 3 {
+		get(t, ts.URL+"/v2?pkey=demo-feed") // 200: sampled out
+	}
+	get(t, ts.URL+"/v2?pkey=a/b")           // 400
+	get(t, ts.URL+"/v2?pkey=no-such-thing") // 404
+	get(t, ts.URL+"/nope")                  // 404, unmatched
+
+	// A shed: the one slot taken by a request blocked in the Getter.
+	release := getter.Block()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if res, err := http.Get(ts.URL + "/v2?pkey=demo-feed"); err == nil {
+			res.Body.Close()
+		}
+	}()
+	testwait.For(t, "1 in flight", func() bool { return gauge(t, ts.reg, "asap_http_in_flight") == 1 })
+	get(t, ts.URL+"/v2?pkey=demo-feed") // 503
+	release()
+	<-done
+
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(ts.logs.String()), "\n") {
+		var l struct {
+			Route  string
+			Status int
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		got = append(got, fmt.Sprintf("%s %d", l.Route, l.Status))
+	}
+	want := []string{"/v2 400", "/v2 404", "unmatched 404", "/v2 503"}
+	if !slices.Equal(got, want) {
+		t.Errorf("logged %q; want %q (errors and the shed only)", got, want)
+	}
+	if n := counter(t, ts.reg, "asap_http_requests_total", "200", "/v2"); n != 4 {
+		t.Errorf("asap_http_requests_total{/v2,200} = %v; want 4: the metrics count the requests the log leaves out", n)
+	}
+
+	t.Run("slow", func(t *testing.T) {
+		getter := servertest.Samples(t)
+		ts := start(t, getter, func(d *server.Deps) {
+			d.Config.AccessLogSample = 0
+			d.Config.AccessLogSlow = time.Nanosecond // every real request is slower
+		})
+		get(t, ts.URL+"/v2?pkey=demo-feed")
+		if !strings.Contains(ts.logs.String(), `"status":200`) {
+			t.Errorf("a request slower than ASAP_ACCESS_LOG_SLOW was not logged:\n%s", ts.logs)
 		}
 	})
 }

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -99,6 +101,33 @@ func TestAppendV2MatchesEncodingJSON(t *testing.T) {
 				t.Errorf("appendV2 =\n%s\nwant\n%s", gb, wb)
 			}
 		})
+	}
+}
+
+// TestV2QueryCustomKeys: the pairs held in the query and those past them are found
+// alike, and a repeat is caught on either side.
+func TestV2QueryCustomKeys(t *testing.T) {
+	raw := "pkey=demo-feed"
+	for i := range inlineCustomKeys + 3 {
+		raw += fmt.Sprintf("&customKeys[k%d]=v%d", i, i)
+	}
+	q, err := parseV2Query(raw + "&customKeys[k0]=v0&customKeys[k6]=v6")
+	if err != nil {
+		t.Fatalf("parseV2Query: %v", err)
+	}
+	for i := range inlineCustomKeys + 3 {
+		name, want := fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i)
+		if got, ok := q.customKey(name); !ok || got != want {
+			t.Errorf("customKey(%q) = %q, %v; want %q, true", name, got, ok, want)
+		}
+	}
+	if got, ok := q.customKey("k99"); ok {
+		t.Errorf("customKey(k99) = %q, true; want none", got)
+	}
+	for _, repeat := range []string{"&customKeys[k1]=other", "&customKeys[k6]=other"} {
+		if _, err := parseV2Query(raw + repeat); err == nil || !strings.Contains(err.Error(), "given twice") {
+			t.Errorf("parseV2Query(...%s) = %v; want a repeated-parameter error", repeat, err)
+		}
 	}
 }
 
@@ -198,6 +227,8 @@ func TestIPExtractor(t *testing.T) {
 	}
 }
 
+// BenchmarkV2CacheHit is GET /v2 through the whole chain, the placement cached,
+// with every request logged (as locally) and with production's sampled access log.
 func BenchmarkV2CacheHit(b *testing.B) {
 	var list []placement.Placement
 	if err := json.Unmarshal(samples.JSON, &list); err != nil {
@@ -207,27 +238,36 @@ func BenchmarkV2CacheHit(b *testing.B) {
 	for i := range list {
 		getter[list[i].PKey] = &list[i]
 	}
-	s, err := New(Deps{
-		Config: config.Config{
-			AccessLog: true,
-			Limits:    config.Limits{MaxInFlight: 64, MaxQueued: 64, QueueTimeout: 1e9, RetryAfter: 1e9},
-			Server:    config.Server{MaxBodyBytes: 1024},
-		},
-		Placements: getter,
-		Logger:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		AccessLog:  io.Discard, // as the app wires it for JSON logs
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := httptest.NewRequest(http.MethodGet, "/v2?pkey=demo-feed&customKeys[section]=sports", nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, req)
-		if rec.Code != 200 {
-			b.Fatalf("code %d", rec.Code)
-		}
+	for _, bb := range []struct {
+		name   string
+		sample float64
+	}{{"log=every", 1}, {"log=0.01", 0.01}} {
+		b.Run(bb.name, func(b *testing.B) {
+			s, err := New(Deps{
+				Config: config.Config{
+					AccessLog:       true,
+					AccessLogSample: bb.sample,
+					AccessLogSlow:   250 * time.Millisecond,
+					Limits:          config.Limits{MaxInFlight: 64, MaxQueued: 64, QueueTimeout: 1e9, RetryAfter: 1e9},
+					Server:          config.Server{MaxBodyBytes: 1024},
+				},
+				Placements: getter,
+				Logger:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
+				AccessLog:  io.Discard, // as the app wires it for JSON logs
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			req := httptest.NewRequest(http.MethodGet, "/v2?pkey=demo-feed&customKeys[section]=sports", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				s.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatalf("code %d", rec.Code)
+				}
+			}
+		})
 	}
 }
 

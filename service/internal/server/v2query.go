@@ -23,23 +23,44 @@ type v2Query struct {
 	// pkey is the placement key. pubAppName and pubAppVersion are checked (well
 	// formed, bounded) but not kept: the answer does not depend on them.
 	pkey string
-	// customKeys are the customKeys[<name>]=<value> pairs, in the order given, each
-	// name once; nil when there are none. A slice, not a map: there are a handful,
-	// and a map cost an allocation of a few hundred bytes per request.
-	customKeys []customKey
+	// The customKeys[<name>]=<value> pairs, in the order given, each name once: the
+	// first few in an array held in the query itself, any more in a slice. Not a map
+	// (an allocation of a few hundred bytes per request) and not a slice alone (one
+	// of 128 bytes): SDKs send a handful, and the handler keeps the query on its stack.
+	firstKeys [inlineCustomKeys]customKey
+	moreKeys  []customKey
+	nKeys     int
 }
+
+// inlineCustomKeys is how many customKeys a v2Query holds without allocating.
+const inlineCustomKeys = 4
 
 // customKey is one customKeys[<name>]=<value> pair.
 type customKey struct{ name, value string }
 
 // customKey returns the value of customKeys[name], and whether the query has it.
 func (q *v2Query) customKey(name string) (string, bool) {
-	for _, k := range q.customKeys {
+	for _, k := range q.firstKeys[:min(q.nKeys, inlineCustomKeys)] {
+		if k.name == name {
+			return k.value, true
+		}
+	}
+	for _, k := range q.moreKeys {
 		if k.name == name {
 			return k.value, true
 		}
 	}
 	return "", false
+}
+
+// addCustomKey appends a pair whose name the query does not have yet.
+func (q *v2Query) addCustomKey(k customKey) {
+	if q.nKeys < inlineCustomKeys {
+		q.firstKeys[q.nKeys] = k
+	} else {
+		q.moreKeys = append(q.moreKeys, k)
+	}
+	q.nKeys++
 }
 
 // parseV2Query reads the raw query of GET /v2. Unknown parameters are ignored, as
@@ -99,13 +120,10 @@ func parseV2Query(raw string) (v2Query, error) {
 				}
 				continue
 			}
-			if len(q.customKeys) == maxCustomKeys {
+			if q.nKeys == maxCustomKeys {
 				return q, query.Bad("customKeys", "more than %d keys", maxCustomKeys)
 			}
-			if q.customKeys == nil {
-				q.customKeys = make([]customKey, 0, 4)
-			}
-			q.customKeys = append(q.customKeys, customKey{name, v})
+			q.addCustomKey(customKey{name, v})
 		}
 	}
 	switch {

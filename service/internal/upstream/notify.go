@@ -24,7 +24,8 @@ type NotifierOptions struct {
 	Concurrency int
 	// Queue is the number of notices waiting for a worker; past it they are dropped.
 	Queue int
-	// Timeout bounds one notice: connect, send and read the answer.
+	// Timeout bounds one notice: connect, send and read the answer (to a tenth
+	// more: notices starting together share one deadline).
 	Timeout time.Duration
 	// MaxHeaderBytes bounds a notice answer's headers; 0: the transport's default
 	// (64 KiB). The hosts are named by bids, so they are trusted no further than
@@ -41,8 +42,9 @@ type NotifierOptions struct {
 // concurrency. Notify never blocks: when the queue is full the notice is dropped and
 // counted. Close stops it and waits for the queued notices.
 type Notifier struct {
-	client  *http.Client
+	rt      http.RoundTripper
 	timeout time.Duration
+	bounds  noticeDeadlines
 	queue   chan string
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -83,13 +85,11 @@ func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, er
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Notifier{
-		client: &http.Client{
-			// No Client.Timeout: each call has a context deadline of Timeout, which
-			// costs no extra goroutine and timer per notice.
-			Transport: transport,
-			// A notice is one GET; following a chain of redirects is not part of it.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		// The transport itself, not an http.Client: a notice is one GET, following
+		// redirects is not part of it, and the client's redirect machinery cloned
+		// every notice's headers. Each notice has a context deadline of Timeout
+		// (noticeDeadlines).
+		rt:      transport,
 		timeout: opts.Timeout,
 		queue:   make(chan string, opts.Queue),
 		ctx:     ctx,
@@ -98,6 +98,7 @@ func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, er
 		failed:  outcomes.WithLabelValues("failed"),
 		dropped: outcomes.WithLabelValues("dropped"),
 	}
+	n.bounds = noticeDeadlines{parent: ctx, timeout: opts.Timeout}
 	n.wg.Add(opts.Concurrency)
 	for range opts.Concurrency {
 		go n.work()
@@ -166,13 +167,11 @@ func (n *Notifier) work() {
 }
 
 func (n *Notifier) send(url string) bool {
-	ctx, cancel := context.WithTimeout(n.ctx, n.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(n.bounds.get(), http.MethodGet, url, nil)
 	if err != nil {
 		return false
 	}
-	resp, err := n.client.Do(req)
+	resp, err := n.rt.RoundTrip(req)
 	if err != nil {
 		return false
 	}

@@ -80,7 +80,9 @@ func (s *Set) Client(name string) (*Client, bool) {
 // CloseIdleConnections closes the idle keep-alive connections of every upstream.
 func (s *Set) CloseIdleConnections() {
 	for _, c := range s.clients {
-		c.http.CloseIdleConnections()
+		if t, ok := c.rt.(interface{ CloseIdleConnections() }); ok {
+			t.CloseIdleConnections()
+		}
 	}
 }
 
@@ -88,7 +90,7 @@ func (s *Set) CloseIdleConnections() {
 type Client struct {
 	name     string
 	url      *url.URL
-	http     *http.Client
+	rt       http.RoundTripper
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
 	maxBytes int64
 	m        *metrics
@@ -122,11 +124,11 @@ func newClient(up config.Upstream, cfg config.Ad, transport http.RoundTripper, m
 	c := &Client{
 		name: up.Name,
 		url:  up.URL,
-		http: &http.Client{
-			Transport: transport,
-			// A redirect would send the bid request to a URL outside the configuration.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		// The transport itself, not an http.Client around it: the client's redirect
+		// machinery clones every request's headers (3% of /v2/ad's CPU), and no
+		// redirect is followed anyway — one would send the bid request to a URL
+		// outside the configuration; a 3xx is an answer like any other.
+		rt:       transport,
 		maxBytes: cfg.UpstreamMaxResponseBytes,
 		m:        m,
 		latency:  m.latency.WithLabelValues(up.Name),
@@ -227,7 +229,7 @@ func (c *Client) do(ctx context.Context, body []byte, dst *bytes.Buffer) (status
 	}).WithContext(ctx)
 
 	start := time.Now()
-	resp, err := c.http.Do(req)
+	resp, err := c.rt.RoundTrip(req)
 	if err != nil {
 		c.latency.Observe(time.Since(start).Seconds())
 		return 0, false, c.transportError(ctx, err)
