@@ -16,6 +16,9 @@
 //   - nginx proxy_pass with upstream keep-alive, when nginx is on the PATH;
 //   - and it calls the upstream directly (the limit for /v2/ad).
 //
+// With taskset and a machine not busy with other work (-pin), the load generator
+// runs on CPU 0 and every contender and upstream on the other CPUs.
+//
 // Each round runs every contender in turn (A B C A B C ...), so that drift of the
 // machine hits them alike: first closed-loop throughput (-conns connections, each
 // sending its next request when the last one is answered, for -duration), then
