@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"asap/service/internal/harness"
 )
 
 // The auction rows: ASAP's auction of three upstreams against ASAP in front of
@@ -40,7 +42,7 @@ type auctionBench struct {
 func startAuctionUpstreams(ctx context.Context, s *stack) (*auctionBench, error) {
 	a := &auctionBench{}
 	for _, u := range auctionUpstreams {
-		addr, err := freeAddr()
+		addr, err := harness.FreeAddr()
 		if err != nil {
 			return nil, err
 		}

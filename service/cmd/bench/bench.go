@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"asap/service/internal/ad"
+	"asap/service/internal/harness"
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 )
@@ -82,7 +83,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 
 	var addrs struct{ up, upNURL, asap, admin, echo, proxy, nginx string }
 	for _, a := range []*string{&addrs.up, &addrs.upNURL, &addrs.asap, &addrs.admin, &addrs.echo, &addrs.proxy, &addrs.nginx} {
-		if *a, err = freeAddr(); err != nil {
+		if *a, err = harness.FreeAddr(); err != nil {
 			return err
 		}
 	}
@@ -274,9 +275,9 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 				profiled = make(chan error, 1)
 				go func() { profiled <- s.profile(ctx, addrs.admin, o.profile, profileName(c), o.duration) }()
 			}
-			cpu0, upCPU0 := cpuTime(c.pid), cpuTime(c.upPID)
+			cpu0, upCPU0 := harness.CPU(c.pid), harness.CPU(c.upPID)
 			tp := closedLoop(ctx, c.target, o.conns, o.duration)
-			cpu, upCPU := cpuTime(c.pid)-cpu0, cpuTime(c.upPID)-upCPU0
+			cpu, upCPU := harness.CPU(c.pid)-cpu0, harness.CPU(c.upPID)-upCPU0
 			if profiled != nil {
 				if err := <-profiled; err != nil {
 					fmt.Fprintln(stdout, "profile:", err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"asap/service/internal/harness"
 )
 
 // soakConns bounds the soak's connections to ASAP.
@@ -27,7 +29,7 @@ func soak(ctx context.Context, o options, stdout io.Writer) error {
 	defer s.Close()
 	var upAddr, asapAddr, adminAddr string
 	for _, a := range []*string{&upAddr, &asapAddr, &adminAddr} {
-		if *a, err = freeAddr(); err != nil {
+		if *a, err = harness.FreeAddr(); err != nil {
 			return err
 		}
 	}
@@ -93,7 +95,7 @@ func soak(ctx context.Context, o options, stdout io.Writer) error {
 			if err := asap.exited(); err != nil {
 				return err
 			}
-			rss, err := rssBytes(pid)
+			rss, _, err := harness.Memory(pid)
 			if err != nil {
 				return err
 			}

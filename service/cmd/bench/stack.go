@@ -7,13 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"asap/service/internal/harness"
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 )
@@ -64,11 +63,9 @@ func newStack(ctx context.Context, o options, progress io.Writer) (*stack, error
 	}
 	fmt.Fprintf(progress, "building ASAP and the demo ad server into %s\n", dir)
 	for _, b := range [][2]string{{s.asapBin, "./service"}, {s.adBin, "./service/cmd/adserver"}} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", b[0], b[1])
-		cmd.Dir = o.root
-		if out, err := cmd.CombinedOutput(); err != nil {
+		if err := harness.Build(ctx, o.root, b[0], b[1]); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("go build %s: %w\n%s", b[1], err, out)
+			return nil, err
 		}
 	}
 	ropts, err := redis.ParseURL(o.redisURL)
@@ -171,7 +168,7 @@ func (s *stack) loadPlacements(ctx context.Context, env []string, extra map[stri
 		return err
 	}
 	cmd := exec.CommandContext(ctx, s.asapBin, "load", "-file", file)
-	cmd.Env = childEnv(env)
+	cmd.Env = harness.Env(env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("asap load: %w\n%s", err, out)
@@ -198,7 +195,7 @@ func (s *stack) start(name string, env []string, toFile bool, bin string, args .
 	p := &proc{name: name, out: &tailWriter{max: 8 << 10}, done: make(chan struct{})}
 	path, argv := s.pin.command(bin, args)
 	p.cmd = exec.Command(path, argv...)
-	p.cmd.Env = childEnv(env)
+	p.cmd.Env = harness.Env(env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if toFile {
 		p.logPath = filepath.Join(s.dir, strings.ReplaceAll(strings.ToLower(name), " ", "-")+".log")
@@ -298,26 +295,10 @@ func (p *proc) exited() error {
 func waitHTTP(ctx context.Context, p *proc, t target, want int) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	last := "no answer"
-	for {
-		if err := p.exited(); err != nil {
-			return err
-		}
-		status, _, err := fetch(ctx, t)
-		switch {
-		case err == nil && status == want:
-			return nil
-		case err == nil:
-			last = http.StatusText(status)
-		default:
-			last = err.Error()
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %s %s did not answer %d within 15s (last: %s); its output:\n%s", p.name, t.method, t.url(), want, last, p.output())
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := harness.WaitHTTP(ctx, t.request, want, p.exited); err != nil {
+		return fmt.Errorf("%s: %w; its output:\n%s", p.name, err, p.output())
 	}
+	return nil
 }
 
 // get is a GET of uri on addr.
@@ -325,16 +306,9 @@ func get(addr, uri string) target { return target{method: http.MethodGet, addr: 
 
 // fetch sends t and returns the status and body of the answer.
 func fetch(ctx context.Context, t target) (int, []byte, error) {
-	var body io.Reader
-	if t.body != nil {
-		body = bytes.NewReader(t.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, t.method, t.url(), body)
+	req, err := t.request(ctx)
 	if err != nil {
 		return 0, nil, err
-	}
-	for k, vs := range t.header {
-		req.Header[k] = vs
 	}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
 	defer client.CloseIdleConnections()
@@ -347,26 +321,20 @@ func fetch(ctx context.Context, t target) (int, []byte, error) {
 	return resp.StatusCode, b, err
 }
 
-// freeAddr returns a 127.0.0.1 address with a port free at the time of the call.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// request returns t as an *http.Request.
+func (t target) request(ctx context.Context) (*http.Request, error) {
+	var body io.Reader
+	if t.body != nil {
+		body = bytes.NewReader(t.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, t.method, t.url(), body)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// childEnv is this process's environment without any ASAP_ variable (so the
-// caller's shell cannot change what is measured), plus env.
-func childEnv(env []string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ASAP_") {
-			out = append(out, kv)
-		}
+	for k, vs := range t.header {
+		req.Header[k] = vs
 	}
-	return append(out, env...)
+	return req, nil
 }
 
 // findRoot returns the repository root: the nearest directory up from the working
@@ -407,65 +375,4 @@ func (w *tailWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return string(w.buf)
-}
-
-// clockTicks is the unit of the CPU times in /proc/<pid>/stat (USER_HZ), 100 on
-// every Linux architecture Go supports.
-const clockTicks = 100
-
-// cpuTime returns the CPU time (user and system) process pid and its direct
-// children (nginx's workers) have used, from /proc. It returns 0 where /proc is
-// not readable.
-func cpuTime(pid int) time.Duration {
-	total := procCPU(pid)
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, t := range tasks {
-		b, _ := os.ReadFile(t)
-		for _, f := range strings.Fields(string(b)) {
-			if child, err := strconv.Atoi(f); err == nil {
-				total += procCPU(child)
-			}
-		}
-	}
-	return total
-}
-
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) may hold spaces; the fields after it do not.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 { // utime and stime are fields 14 and 15: 12 and 13 after the name
-		return 0
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return time.Duration(utime+stime) * time.Second / clockTicks
-}
-
-// rssBytes reads the resident set size of process pid from /proc.
-func rssBytes(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v) // "123456 kB"
-			if len(f) == 2 && f[1] == "kB" {
-				kb, err := strconv.ParseInt(f[0], 10, 64)
-				return kb << 10, err
-			}
-		}
-	}
-	return 0, errors.New("no VmRSS line in /proc/" + strconv.Itoa(pid) + "/status")
 }

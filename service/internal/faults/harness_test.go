@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"asap/service/internal/harness"
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
@@ -85,17 +86,8 @@ func binary(t testing.TB, pkg string) string {
 	v, _ := builds.LoadOrStore(pkg, &build{})
 	b := v.(*build)
 	b.once.Do(func() {
-		gobin, err := exec.LookPath("go")
-		if err != nil {
-			b.err = fmt.Errorf("the go command is needed to build %s: %w", pkg, err)
-			return
-		}
 		b.path = filepath.Join(binDir, strings.ReplaceAll(pkg, "/", "_"))
-		cmd := exec.Command(gobin, "build", "-o", b.path, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
-		}
+		b.err = harness.Build(context.Background(), "", b.path, pkg)
 	})
 	if b.err != nil {
 		t.Fatal(b.err)
@@ -220,19 +212,9 @@ func (p *proc) exited() bool {
 	}
 }
 
-// baseEnv is the test process's environment without ASAP_ or GO variables that
-// could change what the child does.
-func baseEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "ASAP_") || strings.HasPrefix(kv, "GOMEMLIMIT=") ||
-			strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GODEBUG=") || strings.HasPrefix(kv, "GOMAXPROCS=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
+// baseEnv is the test process's environment without the variables that could
+// change what the child does (harness.Env).
+func baseEnv() []string { return harness.Env() }
 
 // asap is a running asap server process.
 type asap struct {
@@ -344,33 +326,21 @@ func (a *asap) goroutines(t testing.TB) int { return int(a.metric(t, "go_gorouti
 // fds counts the server's open file descriptors (sockets included).
 func (a *asap) fds(t testing.TB) int {
 	t.Helper()
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", a.cmd.Process.Pid))
+	n, err := harness.OpenFiles(a.cmd.Process.Pid)
 	if err != nil {
 		t.Skipf("cannot count open files through /proc: %v", err)
 	}
-	return len(ents)
+	return n
 }
 
 // memory returns the server's resident set size and its peak, in MiB.
 func (a *asap) memory(t testing.TB) (rss, peak float64) {
 	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+	r, p, err := harness.Memory(a.cmd.Process.Pid)
 	if err != nil {
 		t.Skipf("cannot read memory use through /proc: %v", err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-		if k == "VmRSS" {
-			rss = kb / 1024
-		} else {
-			peak = kb / 1024
-		}
-	}
-	return rss, peak
+	return float64(r) / (1 << 20), float64(p) / (1 << 20)
 }
 
 // settle waits until the server's goroutines and open files are back to at most

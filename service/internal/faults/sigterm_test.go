@@ -140,7 +140,7 @@ func TestSIGTERM(t *testing.T) {
 	time.Sleep(time.Until(sigAt.Add(drain + 200*time.Millisecond)))
 	if c, err := net.DialTimeout("tcp", strings.TrimPrefix(srv.base, "http://"), time.Second); err == nil {
 		c.Close()
-		t.Errorf("the listener still accepts after the drain period")
+		budget(t, "the listener still accepts 200ms after the drain period")
 	}
 	var adEvents []event
 	for range inFlight {
@@ -148,7 +148,8 @@ func TestSIGTERM(t *testing.T) {
 	}
 	adStats := summarize(adEvents)
 
-	code := srv.wait(drain + shutdown + 5*time.Second)
+	// A hang guard only: how soon it exits is the figure below (and make faults' budget).
+	code := srv.wait(drain + shutdown + 2*time.Minute)
 	exitAfter := time.Since(sigAt)
 	cancel()
 	kr, fr := <-keptRun, <-freshRun
@@ -184,10 +185,10 @@ func TestSIGTERM(t *testing.T) {
 		t.Errorf("/readyz turned 503 %s after SIGTERM, want at once", notReadyAfter)
 	}
 	if code != 0 {
-		t.Errorf("exit code %d, want 0 within drain + shutdown timeout + 5s", code)
+		t.Errorf("exit code %d, want 0 (-1: no exit within drain + shutdown timeout + 2m)", code)
 	}
 	if exitAfter > drain+shutdown+time.Second {
-		t.Errorf("exited %s after SIGTERM, want within drain %s + shutdown timeout %s", exitAfter, drain, shutdown)
+		budget(t, "exited %s after SIGTERM, want within drain %s + shutdown timeout %s", exitAfter, drain, shutdown)
 	}
 	if exitAfter < drain {
 		t.Errorf("exited %s after SIGTERM, before the end of the drain period %s", exitAfter, drain)
