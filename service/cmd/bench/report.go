@@ -208,7 +208,11 @@ func (r *report) targets() []targetResult {
 		out = append(out, targetResult{stable, fmt.Sprintf("±%.2f ms over %d runs (%s–%s)", ms(half), a.latencyRuns, fmtDur(a.p99Lo), fmtDur(a.p99Hi)),
 			verdict(half <= time.Millisecond/2, fmt.Sprintf("%.2f ms over", ms(half-time.Millisecond/2)))})
 	} else {
-		out = append(out, targetResult{stable, "not measured (one latency run)", "—"})
+		why := "not measured"
+		if ok1 {
+			why += " (one latency run)"
+		}
+		out = append(out, targetResult{stable, why, "—"})
 	}
 
 	out = append(out, r.auctionTargets()...)
