@@ -376,26 +376,21 @@ func (c Config) validate() []error {
 	for _, p := range []struct {
 		key   string
 		value int
+		min   int // 1: a threshold that must be positive; 0: one that may be 0
 	}{
-		{"alarm5xxPerMinute", c.Alarms.Target5xxPerMinute},
-		{"alarmLatencyP99Ms", c.Alarms.LatencyP99Ms},
-		{"alarmCpuPercent", c.Alarms.CpuPercent},
-		{"alarmMemoryPercent", c.Alarms.MemoryPercent},
+		{"alarm5xxPerMinute", c.Alarms.Target5xxPerMinute, 1},
+		{"alarmLatencyP99Ms", c.Alarms.LatencyP99Ms, 1},
+		{"alarmCpuPercent", c.Alarms.CpuPercent, 1},
+		{"alarmMemoryPercent", c.Alarms.MemoryPercent, 1},
+		{"alarmShedPerMinute", c.Alarms.ShedPerMinute, 0},
+		{"alarmUpstreamTimeoutsPerMinute", c.Alarms.UpstreamTimeoutsPerMinute, 0},
+		{"alarmUpstreamErrorsPerMinute", c.Alarms.UpstreamErrorsPerMinute, 0},
+		{"alarmStalePerMinute", c.Alarms.StalePerMinute, 0},
 	} {
-		if p.value < 1 {
+		switch {
+		case p.min == 1 && p.value < 1:
 			bad(p.key, "must be positive, got %d", p.value)
-		}
-	}
-	for _, p := range []struct {
-		key   string
-		value int
-	}{
-		{"alarmShedPerMinute", c.Alarms.ShedPerMinute},
-		{"alarmUpstreamTimeoutsPerMinute", c.Alarms.UpstreamTimeoutsPerMinute},
-		{"alarmUpstreamErrorsPerMinute", c.Alarms.UpstreamErrorsPerMinute},
-		{"alarmStalePerMinute", c.Alarms.StalePerMinute},
-	} {
-		if p.value < 0 {
+		case p.value < 0:
 			bad(p.key, "must not be negative, got %d", p.value)
 		}
 	}

@@ -240,7 +240,6 @@ func (c *Cache) read(ctx context.Context, pkey string) (*placement.Placement, er
 	start := time.Now()
 	p, err := c.store.Get(ctx, pkey)
 	c.met.readSeconds.Observe(time.Since(start).Seconds())
-	var rec *store.RecordError
 	switch {
 	case err == nil:
 		c.lastOK.Store(c.now())
@@ -250,7 +249,7 @@ func (c *Cache) read(ctx context.Context, pkey string) (*placement.Placement, er
 		}
 	case errors.Is(err, placement.ErrNotFound):
 		c.lastOK.Store(c.now())
-	case errors.As(err, &rec):
+	case errors.Is(err, placement.ErrInvalid):
 		c.lastOK.Store(c.now())
 		c.met.invalidRecord.Inc()
 		c.log.Error("placement record in Redis is invalid; serving the last good copy if any", "pkey", pkey, "err", err)

@@ -63,10 +63,10 @@ func (s *Store) MasterSwitched() <-chan struct{} {
 	return nil
 }
 
-// Get reads placement pkey. It returns an error wrapping ErrNotFound when Redis
-// holds no such key, and one wrapping ErrUnavailable when Redis cannot be read or
-// the stored record is not a valid placement (the cache then keeps serving the last
-// good copy).
+// Get reads placement pkey. It returns an error wrapping placement.ErrNotFound
+// when Redis holds no such key, one wrapping placement.ErrUnavailable when Redis
+// cannot be read, and one wrapping placement.ErrInvalid when the stored record is
+// not a valid placement (the cache then keeps serving the last good copy).
 func (s *Store) Get(ctx context.Context, pkey string) (*placement.Placement, error) {
 	data, err := s.client.Get(ctx, s.Key(pkey)).Bytes()
 	if errors.Is(err, redis.Nil) {
@@ -75,19 +75,8 @@ func (s *Store) Get(ctx context.Context, pkey string) (*placement.Placement, err
 	if err != nil {
 		return nil, fmt.Errorf("read placement %q: %w: %w", pkey, placement.ErrUnavailable, err)
 	}
-	p, err := placement.DecodeStored(data, pkey)
-	if err != nil {
-		return nil, &RecordError{Err: err}
-	}
-	return p, nil
+	return placement.DecodeStored(data, pkey) // an invalid record: an error wrapping placement.ErrInvalid
 }
-
-// RecordError is a record in Redis that is not a valid placement. Its Err wraps
-// placement.ErrInvalid: Redis answered, but with nothing usable.
-type RecordError struct{ Err error }
-
-func (e *RecordError) Error() string { return e.Err.Error() }
-func (e *RecordError) Unwrap() error { return e.Err }
 
 // Put validates p, writes it and then publishes its pkey, in that order, so that an
 // instance that reads after the message sees the new record.
