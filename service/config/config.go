@@ -205,8 +205,12 @@ type Ad struct {
 	// BreakerOpenTimeout is how long an open breaker waits before letting a probe through.
 	BreakerOpenTimeout time.Duration `envconfig:"BREAKER_OPEN_TIMEOUT" default:"5s"`
 
-	// NoticeConcurrency bounds win notices (nurl) in flight; NoticeQueue bounds those waiting.
+	// NoticeConcurrency bounds the exchanges of win and loss notices (nurl, lurl)
+	// in flight, one connection each; NoticePipeline the notices to one host sent
+	// together in one exchange (HTTP/1.1 pipelining; 1: one notice per exchange);
+	// NoticeQueue the notices waiting.
 	NoticeConcurrency int           `envconfig:"NOTICE_CONCURRENCY" default:"64"`
+	NoticePipeline    int           `envconfig:"NOTICE_PIPELINE" default:"8"`
 	NoticeQueue       int           `envconfig:"NOTICE_QUEUE" default:"4096"`
 	NoticeTimeout     time.Duration `envconfig:"NOTICE_TIMEOUT" default:"2s"`
 
@@ -519,6 +523,7 @@ func (c Config) Validate() error {
 		"UPSTREAM_MAX_IDLE_CONNS":          c.Ad.UpstreamMaxIdleConns,
 		"BREAKER_FAILURES":                 c.Ad.BreakerFailures,
 		"NOTICE_CONCURRENCY":               c.Ad.NoticeConcurrency,
+		"NOTICE_PIPELINE":                  c.Ad.NoticePipeline,
 	}
 	names = names[:0]
 	for k := range atLeastOne {

@@ -25,6 +25,7 @@ func newAd(cfg config.Config, placements placement.Getter, reg prometheus.Regist
 	notices, err := upstream.NewNotifier(upstream.NotifierOptions{
 		Concurrency: cfg.Ad.NoticeConcurrency,
 		Queue:       cfg.Ad.NoticeQueue,
+		Pipeline:    cfg.Ad.NoticePipeline,
 		Timeout:     cfg.Ad.NoticeTimeout,
 		// Notice hosts are named by bids: no more trusted than the upstreams.
 		MaxHeaderBytes: cfg.Ad.UpstreamMaxHeaderBytes,

@@ -17,7 +17,18 @@ import (
 // notifier's transport from a local sink answering 204 (the sink's side is in the
 // figure too: one process). An iteration is one notice, queued and answered. The
 // queue holds every notice of the run, so none is dropped and nothing spins.
+//
+// pipeline=1 is one notice per exchange; pipeline=8 lets a worker send up to 8
+// queued notices to the host in one write (production's ASAP_NOTICE_PIPELINE).
+// The notices are queued faster than they are sent, so the pipelines are full:
+// the figure is the cost of a notice under load.
 func BenchmarkNotify(b *testing.B) {
+	for _, depth := range []int{1, 8} {
+		b.Run("pipeline="+strconv.Itoa(depth), func(b *testing.B) { benchmarkNotify(b, depth) })
+	}
+}
+
+func benchmarkNotify(b *testing.B, depth int) {
 	var hits, want atomic.Int64
 	done := make(chan struct{}, 1)
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -28,7 +39,7 @@ func BenchmarkNotify(b *testing.B) {
 	}))
 	defer sink.Close()
 	const workers = 16
-	n, err := upstream.NewNotifier(upstream.NotifierOptions{Concurrency: workers, Queue: b.N + 4*workers, Timeout: time.Minute}, nil)
+	n, err := upstream.NewNotifier(upstream.NotifierOptions{Concurrency: workers, Queue: b.N + 4*workers, Timeout: time.Minute, Pipeline: depth}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
