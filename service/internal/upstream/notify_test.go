@@ -1,10 +1,16 @@
 package upstream_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,3 +116,106 @@ func counter(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
 }
 
 var _ = testutil.ToFloat64
+
+// With one worker held by a first notice, the notices queued meanwhile go by
+// host, the host that queued first first, at most Pipeline per exchange, and
+// each exchange pipelined: host A's sink reads a whole exchange's requests before
+// it answers any, which a client waiting for each answer would never let it do.
+func TestNotifierPipelinesByHost(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		order []string
+	)
+	served := func(host string) {
+		mu.Lock()
+		order = append(order, host)
+		mu.Unlock()
+	}
+	release := make(chan struct{})
+	hold := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served("hold")
+		<-release
+	}))
+	defer hold.Close()
+	const depth = 2
+	a := pipelineSink(t, depth, func() { served("A") })
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served("B") }))
+	defer b.Close()
+
+	reg := prometheus.NewRegistry()
+	n, err := upstream.NewNotifier(upstream.NotifierOptions{Concurrency: 1, Queue: 16, Timeout: 10 * time.Second, Pipeline: depth}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Notify(hold.URL + "/hold")
+	testwait.For(t, "the worker held", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 1 })
+	for i, host := range []string{a, a, b.URL, a, a} {
+		if !n.Notify(host + "/win?n=" + strconv.Itoa(i)) {
+			t.Fatalf("notice %d dropped", i)
+		}
+	}
+	close(release)
+	if err := n.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// A's first two (one exchange), then B's (its turn), then A's other two.
+	if want := []string{"hold", "A", "A", "B", "A", "A"}; !slices.Equal(order, want) {
+		t.Errorf("served %v; want %v", order, want)
+	}
+	if got := counter(t, reg, "sent"); got != 6 {
+		t.Errorf("sent = %v; want 6", got)
+	}
+}
+
+// pipelineSink is a host that answers only when it has read k requests from a
+// connection, then all k (204 each), calling each for every request.
+func pipelineSink(t *testing.T, k int, each func()) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var conns []net.Conn
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					for range k {
+						if _, err := http.ReadRequest(br); err != nil {
+							return
+						}
+						each()
+					}
+					for range k {
+						io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
