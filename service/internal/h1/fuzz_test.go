@@ -31,6 +31,9 @@ func FuzzH1Answer(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	for _, c := range answerCases { // the plain answers readPlainAnswer reads, and the others
+		f.Add(c.raw)
+	}
 	const limit = 512
 	var current atomic.Value // the answer the upstream writes
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -27,9 +27,12 @@ import (
 // from a reader goroutine of the connection, two goroutine switches per exchange,
 // and the bench profiles showed them (with their selects and wake-ups) as the
 // largest part of ASAP's CPU on GET /v2/ad. An upstream call here is one write
-// (headers and body) and reads on the same goroutine; the answer is parsed by
-// http.ReadResponse. It speaks HTTP/1.1 only (over TLS for https, negotiated by
-// ALPN), follows no redirects itself, uses no proxy, and asks for no compression.
+// (headers and body) and reads on the same goroutine. A plain answer's status line
+// and headers (HTTP/1.1, a final status, a Content-Length, all already in the read
+// buffer) are read by a fast path with a few allocations, readPlainAnswer, which
+// FuzzReadAnswer holds to http.ReadResponse; http.ReadResponse reads any other.
+// It speaks HTTP/1.1 only (over TLS for https, negotiated by ALPN), follows no
+// redirects itself, uses no proxy, and asks for no compression.
 //
 // It trusts the peer no more than net/http's Transport does (docs/upstreams.md):
 //   - an answer's status line and headers, its interim (1xx) answers' included,
@@ -218,7 +221,10 @@ func (t *Transport) readResponse(c *h1Conn, req *http.Request) (*http.Response, 
 	c.readLimit = limit
 	defer func() { c.readLimit = math.MaxInt64 }() // the body is bounded by the caller
 	for interim := 0; ; interim++ {
-		resp, err := http.ReadResponse(c.br, req)
+		resp, ok, err := readPlainAnswer(c.br, req)
+		if !ok { // not plain, and left untouched
+			resp, err = http.ReadResponse(c.br, req)
+		}
 		if err != nil && c.readLimit <= 0 {
 			return nil, fmt.Errorf("%w: over %d bytes", ErrHeadersTooLarge, limit)
 		}
