@@ -252,7 +252,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 			closedLoop(ctx, c.target, o.conns, o.warmup)
 		}
 	}
-	lookupsBefore, _ := cacheLookups(ctx, addrs.admin)
+	countersBefore, _ := counters(ctx, addrs.admin)
 	logsFrom := asap.logSize()
 
 	results := make(map[string][]sample) // by route + name
@@ -296,12 +296,14 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 				fmtDur(lat.p50), fmtDur(lat.p99), fmtDur(lat.p999), o.rate, lat.ok, lat.sent, firstErrors(tp, lat))
 		}
 	}
-	lookupsAfter, _ := cacheLookups(ctx, addrs.admin)
+	countersAfter, _ := counters(ctx, addrs.admin)
+	counted := diffStats(countersBefore, countersAfter)
 	logLines := asap.logLines(logsFrom)
 
 	rep := report{
 		opts: o, contenders: contenders, results: results, notes: notes,
-		logLines: logLines, lookups: diffStats(lookupsBefore, lookupsAfter),
+		logLines: logLines, lookups: counter(counted, metricLookups),
+		notices: counter(counted, metricNotices), exchanges: sum(counter(counted, metricExchanges)),
 		machine: describeMachine(), commit: gitCommit(ctx, o.root), started: started, placement: s.pin.note,
 	}
 	text := rep.markdown()
@@ -412,9 +414,16 @@ func diffStats(before, after map[string]int64) map[string]int64 {
 	return out
 }
 
-// cacheLookups reads asap_placement_cache_lookups_total by result from ASAP's
-// /metrics.
-func cacheLookups(ctx context.Context, admin string) (map[string]int64, error) {
+// Counters of ASAP's /metrics the report reads, summed over the rounds.
+const (
+	metricLookups   = "asap_placement_cache_lookups_total"
+	metricNotices   = "asap_upstream_win_notices_total"
+	metricExchanges = "asap_upstream_notice_exchanges_total"
+)
+
+// counters reads the counters of ASAP's /metrics, by name and labels (the labels
+// between braces, "" for none).
+func counters(ctx context.Context, admin string) (map[string]int64, error) {
 	status, body, err := fetch(ctx, get(admin, "/metrics"))
 	if err != nil || status != http.StatusOK {
 		return nil, fmt.Errorf("ASAP /metrics: %d %v", status, err)
@@ -422,18 +431,33 @@ func cacheLookups(ctx context.Context, admin string) (map[string]int64, error) {
 	out := make(map[string]int64)
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "asap_placement_cache_lookups_total{")
-		if !ok {
-			continue
+		line := sc.Text()
+		for _, name := range []string{metricLookups, metricNotices, metricExchanges} {
+			rest, ok := strings.CutPrefix(line, name)
+			if !ok {
+				continue
+			}
+			labels, value := "", rest
+			if l, v, ok := strings.Cut(rest, "} "); ok && strings.HasPrefix(l, "{") {
+				labels, value = l[1:], v
+			}
+			if f, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+				out[name+" "+labels] = int64(f)
+			}
 		}
-		labels, value, _ := strings.Cut(rest, "} ")
-		f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			continue
-		}
-		out[labels] = int64(f)
 	}
 	return out, nil
+}
+
+// counter returns the counters of m whose key starts with name, by labels.
+func counter(m map[string]int64, name string) map[string]int64 {
+	out := make(map[string]int64)
+	for k, v := range m {
+		if labels, ok := strings.CutPrefix(k, name+" "); ok {
+			out[labels] = v
+		}
+	}
+	return out
 }
 
 // profileName names the profile of an ASAP row: asap-v2.pprof for /v2's, and

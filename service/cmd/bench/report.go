@@ -18,6 +18,8 @@ type report struct {
 	notes      []string
 	logLines   int64            // ASAP's log lines during the rounds
 	lookups    map[string]int64 // ASAP's placement cache lookups during the rounds, by result label
+	notices    map[string]int64 // ASAP's win and loss notices during the rounds, by outcome label
+	exchanges  int64            // the exchanges that carried them
 	machine    machine
 	commit     string
 	started    time.Time
@@ -151,6 +153,12 @@ func (r *report) markdown() string {
 		"include other clients' commands; ASAP's own steady-state traffic is its placement subscription's keep-alive PING, about one a second.\n\n",
 		fmtCommands(asapCmds), asapReqs, perRequest(sum(asapCmds), asapReqs), fmtCommands(otherCmds))
 	fmt.Fprintf(&b, "ASAP's placement cache lookups during the rounds (asap_placement_cache_lookups_total): %s.\n", fmtCommands(r.lookups))
+	if n := sum(r.notices); n > 0 {
+		answered := r.notices[`outcome="sent"`] + r.notices[`outcome="failed"`]
+		fmt.Fprintf(&b, "\nASAP's win and loss notices during the rounds (asap_upstream_win_notices_total): %s, in %d exchanges "+
+			"(asap_upstream_notice_exchanges_total): %.2f notices per exchange, pipelined (ASAP_NOTICE_PIPELINE).\n",
+			fmtCommands(r.notices), r.exchanges, float64(answered)/float64(max(r.exchanges, 1)))
+	}
 	return b.String()
 }
 

@@ -83,6 +83,7 @@ type Notifier struct {
 	closed   bool
 
 	sent, failed, dropped prometheus.Counter
+	exchanges             prometheus.Counter
 }
 
 // hostQueue is the notices waiting for one scheme://host, oldest first from head.
@@ -119,7 +120,11 @@ func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, er
 		Name: "asap_upstream_win_notices_total",
 		Help: "Win and loss notices (nurl, lurl) by outcome: sent (2xx/3xx answer), failed, dropped (queue full or shutting down).",
 	}, []string{"outcome"})
-	if err := promreg.Register(reg, "notifier", outcomes); err != nil {
+	exchanges := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "asap_upstream_notice_exchanges_total",
+		Help: "Exchanges of win and loss notices: sent and failed notices over this is the notices per exchange, how much ASAP_NOTICE_PIPELINE batches.",
+	})
+	if err := promreg.Register(reg, "notifier", outcomes, exchanges); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -128,17 +133,18 @@ func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, er
 		// redirects is not part of it, and the client's redirect machinery cloned
 		// every notice's headers. Each exchange has a context deadline of Timeout
 		// (noticeDeadlines).
-		rt:       transport,
-		pipe:     pipe,
-		depth:    opts.Pipeline,
-		timeout:  opts.Timeout,
-		ctx:      ctx,
-		cancel:   cancel,
-		hosts:    make(map[string]*hostQueue),
-		capacity: opts.Queue,
-		sent:     outcomes.WithLabelValues("sent"),
-		failed:   outcomes.WithLabelValues("failed"),
-		dropped:  outcomes.WithLabelValues("dropped"),
+		rt:        transport,
+		pipe:      pipe,
+		depth:     opts.Pipeline,
+		timeout:   opts.Timeout,
+		ctx:       ctx,
+		cancel:    cancel,
+		hosts:     make(map[string]*hostQueue),
+		capacity:  opts.Queue,
+		sent:      outcomes.WithLabelValues("sent"),
+		failed:    outcomes.WithLabelValues("failed"),
+		dropped:   outcomes.WithLabelValues("dropped"),
+		exchanges: exchanges,
 	}
 	n.wake = sync.NewCond(&n.mu)
 	n.bounds = noticeDeadlines{parent: ctx, timeout: opts.Timeout}
@@ -239,10 +245,12 @@ func (n *Notifier) work() {
 		}
 		if n.pipe == nil {
 			for _, u := range batch {
+				n.exchanges.Inc()
 				n.count(n.send(u))
 			}
 			continue
 		}
+		n.exchanges.Inc()
 		urls, status = n.pipeline(batch, urls[:0], status)
 	}
 }
