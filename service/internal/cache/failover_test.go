@@ -100,11 +100,18 @@ func TestClusterFailover(t *testing.T) {
 		t.Errorf("GET through a single-node URL of a cluster node: %v, Problem %q; want the hint", err, store.Problem(err))
 	}
 
+	testwait.For(t, "the replica to have every write", func() bool { return cl.Synced(context.Background()) })
 	cl.Masters[0].Kill()
 	testwait.For(t, "replica promoted", func() bool { return cl.Promoted(context.Background()) })
+	var lastErr error
+	logged := time.Now()
 	testwait.For(t, "uncached placement on the failed master's slots read", func() bool {
-		_, err := tc.cache.Get(context.Background(), cold)
-		return err == nil
+		_, lastErr = tc.cache.Get(context.Background(), cold)
+		if lastErr != nil && time.Since(logged) > 5*time.Second {
+			t.Logf("still failing: %v", lastErr) // what the reads meet, if it never recovers
+			logged = time.Now()
+		}
+		return lastErr == nil
 	})
 	changeSeen(t, tc, "after")
 }

@@ -9,6 +9,7 @@ import (
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/redistest"
+	"asap/service/internal/testwait"
 )
 
 // TestRedisClusterFailover: ASAP on a Redis Cluster of three masters, the first
@@ -38,6 +39,7 @@ func TestRedisClusterFailover(t *testing.T) {
 	srv := startASAP(t, map[string]string{"ASAP_REDIS_URL": cl.URL()})
 	warmFeed(t, srv)
 
+	testwait.For(t, "the replica to have every write", func() bool { return cl.Synced(context.Background()) })
 	cl.Masters[0].Kill()
 	killed := time.Now()
 	for !cl.Promoted(ctx) {

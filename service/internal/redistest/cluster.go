@@ -3,6 +3,7 @@ package redistest
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,30 @@ func (c *Cluster) URL() string {
 		addrs = append(addrs, m.Addr)
 	}
 	return "redis://" + strings.Join(addrs, ",")
+}
+
+// Synced reports whether the replica has applied every write its master has
+// sent: replication is asynchronous, and a master killed before its replica
+// caught up takes its last writes with it (a busy machine can delay the replica
+// that long).
+func (c *Cluster) Synced(ctx context.Context) bool {
+	offset := func(s *Server, field string) (int64, bool) {
+		v, err := command(ctx, s, "info", "replication")
+		info, ok := v.(string)
+		if err != nil || !ok {
+			return 0, false
+		}
+		for line := range strings.Lines(info) {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+				n, err := strconv.ParseInt(rest, 10, 64)
+				return n, err == nil
+			}
+		}
+		return 0, false
+	}
+	sent, ok1 := offset(c.Masters[0], "master_repl_offset")
+	applied, ok2 := offset(c.Replica, "slave_repl_offset")
+	return ok1 && ok2 && applied >= sent
 }
 
 // Promoted reports whether the replica is a master now.
