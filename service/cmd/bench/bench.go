@@ -71,6 +71,7 @@ type sample struct {
 // bench is `make bench`.
 func bench(ctx context.Context, o options, stdout io.Writer) error {
 	started := time.Now()
+	mach := describeMachine() // before the bench's own build and processes load the machine
 	s, err := newStack(ctx, o, stdout)
 	if err != nil {
 		return err
@@ -253,6 +254,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 		}
 	}
 	countersBefore, _ := counters(ctx, addrs.admin)
+	steal0, total0, ticked := cpuTicks()
 	logsFrom := asap.logSize()
 
 	results := make(map[string][]sample) // by route + name
@@ -297,6 +299,9 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 		}
 	}
 	countersAfter, _ := counters(ctx, addrs.admin)
+	if steal1, total1, ok := cpuTicks(); ticked && ok && total1 > total0 {
+		mach.steal = float64(steal1-steal0) / float64(total1-total0)
+	}
 	counted := diffStats(countersBefore, countersAfter)
 	logLines := asap.logLines(logsFrom)
 
@@ -304,7 +309,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 		opts: o, contenders: contenders, results: results, notes: notes,
 		logLines: logLines, lookups: counter(counted, metricLookups),
 		notices: counter(counted, metricNotices), exchanges: sum(counter(counted, metricExchanges)),
-		machine: describeMachine(), commit: gitCommit(ctx, o.root), started: started, placement: s.pin.note,
+		machine: mach, commit: gitCommit(ctx, o.root), started: started, placement: s.pin.note,
 	}
 	text := rep.markdown()
 	fmt.Fprintln(stdout)

@@ -6,10 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"asap/service/internal/testwait"
 )
 
 func TestReadResponse(t *testing.T) {
@@ -236,5 +239,27 @@ func TestTargetsVerdicts(t *testing.T) {
 	}
 	if !strings.Contains(r.markdown(), "| /v2 | ASAP | 95 | 0.95× bare Echo |") {
 		t.Errorf("markdown lacks the /v2 ASAP row with its ratio:\n%s", r.markdown())
+	}
+}
+
+// cpuTicks reads /proc/stat where there is one: stolen time within the total,
+// and both counting up.
+func TestCPUTicks(t *testing.T) {
+	steal0, total0, ok := cpuTicks()
+	if _, err := os.Stat("/proc/stat"); err != nil {
+		if ok {
+			t.Fatal("cpuTicks ok without /proc/stat")
+		}
+		t.Skip("no /proc/stat here")
+	}
+	if !ok || total0 <= 0 || steal0 < 0 || steal0 > total0 {
+		t.Fatalf("cpuTicks = %d, %d, %v", steal0, total0, ok)
+	}
+	testwait.For(t, "the CPU clock to tick", func() bool {
+		_, total1, _ := cpuTicks()
+		return total1 > total0
+	})
+	if steal1, _, _ := cpuTicks(); steal1 < steal0 {
+		t.Errorf("steal went back from %d to %d", steal0, steal1)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -264,10 +265,14 @@ type machine struct {
 	cpus                     int
 	model, kernel, goVersion string
 	load                     string
+	// steal is the share of the machine's CPU time the hypervisor gave to other
+	// guests during the rounds (/proc/stat's steal), negative when unknown: the
+	// figure that says whether the machine was the run's own.
+	steal float64
 }
 
 func describeMachine() machine {
-	m := machine{cpus: runtime.NumCPU(), model: "unknown CPU", kernel: "unknown kernel", goVersion: runtime.Version()}
+	m := machine{cpus: runtime.NumCPU(), model: "unknown CPU", kernel: "unknown kernel", goVersion: runtime.Version(), steal: -1}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.Lines(string(b)) {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -292,7 +297,37 @@ func (m machine) String() string {
 	if m.load != "" {
 		s += ", load average " + m.load + " at the start"
 	}
+	if m.steal >= 0 {
+		s += fmt.Sprintf(", %.1f%% of the CPU time stolen by the hypervisor for other guests during the rounds (`/proc/stat`)", m.steal*100)
+	}
 	return s
+}
+
+// cpuTicks returns the machine's stolen and total CPU time so far, in ticks,
+// from /proc/stat; false where there is none.
+func cpuTicks() (steal, total int64, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		if i < 8 { // user nice system idle iowait irq softirq steal; guest time is inside user
+			total += n
+		}
+		if i == 7 {
+			steal = n
+		}
+	}
+	return steal, total, true
 }
 
 func median[T float64 | time.Duration](xs []T) T {
