@@ -12,79 +12,33 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// rawServer accepts connections on 127.0.0.1 and hands each to serve with its
-// number (0 for the first); it counts the requests serve reports read.
-type rawServer struct {
-	ln       net.Listener
-	conns    atomic.Int64
-	requests atomic.Int64
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	open     []net.Conn // closed at the test's end, idle or not
-}
-
-func newRawServer(t testing.TB, serve func(n int, c net.Conn, br *bufio.Reader, s *rawServer)) *rawServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &rawServer{ln: ln}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n := int(s.conns.Add(1)) - 1
-			s.mu.Lock()
-			s.open = append(s.open, c)
-			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				defer c.Close()
-				serve(n, c, bufio.NewReader(c), s)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		s.mu.Lock()
-		for _, c := range s.open {
-			c.Close()
-		}
-		s.mu.Unlock()
-		s.wg.Wait()
-	})
-	return s
-}
-
-// readRequests reads k requests from br, counting them; false when the
-// connection ends first.
-func (s *rawServer) readRequests(br *bufio.Reader, k int) bool {
+// readN reads k requests from br; false when the connection ends first.
+func (r *rawH1) readN(br *bufio.Reader, k int) bool {
 	for range k {
-		if _, err := http.ReadRequest(br); err != nil {
+		if !r.read(br) {
 			return false
 		}
-		s.requests.Add(1)
 	}
 	return true
 }
 
-func (s *rawServer) urls(t *testing.T, k int) []*url.URL {
+// requests returns how many requests r has read.
+func (r *rawH1) requests() int {
+	got, _ := r.received()
+	return len(got)
+}
+
+// urls returns k notice URLs on r.
+func (r *rawH1) urls(t testing.TB, k int) []*url.URL {
 	t.Helper()
 	out := make([]*url.URL, k)
 	for i := range out {
-		u, err := url.Parse(fmt.Sprintf("http://%s/win?n=%d", s.ln.Addr(), i))
+		u, err := url.Parse(fmt.Sprintf("http://%s/win?n=%d", r.ln.Addr(), i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,8 +59,8 @@ func pipelineCtx(t *testing.T) context.Context {
 // let it do (the call would fail at its deadline).
 func TestPipelineSendsEveryRequestBeforeTheFirstAnswer(t *testing.T) {
 	const k = 6
-	srv := newRawServer(t, func(_ int, c net.Conn, br *bufio.Reader, s *rawServer) {
-		for s.readRequests(br, k) {
+	srv := startRawH1(t, func(r *rawH1, c net.Conn, br *bufio.Reader) {
+		for r.readN(br, k) {
 			for i := range k {
 				fmt.Fprintf(c, "HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\nok", 210+i)
 			}
@@ -122,7 +76,7 @@ func TestPipelineSendsEveryRequestBeforeTheFirstAnswer(t *testing.T) {
 			t.Fatalf("status = %v; want %v", status, want)
 		}
 	}
-	if got := srv.conns.Load(); got != 1 {
+	if got := conns(srv); got != 1 {
 		t.Errorf("%d connections; want 1, kept alive", got)
 	}
 }
@@ -164,12 +118,11 @@ func TestPipelineNetHTTPServer(t *testing.T) {
 func TestPipelineResendsWhatFollowsConnectionClose(t *testing.T) {
 	const k = 4
 	var answered atomic.Int64
-	srv := newRawServer(t, func(_ int, c net.Conn, br *bufio.Reader, s *rawServer) {
+	srv := startRawH1(t, func(r *rawH1, c net.Conn, br *bufio.Reader) {
 		req, err := http.ReadRequest(br)
 		if err != nil {
 			return
 		}
-		s.requests.Add(1)
 		answered.Add(1)
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(req.URL.RawQuery), req.URL.RawQuery)
 		// What else the client wrote on this connection is left unread, unprocessed.
@@ -202,8 +155,8 @@ func TestPipelineNeverResendsWhatTheServerMayHaveProcessed(t *testing.T) {
 		{"garbage", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nnot an answer\r\n\r\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newRawServer(t, func(_ int, c net.Conn, br *bufio.Reader, s *rawServer) {
-				if s.readRequests(br, k) {
+			srv := startRawH1(t, func(r *rawH1, c net.Conn, br *bufio.Reader) {
+				if r.readN(br, k) {
 					io.WriteString(c, tt.answer)
 				}
 			})
@@ -219,10 +172,10 @@ func TestPipelineNeverResendsWhatTheServerMayHaveProcessed(t *testing.T) {
 			if !slices.Equal(status, want) {
 				t.Errorf("status = %v; want %v", status, want)
 			}
-			if got := srv.requests.Load(); got != k {
+			if got := srv.requests(); got != k {
 				t.Errorf("the server received %d requests; want %d, none sent twice", got, k)
 			}
-			if got := srv.conns.Load(); got != 1 {
+			if got := conns(srv); got != 1 {
 				t.Errorf("%d connections; want 1", got)
 			}
 		})
@@ -232,8 +185,8 @@ func TestPipelineNeverResendsWhatTheServerMayHaveProcessed(t *testing.T) {
 // A body past maxBody ends the connection: that answer counts, the rest are
 // not sent again.
 func TestPipelineBodyCap(t *testing.T) {
-	srv := newRawServer(t, func(_ int, c net.Conn, br *bufio.Reader, s *rawServer) {
-		if s.readRequests(br, 3) {
+	srv := startRawH1(t, func(r *rawH1, c net.Conn, br *bufio.Reader) {
+		if r.readN(br, 3) {
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"+strings.Repeat("x", 100))
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 		}
@@ -250,8 +203,8 @@ func TestPipelineBodyCap(t *testing.T) {
 
 // The answers' headers are held to MaxHeaderBytes, each answer's own.
 func TestPipelineHeaderCap(t *testing.T) {
-	srv := newRawServer(t, func(_ int, c net.Conn, br *bufio.Reader, s *rawServer) {
-		if s.readRequests(br, 2) {
+	srv := startRawH1(t, func(r *rawH1, c net.Conn, br *bufio.Reader) {
+		if r.readN(br, 2) {
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Flood: "+strings.Repeat("f", 4096)+"\r\n\r\n")
 		}
@@ -268,8 +221,8 @@ func TestPipelineHeaderCap(t *testing.T) {
 
 // A server that never answers fails the pipeline at the context's deadline.
 func TestPipelineDeadline(t *testing.T) {
-	srv := newRawServer(t, func(_ int, c net.Conn, br *bufio.Reader, s *rawServer) {
-		s.readRequests(br, 2)
+	srv := startRawH1(t, func(r *rawH1, c net.Conn, br *bufio.Reader) {
+		r.readN(br, 2)
 		io.Copy(io.Discard, br)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -310,29 +263,26 @@ func FuzzPipelineAnswers(f *testing.F) {
 		f.Add(s)
 	}
 	const k = 3
-	var current atomic.Value
-	srv := newRawServer(f, func(n int, c net.Conn, br *bufio.Reader, s *rawServer) {
-		if n == 0 {
-			if s.readRequests(br, k) {
+	var (
+		current atomic.Value
+		first   atomic.Int64 // the number of the iteration's first connection
+	)
+	srv := startRawH1(f, func(r *rawH1, c net.Conn, br *bufio.Reader) {
+		if int64(r.number(c)) == first.Load() {
+			if r.readN(br, k) {
 				io.WriteString(c, current.Load().(string))
 			}
 			return
 		}
-		for {
-			if _, err := http.ReadRequest(br); err != nil {
-				return
-			}
-			s.requests.Add(1)
+		for r.read(br) {
 			io.WriteString(c, "HTTP/1.1 299 Again\r\nContent-Length: 0\r\n\r\n")
 		}
 	})
-	urls := make([]*url.URL, k)
-	for i := range urls {
-		urls[i], _ = url.Parse(fmt.Sprintf("http://%s/n%d", srv.ln.Addr(), i))
-	}
+	urls := srv.urls(f, k)
 	f.Fuzz(func(t *testing.T, answer string) {
 		current.Store(answer)
-		srv.conns.Store(0)
+		_, n := srv.received()
+		first.Store(int64(n))
 		want, resend := readAnswers(answer, k)
 		for i := len(want); resend && i < k; i++ {
 			want = append(want, 299)
@@ -384,4 +334,10 @@ func readAnswers(s string, k int) ([]int, bool) {
 		}
 	}
 	return codes, false
+}
+
+// conns returns how many connections r has accepted.
+func conns(r *rawH1) int {
+	_, n := r.received()
+	return n
 }

@@ -18,37 +18,61 @@ import (
 // HTTP server would. It records the body of every request it reads.
 type rawH1 struct {
 	ln    net.Listener
+	wg    sync.WaitGroup
 	mu    sync.Mutex
 	conns int
-	got   []string // the bodies of the requests read, in order
+	index map[net.Conn]int // each connection's place in the order of accepting, from 0
+	got   []string         // the bodies of the requests read, in order
 }
 
 // startRawH1 calls serve with every accepted connection and a reader over it;
-// serve reads the requests with r.read.
+// serve reads the requests with r.read. At the test's end the listener and every
+// connection, idle in a client's pool or not, are closed, and the serve calls
+// waited for.
 func startRawH1(t testing.TB, serve func(r *rawH1, c net.Conn, br *bufio.Reader)) *rawH1 {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rawH1{ln: ln}
-	t.Cleanup(func() { ln.Close() })
+	r := &rawH1{ln: ln, index: make(map[net.Conn]int)}
+	t.Cleanup(func() {
+		ln.Close()
+		r.mu.Lock()
+		for c := range r.index {
+			c.Close()
+		}
+		r.mu.Unlock()
+		r.wg.Wait()
+	})
+	r.wg.Add(1)
 	go func() {
+		defer r.wg.Done()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
 			r.mu.Lock()
+			r.index[c] = r.conns
 			r.conns++
 			r.mu.Unlock()
+			r.wg.Add(1)
 			go func() {
+				defer r.wg.Done()
 				defer c.Close()
 				serve(r, c, bufio.NewReader(c))
 			}()
 		}
 	}()
 	return r
+}
+
+// number returns c's place in the order of accepting, from 0.
+func (r *rawH1) number(c net.Conn) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.index[c]
 }
 
 func (r *rawH1) url() string { return "http://" + r.ln.Addr().String() + "/auction" }
