@@ -14,6 +14,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,18 +137,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	u := req.URL
-	if u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("upstream: unsupported URL %q", u)
+	addr, key, err := target(u)
+	if err != nil {
+		return nil, err
 	}
-	addr := canonicalAddr(u.Scheme, u.Host)
-	key := u.Scheme + "://" + addr
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
-		c, reused := t.get(key)
-		if c == nil {
-			if c, err = t.dial(ctx, u.Scheme, addr, u.Hostname(), key); err != nil {
-				return nil, err
-			}
+		c, reused, err := t.conn(ctx, u, addr, key)
+		if err != nil {
+			return nil, err
 		}
 		resp, err := t.exchange(ctx, c, req, body)
 		if err == nil {
@@ -190,17 +188,10 @@ func (t *Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request, 
 
 	c.written = 0
 	writeRequest(c.bw, req, body)
-	if err := c.bw.Flush(); err != nil {
-		if c.written == 0 {
-			return nil, fmt.Errorf("%w: %w", errNothingWritten, err)
-		}
-		return nil, fmt.Errorf("write: %w", err)
+	if err := c.flush(); err != nil {
+		return nil, err
 	}
-	if t.ResponseHeaderTimeout > 0 {
-		if hd := time.Now().Add(t.ResponseHeaderTimeout); deadline.IsZero() || hd.Before(deadline) {
-			c.SetReadDeadline(hd)
-		}
-	}
+	t.awaitHeaders(c, deadline)
 	resp, err := t.readResponse(c, req)
 	if err != nil {
 		return nil, err
@@ -209,6 +200,48 @@ func (t *Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request, 
 	resp.Body = &h1Body{t: t, c: c, r: resp.Body, reuse: !resp.Close, stop: stop}
 	ok = true
 	return resp, nil
+}
+
+// target checks that u is an http(s) URL with a host and returns the address to
+// dial and the key of its connections in the pool.
+func target(u *url.URL) (addr, key string, err error) {
+	if u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", "", fmt.Errorf("upstream: unsupported URL %q", u)
+	}
+	addr = canonicalAddr(u.Scheme, u.Host)
+	return addr, u.Scheme + "://" + addr, nil
+}
+
+// conn returns an idle connection for key, or a new one to u's host; reused
+// tells which.
+func (t *Transport) conn(ctx context.Context, u *url.URL, addr, key string) (*h1Conn, bool, error) {
+	if c, reused := t.get(key); c != nil {
+		return c, reused, nil
+	}
+	c, err := t.dial(ctx, u.Scheme, addr, u.Hostname(), key)
+	return c, false, err
+}
+
+// flush writes what c's writer holds: one request or a pipeline of them. A write
+// of which not one byte reached the connection is errNothingWritten.
+func (c *h1Conn) flush() error {
+	if err := c.bw.Flush(); err != nil {
+		if c.written == 0 {
+			return fmt.Errorf("%w: %w", errNothingWritten, err)
+		}
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// awaitHeaders bounds the wait for the next answer's headers by
+// ResponseHeaderTimeout, within deadline.
+func (t *Transport) awaitHeaders(c *h1Conn, deadline time.Time) {
+	if t.ResponseHeaderTimeout > 0 {
+		if hd := time.Now().Add(t.ResponseHeaderTimeout); deadline.IsZero() || hd.Before(deadline) {
+			c.SetReadDeadline(hd)
+		}
+	}
 }
 
 // readResponse reads the final answer's status line and headers from c, skipping

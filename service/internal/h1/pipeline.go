@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"time"
 )
 
 var (
@@ -45,24 +44,20 @@ func (t *Transport) Pipeline(ctx context.Context, urls []*url.URL, maxBody int64
 	}
 	clear(status[:len(urls)])
 	u := urls[0]
-	if u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("h1: unsupported URL %q", u)
+	addr, key, err := target(u)
+	if err != nil {
+		return err
 	}
 	for _, v := range urls[1:] {
 		if v == nil || v.Scheme != u.Scheme || v.Host != u.Host {
 			return fmt.Errorf("h1: pipeline to %s://%s given %q", u.Scheme, u.Host, v)
 		}
 	}
-	addr := canonicalAddr(u.Scheme, u.Host)
-	key := u.Scheme + "://" + addr
 	retried := false
 	for done := 0; done < len(urls); {
-		c, reused := t.get(key)
-		if c == nil {
-			var err error
-			if c, err = t.dial(ctx, u.Scheme, addr, u.Hostname(), key); err != nil {
-				return err
-			}
+		c, reused, err := t.conn(ctx, u, addr, key)
+		if err != nil {
+			return err
 		}
 		n, err := t.pipeline(ctx, c, urls[done:], maxBody, status[done:])
 		done += n
@@ -99,19 +94,12 @@ func (t *Transport) pipeline(ctx context.Context, c *h1Conn, urls []*url.URL, ma
 	for _, u := range urls {
 		writeRequest(c.bw, &http.Request{Method: http.MethodGet, URL: u}, nil)
 	}
-	if err := c.bw.Flush(); err != nil {
-		if c.written == 0 {
-			return fail(0, fmt.Errorf("%w: %w", errNothingWritten, err))
-		}
-		return fail(0, fmt.Errorf("write: %w", err))
+	if err := c.flush(); err != nil {
+		return fail(0, err)
 	}
 	get := &http.Request{Method: http.MethodGet} // what ReadResponse asks of the request: not a HEAD
 	for i := range urls {
-		if t.ResponseHeaderTimeout > 0 {
-			if hd := time.Now().Add(t.ResponseHeaderTimeout); deadline.IsZero() || hd.Before(deadline) {
-				c.SetReadDeadline(hd)
-			}
-		}
+		t.awaitHeaders(c, deadline)
 		resp, err := t.readResponse(c, get)
 		if err != nil {
 			return fail(i, err)

@@ -63,14 +63,13 @@ const maxNoticeBody = 64 << 10
 // moment join its exchange, so that under load several notices share one write
 // and one wake-up, and when idle a notice goes at once, alone.
 type Notifier struct {
-	rt      http.RoundTripper
-	pipe    *h1.Transport // the notifier's own transport; nil when Transport was given
-	depth   int
-	timeout time.Duration
-	bounds  noticeDeadlines
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	rt     http.RoundTripper
+	pipe   *h1.Transport // the notifier's own transport; nil when Transport was given
+	depth  int
+	bounds noticeDeadlines
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu       sync.Mutex
 	wake     *sync.Cond // on mu: notices queued, or closed
@@ -136,7 +135,6 @@ func NewNotifier(opts NotifierOptions, reg prometheus.Registerer) (*Notifier, er
 		rt:        transport,
 		pipe:      pipe,
 		depth:     opts.Pipeline,
-		timeout:   opts.Timeout,
 		ctx:       ctx,
 		cancel:    cancel,
 		hosts:     make(map[string]*hostQueue),
