@@ -8,6 +8,8 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // The answers of bid requests and win notices are nearly all plain: HTTP/1.1, a
@@ -99,13 +101,14 @@ func scanHead(head string, fields *[maxPlainFields]field) (plainHead, bool) {
 		fields[h.lines] = f
 		h.lines++
 		switch {
-		case equalFoldASCII(f.name, "Content-Length"):
+		// The names are tokens (headerLine), ASCII only: EqualFold folds ASCII case alone.
+		case strings.EqualFold(f.name, "Content-Length"):
 			n, err := strconv.ParseUint(f.value, 10, 63) // net/http's rule: digits, no sign
 			if h.length >= 0 || err != nil {
 				return plainHead{}, false // a second one (net/http merges equal ones), or not a number
 			}
 			h.length = int64(n)
-		case equalFoldASCII(f.name, "Transfer-Encoding"):
+		case strings.EqualFold(f.name, "Transfer-Encoding"):
 			return plainHead{}, false
 		}
 	}
@@ -144,7 +147,7 @@ func statusLine(line string) (status string, code int, ok bool) {
 		}
 		code = code*10 + int(c-'0')
 	}
-	if code < 200 || code > 599 || !validValue(status[3:]) {
+	if code < 200 || code > 599 || !httpguts.ValidHeaderFieldValue(status[3:]) {
 		return "", 0, false
 	}
 	return status, code, true
@@ -156,55 +159,10 @@ func statusLine(line string) (status string, code int, ok bool) {
 // is not plain: the next line would start with a space, not a token.
 func headerLine(line string) (field, bool) {
 	name, value, ok := strings.Cut(line, ":")
-	if !ok || name == "" || !validName(name) || !validValue(value) {
+	if !ok || name == "" || !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
 		return field{}, false
 	}
 	return field{name, trimSpace(value)}, true
-}
-
-// tokenByte marks the bytes of a token (RFC 9110, 5.6.2), as net/http wants a
-// header name.
-var tokenByte = func() (t [256]bool) {
-	for c := range len(t) {
-		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
-	}
-	return t
-}()
-
-func validName(s string) bool {
-	for i := range len(s) {
-		if !tokenByte[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// validValue reports whether s has only the bytes net/http allows in a header
-// value: visible ASCII, space, tab, and bytes from 0x80 (no NUL, CR, LF or other
-// control byte).
-func validValue(s string) bool {
-	for i := range len(s) {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// equalFoldASCII reports whether s and t are equal but for the case of ASCII
-// letters, the way net/http compares header names and tokens (strings.EqualFold
-// would also match "ſ" to "s").
-func equalFoldASCII(s, t string) bool {
-	if len(s) != len(t) {
-		return false
-	}
-	for i := range len(s) {
-		if lowerASCII(s[i]) != lowerASCII(t[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // trimSpace trims spaces and tabs, and only those, at both ends of s.
@@ -216,13 +174,6 @@ func trimSpace(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
-}
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }
 
 // plainResponse is an answer and its body, in one allocation.
@@ -277,16 +228,12 @@ func fixPragma(hdr http.Header) {
 }
 
 // takeClose reports whether hdr's Connection fields have the "close" option (in
-// any case, in a comma list), and then removes them, as net/http does for an
-// HTTP/1.1 answer.
+// any ASCII case, in a comma list), and then removes them, as net/http does for
+// an HTTP/1.1 answer, with the same function.
 func takeClose(hdr http.Header) bool {
-	for _, v := range hdr["Connection"] {
-		for opt := range strings.SplitSeq(v, ",") {
-			if equalFoldASCII(trimSpace(opt), "close") {
-				delete(hdr, "Connection")
-				return true
-			}
-		}
+	if httpguts.HeaderValuesContainsToken(hdr["Connection"], "close") {
+		delete(hdr, "Connection")
+		return true
 	}
 	return false
 }
