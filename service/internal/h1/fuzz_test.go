@@ -36,27 +36,12 @@ func FuzzH1Answer(f *testing.F) {
 	}
 	const limit = 512
 	var current atomic.Value // the answer the upstream writes
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-					return
-				}
-				io.WriteString(c, current.Load().(string))
-			}()
+	up := startRawH1(f, func(r *rawH1, c net.Conn, br *bufio.Reader) {
+		if r.read(br) {
+			io.WriteString(c, current.Load().(string))
 		}
-	}()
-	url := "http://" + ln.Addr().String() + "/auction"
+	})
+	url := up.url()
 	get := func(tr http.RoundTripper) (int, string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // only against hanging
 		defer cancel()
