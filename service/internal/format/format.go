@@ -163,7 +163,10 @@ func isVAST(s string) bool {
 		case strings.HasPrefix(s, "<!--"):
 			end = "-->"
 		case strings.HasPrefix(s, "<!"):
-			end = ">" // a doctype without an internal subset; one with one is not VAST
+			end = ">" // a doctype
+			if lt, lb := strings.IndexByte(s, '>'), strings.IndexByte(s, '['); lb >= 0 && lb < lt {
+				end = "]>" // with an internal subset, which holds '>'s
+			}
 		case strings.HasPrefix(s, "<"):
 			name := s[1:]
 			if i := strings.IndexAny(name, " \t\r\n/>"); i >= 0 {

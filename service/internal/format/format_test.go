@@ -133,6 +133,7 @@ func TestSniff(t *testing.T) {
 		{`<vast:VAST xmlns:vast="http://www.iab.com/VAST" version="4.2">`, format.Video},
 		{`<VAST>`, format.Video}, // broken, but VAST: ReadVAST says why
 		{`<VideoAdServingTemplate><Ad/></VideoAdServingTemplate>`, format.Video},
+		{`<!DOCTYPE VAST [<!ENTITY e "x"> <!ELEMENT VAST ANY>]><VAST version="4.1"/>`, format.Video},
 		{`<VASTER/>`, format.Banner},
 		{`<vast version="4.1"/>`, format.Banner}, // XML names are case-sensitive
 		{`<?xml version="1.0"?><html/>`, format.Banner},

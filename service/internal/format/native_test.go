@@ -210,3 +210,26 @@ func FuzzNativeAssets(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseNative parses a response with every asset of NativeRequest.
+func BenchmarkParseNative(b *testing.B) {
+	b.SetBytes(int64(len(full)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := format.ParseNative(full); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSniff sniffs markup without an mtype on an imp offering several formats.
+func BenchmarkSniff(b *testing.B) {
+	for _, bm := range []struct{ name, adm string }{{"vast", vastDoc}, {"native", full}, {"html", "<div>ad</div>"}} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				format.Sniff(bm.adm)
+			}
+		})
+	}
+}

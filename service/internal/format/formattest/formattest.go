@@ -96,8 +96,9 @@ type Sample struct {
 	Schema bool
 }
 
-// expected is what each sample with an Ad holds. TestSamplesListed (in package
-// format) holds it to the files: every VAST 2+ sample is listed, and nothing else.
+// expected is what each sample with an Ad holds. TestReadVASTSamples (package
+// format) holds it to the files: every sample not listed is a VAST 1 one, and
+// ReadVAST reads each listed one as listed.
 var expected = map[string]struct {
 	duration int
 	wrapper  bool
