@@ -62,7 +62,7 @@ func testPlacements() *placements {
 		"paused": {PKey: "paused", Status: "PAUSED", Ad: &placement.Ad{Upstream: "primary", Banner: []placement.Size{{W: 300, H: 250}}}},
 		"noad":   {PKey: "noad", Status: "OK"},
 		"badad": {PKey: "badad", Status: "OK", Ad: &placement.Ad{Upstream: "primary", HouseAd: house},
-			AdProblem: errors.New(`placement "badad": ad: neither banner sizes nor native`)},
+			AdProblem: errors.New(`placement "badad": ad: offers no format`)},
 		"elsewhere": {PKey: "elsewhere", Status: "OK", Ad: &placement.Ad{Upstream: "nowhere", Banner: []placement.Size{{W: 300, H: 250}}, HouseAd: house}},
 	}}
 }
