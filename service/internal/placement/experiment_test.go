@@ -169,3 +169,12 @@ func TestNoUID(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkArm is the arm lookup of a request with a uid: hash and arm.
+func BenchmarkArm(b *testing.B) {
+	p := &placement.Placement{PKey: "demo-feed", Experiments: []placement.Experiment{{ID: "b", Percent: 10}, {ID: "c", Percent: 5}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Arm(placement.Bucket(p.PKey, "6D92078A-8246-4BA4-AE5B-76104861E7DC"))
+	}
+}
