@@ -18,7 +18,10 @@ import (
 
 	"asap/service/config"
 	"asap/service/internal/ad"
+	"asap/service/internal/adanswer"
+	"asap/service/internal/adquery"
 	"asap/service/internal/demoad"
+	"asap/service/internal/experiment"
 	"asap/service/internal/openrtb"
 	"asap/service/internal/openrtb/openrtbtest"
 	"asap/service/internal/placement"
@@ -60,8 +63,12 @@ func testPlacements() *placements {
 		"paused": {PKey: "paused", Status: "PAUSED", Ad: &placement.Ad{Upstream: "primary", Banner: []placement.Size{{W: 300, H: 250}}}},
 		"noad":   {PKey: "noad", Status: "OK"},
 		"badad": {PKey: "badad", Status: "OK", Ad: &placement.Ad{Upstream: "primary", HouseAd: house},
-			AdProblem: errors.New(`placement "badad": ad: neither banner sizes nor native`)},
+			AdProblem: errors.New(`placement "badad": ad: offers no format`)},
 		"elsewhere": {PKey: "elsewhere", Status: "OK", Ad: &placement.Ad{Upstream: "nowhere", Banner: []placement.Size{{W: 300, H: 250}}, HouseAd: house}},
+		"exp": {PKey: "exp", Status: "OK", Experiments: []placement.Experiment{{ID: "b", Percent: 50}}, Ad: &placement.Ad{
+			Upstream: "primary", Banner: []placement.Size{{W: 300, H: 250}}, BidFloor: 1, TmaxMs: generousTmaxMs, HouseAd: house}},
+		"exp-paused": {PKey: "exp-paused", Status: "PAUSED", Experiments: []placement.Experiment{{ID: "b", Percent: 50}},
+			Ad: &placement.Ad{Upstream: "primary", Banner: []placement.Size{{W: 300, H: 250}}}},
 	}}
 }
 
@@ -136,9 +143,14 @@ func newHarness(t testing.TB, handler http.Handler, tweak func(*config.Ad), noti
 		h.notices.Close(ctx)
 	})
 	var seq atomic.Int64
+	exp, err := experiment.New(h.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.svc, err = ad.New(ad.Deps{
 		Config: cfg, Placements: testPlacements(), Upstreams: ups, Notifier: h.notices, Registerer: h.reg,
-		NewID: func() string { return fmt.Sprintf("mrid-%d", seq.Add(1)) },
+		NewID:       func() string { return fmt.Sprintf("mrid-%d", seq.Add(1)) },
+		Experiments: exp,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -147,14 +159,14 @@ func newHarness(t testing.TB, handler http.Handler, tweak func(*config.Ad), noti
 }
 
 // serve runs one request and checks every bid request sent so far against the schema.
-func (h *harness) serve(t *testing.T, query string) (int, *ad.Answer, error) {
+func (h *harness) serve(t *testing.T, query string) (int, *adanswer.Answer, error) {
 	t.Helper()
-	q, err := ad.ParseQuery(query)
+	q, err := adquery.Parse(query)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	status, err := h.svc.Serve(context.Background(), &ad.Request{Query: q, UserAgent: "test-agent", IP: "192.0.2.10"}, &out)
+	status, err := h.svc.Serve(context.Background(), &adquery.Request{Query: q, UserAgent: "test-agent", IP: "192.0.2.10"}, &out)
 	for drained := false; !drained; {
 		select {
 		case b := <-h.bodies:
@@ -169,7 +181,7 @@ func (h *harness) serve(t *testing.T, query string) (int, *ad.Answer, error) {
 		}
 		return status, nil, err
 	}
-	var a ad.Answer
+	var a adanswer.Answer
 	if err := json.Unmarshal(out.Bytes(), &a); err != nil {
 		t.Fatalf("answer is not JSON: %v\n%s", err, out.Bytes())
 	}
@@ -237,22 +249,6 @@ func TestServeFill(t *testing.T) {
 	}
 }
 
-// The raw SDK JSON has exactly the design's keys.
-func TestAnswerShape(t *testing.T) {
-	a := ad.WinAnswer("m", "r", ad.Winner{Bid: &openrtb.Bid{ID: "b", Price: 1.5, CrID: "cr", CID: "c", DealID: "d", W: 320, H: 50,
-		ADomain: []string{"adv.example"}}, Price: 1.5}, `<a href="x">&</a>`, "https://b.example/imp")
-	var buf bytes.Buffer
-	if err := a.Encode(&buf); err != nil {
-		t.Fatal(err)
-	}
-	want := `{"mrid":"m","adserverRequestId":"r","creatives":[{"auctionWinId":"b","cpm":1.5,"creative":{"creative_key":"cr",` +
-		`"campaign_key":"c","deal_id":"d","markup":"<a href=\"x\">&</a>","w":320,"h":50,"adomain":["adv.example"]},` +
-		`"beacons":{"impression":["https://b.example/imp"]}}]}` + "\n"
-	if got := buf.String(); got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
-	}
-}
-
 func TestServeNoAdPaths(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -286,7 +282,7 @@ func TestServeNoAdPaths(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.wantHouse {
-				if status != http.StatusOK || a.Creatives[0].AuctionWinID != ad.HouseAuctionWinID ||
+				if status != http.StatusOK || a.Creatives[0].AuctionWinID != adanswer.HouseAuctionWinID ||
 					a.Creatives[0].Creative.Markup != `<div class="house">Try our app</div>` || a.Creatives[0].CPM != 0 {
 					t.Errorf("got %d %+v; want 200 with the house ad", status, a)
 				}
@@ -380,7 +376,7 @@ func TestServeBreaker(t *testing.T) {
 			t.Fatalf("breaker state %v after 3 failures; want 2 (open)", got)
 		}
 		status, a, _ := h.serve(t, "pkey=feed")
-		if status != http.StatusOK || a.Creatives[0].AuctionWinID != ad.HouseAuctionWinID {
+		if status != http.StatusOK || a.Creatives[0].AuctionWinID != adanswer.HouseAuctionWinID {
 			t.Errorf("open breaker: got %d %+v; want the house ad", status, a)
 		}
 		if got := h.calls.Load(); got != 3 {
@@ -393,7 +389,7 @@ func TestServeBreaker(t *testing.T) {
 	t.Run("probe closes it", func(t *testing.T) {
 		h := trip(t, time.Millisecond)
 		time.Sleep(10 * time.Millisecond) // past BreakerOpenTimeout: a probe goes through
-		if status, a, _ := h.serve(t, "pkey=article"); status != http.StatusOK || a.Creatives[0].AuctionWinID == ad.HouseAuctionWinID {
+		if status, a, _ := h.serve(t, "pkey=article"); status != http.StatusOK || a.Creatives[0].AuctionWinID == adanswer.HouseAuctionWinID {
 			t.Fatalf("after the open timeout: got %d; want 200 from the upstream", status)
 		}
 		if got := h.metric(t, "asap_upstream_breaker_state", "upstream", "primary"); got != 0 {
@@ -520,16 +516,16 @@ func FuzzBidResponse(f *testing.F) {
 	h := newHarness(f, up, func(c *config.Ad) { c.BreakerFailures = 1 << 30 }, noNotices)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		body.Store(b)
-		q, _ := ad.ParseQuery("pkey=article")
+		q, _ := adquery.Parse("pkey=article")
 		var out bytes.Buffer
-		status, err := h.svc.Serve(context.Background(), &ad.Request{Query: q}, &out)
+		status, err := h.svc.Serve(context.Background(), &adquery.Request{Query: q}, &out)
 		if err != nil {
 			t.Fatalf("Serve: %v", err)
 		}
 		switch status {
 		case http.StatusNoContent:
 		case http.StatusOK:
-			var a ad.Answer
+			var a adanswer.Answer
 			if err := json.Unmarshal(out.Bytes(), &a); err != nil || len(a.Creatives) != 1 || a.Creatives[0].Creative.Markup == "" {
 				t.Fatalf("answer %s: %v", out.Bytes(), err)
 			}
@@ -545,11 +541,11 @@ func BenchmarkServe(b *testing.B) {
 	h := newHarness(b, demoad.New(demoad.Options{Fixed: true}).Handler(), nil, roundTrip(func(r *http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 204, Body: http.NoBody, Request: r}, nil
 	}))
-	q, err := ad.ParseQuery("pkey=feed&uid=ifa-1&appId=com.example&w=300&h=250")
+	q, err := adquery.Parse("pkey=feed&uid=ifa-1&appId=com.example&w=300&h=250")
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &ad.Request{Query: q, UserAgent: "bench", IP: "192.0.2.10"}
+	r := &adquery.Request{Query: q, UserAgent: "bench", IP: "192.0.2.10"}
 	var out bytes.Buffer
 	b.ReportAllocs()
 	for b.Loop() {
@@ -562,5 +558,74 @@ func BenchmarkServe(b *testing.B) {
 		case <-h.bodies:
 		default:
 		}
+	}
+}
+
+// TestServeExperiments: a placement with experiments counts each request under
+// the user's arm (from the uid, else from the mrid), and each fill with its cpm;
+// a house ad is no fill, a paused placement's request still counts, and a trace
+// counts nothing.
+func TestServeExperiments(t *testing.T) {
+	price := 2.5
+	h := newHarness(t, demoad.New(demoad.Options{Price: price}).Handler(), nil, nil)
+	exp := testPlacements().byKey["exp"]
+	armOf := func(unit string) string { return experiment.ArmName(exp, exp.Arm(placement.Bucket("exp", unit))) }
+	want := map[string]struct{ requests, fills float64 }{}
+	count := func(arm string, fill bool) {
+		w := want[arm]
+		w.requests++
+		if fill {
+			w.fills++
+		}
+		want[arm] = w
+	}
+	for i := range 20 {
+		uid := fmt.Sprintf("IFA-%d", i)
+		status, a, err := h.serve(t, "pkey=exp&uid="+uid)
+		if err != nil || status != http.StatusOK || a.Creatives[0].CPM != price {
+			t.Fatalf("uid %s: %d %+v %v; want 200 at %v", uid, status, a, err, price)
+		}
+		count(armOf(uid), true)
+	}
+	// Without a uid the arm is the mrid's: the harness numbers them.
+	if _, _, err := h.serve(t, "pkey=exp"); err != nil {
+		t.Fatal(err)
+	}
+	count(armOf("mrid-21"), true)
+	if len(want) != 2 {
+		t.Fatalf("the requests fell in %v; want both arms", want)
+	}
+	if _, _, err := h.serve(t, "pkey=exp-paused&uid=IFA-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Trace(context.Background(), &adquery.Request{Query: adquery.Query{PKey: "exp", UID: "IFA-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	for arm, w := range want {
+		labels := []string{"pkey", "exp", "arm", arm, "route", "/v2/ad"}
+		if got := h.metric(t, "asap_experiment_requests_total", labels...); got != w.requests {
+			t.Errorf("requests{arm=%s} = %v; want %v", arm, got, w.requests)
+		}
+		if got := h.metric(t, "asap_experiment_fills_total", labels...); got != w.fills {
+			t.Errorf("fills{arm=%s} = %v; want %v", arm, got, w.fills)
+		}
+		if got := h.metric(t, "asap_experiment_cpm_sum", labels...); got != w.fills*price {
+			t.Errorf("cpm_sum{arm=%s} = %v; want %v", arm, got, w.fills*price)
+		}
+	}
+	pausedArm := experiment.ArmName(exp, exp.Arm(placement.Bucket("exp-paused", "IFA-1")))
+	paused := []string{"pkey", "exp-paused", "arm", pausedArm, "route", "/v2/ad"}
+	if r, f := h.metric(t, "asap_experiment_requests_total", paused...), h.metric(t, "asap_experiment_fills_total", paused...); r != 1 || f != 0 {
+		t.Errorf("paused placement: requests %v, fills %v; want 1, 0", r, f)
+	}
+
+	// Below the floor the house ad answers: a request of the arm, not a fill.
+	h2 := newHarness(t, demoad.New(demoad.Options{Price: 0.5}).Handler(), nil, nil)
+	if status, a, _ := h2.serve(t, "pkey=exp&uid=IFA-1"); status != http.StatusOK || a.Creatives[0].AuctionWinID != "house" {
+		t.Fatalf("below the floor: %d %+v; want the house ad", status, a)
+	}
+	labels := []string{"pkey", "exp", "arm", armOf("IFA-1"), "route", "/v2/ad"}
+	if r, f := h2.metric(t, "asap_experiment_requests_total", labels...), h2.metric(t, "asap_experiment_fills_total", labels...); r != 1 || f != 0 {
+		t.Errorf("house ad: requests %v, fills %v; want 1, 0", r, f)
 	}
 }
