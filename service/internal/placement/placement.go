@@ -71,7 +71,11 @@ type Placement struct {
 	ArticlesBetweenAds    int                `json:"articlesBetweenAds"`
 	MediationNetworks     []MediationNetwork `json:"mediationNetworks"`
 	Targeting             []TargetingRule    `json:"targeting,omitempty"`
-	Ad                    *Ad                `json:"ad,omitempty"`
+	// Experiments are the arms of the placement's experiment, each answering
+	// GET /v2 with its override for its share of users (see Arm); the rest is
+	// control, answered from the record itself.
+	Experiments []Experiment `json:"experiments,omitempty"`
+	Ad          *Ad          `json:"ad,omitempty"`
 
 	// AdProblem, set by DecodeStored, is what makes the ad section of a stored
 	// record unusable when the rest of it is valid: GET /v2 still answers from the
@@ -88,14 +92,6 @@ type MediationNetwork struct {
 	Parameters       json.RawMessage `json:"parameters,omitempty"`
 }
 
-// TargetingRule overrides keyType/keyValue when all of its CustomKeys equal the
-// request's customKeys. The first matching rule wins.
-type TargetingRule struct {
-	CustomKeys map[string]string `json:"customKeys"`
-	KeyType    string            `json:"keyType"`
-	KeyValue   string            `json:"keyValue"`
-}
-
 // Ad is how GET /v2/ad fetches an ad for the placement.
 type Ad struct {
 	// Upstream names an upstream of ASAP_UPSTREAMS; never a URL. It is the
@@ -104,9 +100,20 @@ type Ad struct {
 	// Upstreams are the upstreams of a server-side auction, in order: each gets
 	// the same bid request at once, and a tie goes to the one listed first.
 	Upstreams []Bidder `json:"upstreams,omitempty"`
-	Banner    []Size   `json:"banner,omitempty"`
-	Native    bool     `json:"native,omitempty"`
-	BidFloor  float64  `json:"bidfloor,omitempty"`
+	// Banner are the banner sizes the impression offers.
+	Banner []Size `json:"banner,omitempty"`
+	// Native offers a native ad (the Native 1.2 request of package format).
+	Native bool `json:"native,omitempty"`
+	// Video offers a video ad (VAST); nil offers none.
+	Video *Video `json:"video,omitempty"`
+	// Interstitial makes the impression full screen (imp.instl = 1): its
+	// banner is the screen size the SDK sends, else the Banner sizes; with no
+	// other format it offers a full-screen banner.
+	Interstitial bool `json:"interstitial,omitempty"`
+	// Rewarded marks the impression as rewarding the user (imp.rwdd = 1); with
+	// no other format it offers a full-screen banner, as Interstitial does.
+	Rewarded bool    `json:"rewarded,omitempty"`
+	BidFloor float64 `json:"bidfloor,omitempty"`
 	// TmaxMs is the OpenRTB tmax in milliseconds; 0 means ASAP's default.
 	TmaxMs  int      `json:"tmaxMs,omitempty"`
 	Bcat    []string `json:"bcat,omitempty"`
@@ -156,35 +163,6 @@ type HouseAd struct {
 // Live reports whether the placement serves ads.
 func (p *Placement) Live() bool { return p.Status == StatusOK }
 
-// Key returns keyType and keyValue for a request's customKeys: those of the first
-// targeting rule whose customKeys all match, else the placement's own.
-func (p *Placement) Key(customKeys map[string]string) (keyType, keyValue string) {
-	return p.KeyFor(func(name string) (string, bool) {
-		v, ok := customKeys[name]
-		return v, ok
-	})
-}
-
-// KeyFor is Key for callers that hold the request's customKeys in something other
-// than a map: customKey returns the value of one, and whether the request has it.
-func (p *Placement) KeyFor(customKey func(name string) (value string, ok bool)) (keyType, keyValue string) {
-	for _, r := range p.Targeting {
-		if r.matches(customKey) {
-			return r.KeyType, r.KeyValue
-		}
-	}
-	return p.KeyType, p.KeyValue
-}
-
-func (r TargetingRule) matches(customKey func(string) (string, bool)) bool {
-	for k, want := range r.CustomKeys {
-		if got, ok := customKey(k); !ok || got != want {
-			return false
-		}
-	}
-	return true
-}
-
 // Validate reports what makes the record unusable, every problem at once: an
 // errors.Join of one error per problem, each naming the placement.
 func (p *Placement) Validate() error {
@@ -198,26 +176,12 @@ func (p *Placement) Validate() error {
 	if p.ArticlesBeforeFirstAd < 0 || p.ArticlesBetweenAds < 0 {
 		errs = append(errs, errors.New("articlesBeforeFirstAd and articlesBetweenAds must not be negative"))
 	}
-	for i, n := range p.MediationNetworks {
-		if !jsonObject(n.Parameters) {
-			errs = append(errs, fmt.Errorf("mediationNetworks[%d].parameters: want a JSON object", i))
-		}
-	}
-	for i, r := range p.Targeting {
-		if len(r.CustomKeys) == 0 {
-			errs = append(errs, fmt.Errorf("targeting[%d]: customKeys is empty", i))
-		}
-	}
+	errs = append(errs, validateNetworks("mediationNetworks", p.MediationNetworks)...)
+	errs = append(errs, validateTargeting("targeting", p.Targeting)...)
+	errs = append(errs, p.validateExperiments()...)
 	if p.Ad != nil {
 		errs = append(errs, p.Ad.validateUpstreams()...)
-		if len(p.Ad.Banner) == 0 && !p.Ad.Native {
-			errs = append(errs, errors.New("ad: neither banner sizes nor native"))
-		}
-		for i, s := range p.Ad.Banner {
-			if s.W <= 0 || s.H <= 0 {
-				errs = append(errs, fmt.Errorf("ad.banner[%d]: w and h must be positive", i))
-			}
-		}
+		errs = append(errs, p.Ad.validateFormats()...)
 		if p.Ad.BidFloor < 0 || p.Ad.TmaxMs < 0 {
 			errs = append(errs, errors.New("ad: bidfloor and tmaxMs must not be negative"))
 		}
@@ -263,6 +227,18 @@ func (a *Ad) validateUpstreams() []error {
 		// JSON holds no NaN or infinity, but a record built in Go might.
 		if adj := b.Adjustment(); !(adj > 0) || math.IsInf(adj, 0) {
 			errs = append(errs, fmt.Errorf("ad.upstreams[%d].bidAdjustment %v: want a factor above 0 (1 when left out)", i, adj))
+		}
+	}
+	return errs
+}
+
+// validateNetworks reports the problems of a mediation waterfall, each named by
+// prefix and index.
+func validateNetworks(prefix string, networks []MediationNetwork) []error {
+	var errs []error
+	for i, n := range networks {
+		if !jsonObject(n.Parameters) {
+			errs = append(errs, fmt.Errorf("%s[%d].parameters: want a JSON object", prefix, i))
 		}
 	}
 	return errs

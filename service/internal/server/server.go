@@ -22,7 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"asap/service/config"
-	"asap/service/internal/ad"
+	"asap/service/internal/adquery"
+	"asap/service/internal/experiment"
 	"asap/service/internal/limiter"
 	"asap/service/internal/placement"
 )
@@ -45,6 +46,10 @@ type Deps struct {
 	// Ad is the ad service behind GET /v2/ad (an *ad.Service). Nil leaves the
 	// route out.
 	Ad AdService
+	// Experiments counts the requests of placements with experiments by arm; the
+	// same Metrics counts GET /v2/ad's (the ad service's). Nil makes the server's
+	// own, registered on Registry.
+	Experiments *experiment.Metrics
 	// AccessLog, when set, receives the access log lines (Config.AccessLog on) as
 	// JSON written directly, in the format of slog's JSON handler, without going
 	// through Logger: the cheap path for JSON logs at info level. Nil writes them
@@ -55,7 +60,7 @@ type Deps struct {
 // AdService finds the ad for a GET /v2/ad request and writes the SDK's answer to
 // out, returning the status to answer with. *ad.Service implements it.
 type AdService interface {
-	Serve(ctx context.Context, r *ad.Request, out *bytes.Buffer) (status int, err error)
+	Serve(ctx context.Context, r *adquery.Request, out *bytes.Buffer) (status int, err error)
 }
 
 // Server is the public HTTP server's handler. It implements http.Handler.
@@ -69,7 +74,7 @@ type Server struct {
 	accessLog  io.Writer
 	sampler    accessSampler
 	v2Answers  v2Answers
-	limiter    *limiter.Limiter
+	limiters   map[string]*limiter.Limiter // by route: limitedRoutes
 	metrics    *metrics
 	draining   atomic.Bool
 	retryAfter string // seconds, for Retry-After
@@ -90,7 +95,7 @@ func New(deps Deps) (*Server, error) {
 		adService:  deps.Ad,
 		accessLog:  deps.AccessLog,
 		sampler:    newAccessSampler(deps.Config.AccessLogSample, deps.Config.AccessLogSlow),
-		limiter:    limiter.New(deps.Config.Limits.MaxInFlight, deps.Config.Limits.MaxQueued, deps.Config.Limits.QueueTimeout),
+		limiters:   make(map[string]*limiter.Limiter, len(limitedRoutes)),
 		retryAfter: strconv.Itoa(max(1, int((deps.Config.Limits.RetryAfter+time.Second-1)/time.Second))),
 		ids:        newRequestIDs(),
 	}
@@ -100,9 +105,18 @@ func New(deps Deps) (*Server, error) {
 	if s.ready == nil {
 		s.ready = func(context.Context) error { return nil }
 	}
+	lim := deps.Config.Limits
+	for _, route := range limitedRoutes {
+		s.limiters[route] = limiter.New(lim.MaxInFlight, lim.MaxQueued, lim.QueueTimeout)
+	}
 	var err error
-	if s.metrics, err = newMetrics(deps.Registry, s.limiter); err != nil {
+	if s.metrics, err = newMetrics(deps.Registry, s.limiters); err != nil {
 		return nil, err
+	}
+	if s.v2Answers.experiments = deps.Experiments; s.v2Answers.experiments == nil {
+		if s.v2Answers.experiments, err = experiment.New(deps.Registry); err != nil {
+			return nil, err
+		}
 	}
 
 	e := echo.New()

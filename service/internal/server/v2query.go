@@ -16,13 +16,17 @@ const (
 	maxCustomKeyName  = 64
 	maxCustomKeyValue = 256
 	maxAppField       = 256
+	maxShortField     = 64 // uid and os, as GET /v2/ad bounds them
 )
 
 // v2Query is the parsed query of GET /v2.
 type v2Query struct {
-	// pkey is the placement key. pubAppName and pubAppVersion are checked (well
-	// formed, bounded) but not kept: the answer does not depend on them.
+	// pkey is the placement key. pubAppName is checked (well formed, bounded)
+	// but not kept: the answer does not depend on it.
 	pkey string
+	// appVersion (pubAppVersion) and os are what targeting rules match besides
+	// customKeys; uid, the advertising id, picks the user's experiment arm.
+	appVersion, os, uid string
 	// The customKeys[<name>]=<value> pairs, in the order given, each name once: the
 	// first few in an array held in the query itself, any more in a slice. Not a map
 	// (an allocation of a few hundred bytes per request) and not a slice alone (one
@@ -37,6 +41,11 @@ const inlineCustomKeys = 4
 
 // customKey is one customKeys[<name>]=<value> pair.
 type customKey struct{ name, value string }
+
+// target returns what the query offers targeting rules.
+func (q *v2Query) target() placement.Target {
+	return placement.Target{CustomKey: q.customKey, AppVersion: q.appVersion, OS: q.os}
+}
 
 // customKey returns the value of customKeys[name], and whether the query has it.
 func (q *v2Query) customKey(name string) (string, bool) {
@@ -69,6 +78,7 @@ func (q *v2Query) addCustomKey(k customKey) {
 func parseV2Query(raw string) (v2Query, error) {
 	var q v2Query
 	seenPkey := false
+	var seen uint8 // pubAppVersion 1, os 2, uid 4
 	for {
 		key, rawValue, rest, ok, err := query.Next(raw)
 		if !ok {
@@ -80,9 +90,9 @@ func parseV2Query(raw string) (v2Query, error) {
 		raw = rest
 		switch {
 		case key == "pkey":
-			v, err := query.Unescape(rawValue)
+			v, err := query.UnescapeValue("pkey", rawValue)
 			if err != nil {
-				return q, query.Bad("pkey", "malformed percent-encoding")
+				return q, err
 			}
 			if seenPkey {
 				if err := query.Repeated("pkey", q.pkey, v); err != nil {
@@ -90,13 +100,34 @@ func parseV2Query(raw string) (v2Query, error) {
 				}
 			}
 			q.pkey, seenPkey = v, true
-		case key == "pubAppName", key == "pubAppVersion":
-			n, ok := unescapedLen(rawValue)
-			if !ok {
-				return q, query.Bad(key, "malformed percent-encoding")
+		case key == "pubAppVersion", key == "os", key == "uid":
+			v, err := query.UnescapeValue(key, rawValue)
+			if err != nil {
+				return q, err
 			}
-			if n > maxAppField {
-				return q, query.Bad(key, "longer than %d bytes", maxAppField)
+			dst, limit, bit := &q.appVersion, maxAppField, uint8(1)
+			switch key {
+			case "os":
+				dst, limit, bit = &q.os, maxShortField, 2
+			case "uid":
+				dst, limit, bit = &q.uid, maxShortField, 4
+			}
+			if err := query.Text(key, v, limit); err != nil {
+				return q, err
+			}
+			if seen&bit != 0 {
+				if err := query.Repeated(key, *dst, v); err != nil {
+					return q, err
+				}
+			}
+			*dst, seen = v, seen|bit
+		case key == "pubAppName":
+			v, err := query.UnescapeValue(key, rawValue)
+			if err != nil {
+				return q, err
+			}
+			if err := query.Text(key, v, maxAppField); err != nil {
+				return q, err
 			}
 		case strings.HasPrefix(key, "customKeys"):
 			name, hasPrefix := strings.CutPrefix(key, "customKeys[")
@@ -107,12 +138,15 @@ func parseV2Query(raw string) (v2Query, error) {
 			if len(name) > maxCustomKeyName {
 				return q, query.Bad("customKeys", "a key name is longer than %d bytes", maxCustomKeyName)
 			}
-			v, err := query.Unescape(rawValue)
-			if err != nil {
-				return q, query.Bad(customKeyParam(name), "malformed percent-encoding")
+			if err := query.Text("customKeys", name, maxCustomKeyName); err != nil {
+				return q, err
 			}
-			if len(v) > maxCustomKeyValue {
-				return q, query.Bad(customKeyParam(name), "longer than %d bytes", maxCustomKeyValue)
+			v, err := query.UnescapeValue(customKeyParam(name), rawValue)
+			if err != nil {
+				return q, err
+			}
+			if err := query.Text(customKeyParam(name), v, maxCustomKeyValue); err != nil {
+				return q, err
 			}
 			if old, dup := q.customKey(name); dup {
 				if err := query.Repeated(customKeyParam(name), old, v); err != nil {
@@ -126,13 +160,7 @@ func parseV2Query(raw string) (v2Query, error) {
 			q.addCustomKey(customKey{name, v})
 		}
 	}
-	switch {
-	case q.pkey == "":
-		return q, query.Bad("pkey", "required: the placement key")
-	case !placement.ValidKey(q.pkey):
-		return q, query.Bad("pkey", "must match [A-Za-z0-9_-]{1,64}")
-	}
-	return q, nil
+	return q, query.PKey(q.pkey)
 }
 
 // The mrid of every answer is a random UUID: from a pool of random bytes refilled
@@ -142,24 +170,3 @@ func init() { uuid.EnableRandPool() }
 
 // customKeyParam names the parameter of customKeys[name] in an error.
 func customKeyParam(name string) string { return "customKeys[" + name + "]" }
-
-// unescapedLen returns the length s has once decoded as a query component, and
-// false when its percent-encoding is malformed, without decoding it.
-func unescapedLen(s string) (int, bool) {
-	n := len(s)
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			continue
-		}
-		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-			return 0, false
-		}
-		n -= 2
-		i += 2
-	}
-	return n, true
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
