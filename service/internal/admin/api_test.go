@@ -200,7 +200,7 @@ func TestPutValidation(t *testing.T) {
 			path: "demo-feed",
 			body: `{"pkey": "demo-feed", "status": "", "articlesBeforeFirstAd": -1, "mediationNetworks": [{"parameters": [1]}],
 			        "targeting": [{"customKeys": {}}], "ad": {"upstream": "nowhere", "banner": [{"w": 0, "h": 5}]}}`,
-			wantProblems: []string{"status is empty", "must not be negative", "mediationNetworks[0].parameters", "targeting[0]: customKeys is empty",
+			wantProblems: []string{"status is empty", "must not be negative", "mediationNetworks[0].parameters", "targeting[0]: no condition",
 				"ad.banner[0]: w and h must be positive", `ad.upstream "nowhere" is not one of ASAP_UPSTREAMS`},
 		},
 		{name: "unknown field", path: "demo-feed", body: `{"pkey": "demo-feed", "status": "OK", "statsu": "x"}`, wantProblems: []string{`unknown field "statsu"`}},
