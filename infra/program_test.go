@@ -660,6 +660,7 @@ func TestOutputs(t *testing.T) {
 			"region":            "us-east-1",
 			"image":             derefString(container(t, run, containerName).Image),
 			"smokePkey":         run.config["asap:smokePkey"],
+			"adminTokensSecret": str(run.one(t, tSecret, "admin-tokens").Outputs, "arn"),
 		}
 		for k, v := range want {
 			if got := run.outputs[k]; got != v {
