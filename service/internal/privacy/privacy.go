@@ -50,19 +50,19 @@ type Reason uint32
 
 // The reasons a decision can carry.
 const (
-	NoTCString         Reason = 1 << iota // GDPR applies and no usable TC string came
-	NoVendorID                            // GDPR applies and the upstream has no vendor id
-	NoPurpose2                            // no legal basis for purpose 2 (basic ads)
-	NoPurpose4                            // no legal basis for purpose 4 (personalised ads)
-	NoSpecialFeature1                     // no opt-in to special feature 1 (precise geolocation)
-	USPrivacyOptOut                       // us_privacy opted out of sale
-	USPrivacyUnusable                     // us_privacy present but not a US Privacy string
-	GPPOptOut                             // a listed GPP US section opted out of sale, sharing or targeted ads
-	GPPUnusable                           // gpp_sid lists a US section the gpp string does not readably carry
-	GPPChild                              // a listed GPP US section has a known child's data consent
-	COPPA                                 // coppa=1
-	LMT                                   // lmt=1
-	ATT                                   // App Tracking Transparency not authorized on iOS 14+
+	NoTCString        Reason = 1 << iota // GDPR applies and no usable TC string came
+	NoVendorID                           // GDPR applies and the upstream has no vendor id
+	NoPurpose2                           // no legal basis for purpose 2 (basic ads)
+	NoPurpose4                           // no legal basis for purpose 4 (personalised ads)
+	NoSpecialFeature1                    // no opt-in to special feature 1 (precise geolocation)
+	USPrivacyOptOut                      // us_privacy opted out of sale
+	USPrivacyUnusable                    // us_privacy present but not a US Privacy string
+	GPPOptOut                            // a listed GPP US section opted out of sale, sharing or targeted ads
+	GPPUnusable                          // gpp_sid lists a US section the gpp string does not readably carry
+	GPPChild                             // a listed GPP US section has a known child's data consent
+	COPPA                                // coppa=1
+	LMT                                  // lmt=1
+	ATT                                  // App Tracking Transparency not authorized on iOS 14+
 )
 
 var reasonNames = [...]string{
