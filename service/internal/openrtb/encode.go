@@ -68,6 +68,14 @@ func (w *writer) int8p(k string, v *int8) {
 	w.b = strconv.AppendInt(w.b, int64(*v), 10)
 }
 
+func (w *writer) intp(k string, v *int) {
+	if v == nil {
+		return
+	}
+	w.key(k)
+	w.b = strconv.AppendInt(w.b, int64(*v), 10)
+}
+
 func (w *writer) float(k string, v float64) {
 	if v == 0 {
 		return
@@ -254,6 +262,14 @@ func (w *writer) imp(m *Imp) {
 		w.raw("ext", b.Ext)
 		w.close()
 	}
+	if v := m.Video; v != nil {
+		w.key("video")
+		w.video(v)
+	}
+	if a := m.Audio; a != nil {
+		w.key("audio")
+		w.audio(a)
+	}
 	if n := m.Native; n != nil {
 		w.key("native")
 		w.open()
@@ -271,8 +287,59 @@ func (w *writer) imp(m *Imp) {
 	w.float("bidfloor", m.BidFloor)
 	w.str("bidfloorcur", m.BidFloorCur, true)
 	w.int8p("secure", m.Secure)
+	w.int("rwdd", int64(m.Rwdd))
 	w.int("exp", m.Exp)
 	w.raw("ext", m.Ext)
+	w.close()
+}
+
+func (w *writer) video(v *Video) {
+	w.open()
+	w.strs("mimes", v.MIMEs)
+	w.int("minduration", v.MinDuration)
+	w.int("maxduration", v.MaxDuration)
+	w.intp("startdelay", v.StartDelay)
+	w.ints("protocols", v.Protocols)
+	w.int("w", v.W)
+	w.int("h", v.H)
+	w.int("plcmt", int64(v.Plcmt))
+	w.int("placement", int64(v.Placement))
+	w.int("linearity", int64(v.Linearity))
+	w.int8p("skip", v.Skip)
+	w.int("skipmin", v.SkipMin)
+	w.int("skipafter", v.SkipAfter)
+	w.ints("battr", v.BAttr)
+	w.int("maxextended", v.MaxExtended)
+	w.int("minbitrate", v.MinBitrate)
+	w.int("maxbitrate", v.MaxBitrate)
+	w.int8p("boxingallowed", v.BoxingAllowed)
+	w.ints("playbackmethod", v.PlaybackMethod)
+	w.int("playbackend", int64(v.PlaybackEnd))
+	w.ints("delivery", v.Delivery)
+	w.int("pos", int64(v.Pos))
+	w.ints("api", v.API)
+	w.ints("companiontype", v.CompanionType)
+	w.raw("ext", v.Ext)
+	w.close()
+}
+
+func (w *writer) audio(a *Audio) {
+	w.open()
+	w.strs("mimes", a.MIMEs)
+	w.int("minduration", a.MinDuration)
+	w.int("maxduration", a.MaxDuration)
+	w.ints("protocols", a.Protocols)
+	w.intp("startdelay", a.StartDelay)
+	w.ints("battr", a.BAttr)
+	w.int("maxextended", a.MaxExtended)
+	w.int("minbitrate", a.MinBitrate)
+	w.int("maxbitrate", a.MaxBitrate)
+	w.ints("delivery", a.Delivery)
+	w.ints("api", a.API)
+	w.int("feed", int64(a.Feed))
+	w.int8p("stitched", a.Stitched)
+	w.int("nvol", int64(a.NVol))
+	w.raw("ext", a.Ext)
 	w.close()
 }
 
@@ -332,10 +399,7 @@ func (w *writer) device(d *Device) {
 	w.int("h", d.H)
 	w.int("w", d.W)
 	w.str("language", d.Language, true)
-	if d.ConnectionType != nil {
-		w.key("connectiontype")
-		w.b = strconv.AppendInt(w.b, int64(*d.ConnectionType), 10)
-	}
+	w.intp("connectiontype", d.ConnectionType)
 	w.str("ifa", d.IFA, true)
 	w.raw("ext", d.Ext)
 	w.close()

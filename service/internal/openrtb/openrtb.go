@@ -35,6 +35,8 @@ type BidRequest struct {
 type Imp struct {
 	ID                string          `json:"id"`
 	Banner            *Banner         `json:"banner,omitempty"`
+	Video             *Video          `json:"video,omitempty"`
+	Audio             *Audio          `json:"audio,omitempty"`
 	Native            *Native         `json:"native,omitempty"`
 	DisplayManager    string          `json:"displaymanager,omitempty"`
 	DisplayManagerVer string          `json:"displaymanagerver,omitempty"`
@@ -43,6 +45,7 @@ type Imp struct {
 	BidFloor          float64         `json:"bidfloor,omitempty"`
 	BidFloorCur       string          `json:"bidfloorcur,omitempty"`
 	Secure            *int8           `json:"secure,omitempty"`
+	Rwdd              int8            `json:"rwdd,omitempty"`
 	Exp               int64           `json:"exp,omitempty"`
 	Ext               json.RawMessage `json:"ext,omitempty"`
 }
@@ -69,6 +72,58 @@ type Format struct {
 	HRatio int64           `json:"hratio,omitempty"`
 	WMin   int64           `json:"wmin,omitempty"`
 	Ext    json.RawMessage `json:"ext,omitempty"`
+}
+
+// Video is a video impression (§3.2.7): what the player accepts (VAST, in
+// practice). StartDelay, Skip and BoxingAllowed are pointers because 0 says
+// something (pre-roll; not skippable; no letter-boxing) that absent does not.
+// Placement is the deprecated predecessor of Plcmt, still read by many bidders.
+type Video struct {
+	MIMEs          []string        `json:"mimes,omitempty"`
+	MinDuration    int64           `json:"minduration,omitempty"`
+	MaxDuration    int64           `json:"maxduration,omitempty"`
+	StartDelay     *int            `json:"startdelay,omitempty"`
+	Protocols      []int           `json:"protocols,omitempty"`
+	W              int64           `json:"w,omitempty"`
+	H              int64           `json:"h,omitempty"`
+	Plcmt          int             `json:"plcmt,omitempty"`
+	Placement      int             `json:"placement,omitempty"`
+	Linearity      int             `json:"linearity,omitempty"`
+	Skip           *int8           `json:"skip,omitempty"`
+	SkipMin        int64           `json:"skipmin,omitempty"`
+	SkipAfter      int64           `json:"skipafter,omitempty"`
+	BAttr          []int           `json:"battr,omitempty"`
+	MaxExtended    int64           `json:"maxextended,omitempty"`
+	MinBitrate     int64           `json:"minbitrate,omitempty"`
+	MaxBitrate     int64           `json:"maxbitrate,omitempty"`
+	BoxingAllowed  *int8           `json:"boxingallowed,omitempty"`
+	PlaybackMethod []int           `json:"playbackmethod,omitempty"`
+	PlaybackEnd    int             `json:"playbackend,omitempty"`
+	Delivery       []int           `json:"delivery,omitempty"`
+	Pos            int             `json:"pos,omitempty"`
+	API            []int           `json:"api,omitempty"`
+	CompanionType  []int           `json:"companiontype,omitempty"`
+	Ext            json.RawMessage `json:"ext,omitempty"`
+}
+
+// Audio is an audio impression (§3.2.8). StartDelay is a pointer for the same
+// reason as Video's.
+type Audio struct {
+	MIMEs       []string        `json:"mimes,omitempty"`
+	MinDuration int64           `json:"minduration,omitempty"`
+	MaxDuration int64           `json:"maxduration,omitempty"`
+	Protocols   []int           `json:"protocols,omitempty"`
+	StartDelay  *int            `json:"startdelay,omitempty"`
+	BAttr       []int           `json:"battr,omitempty"`
+	MaxExtended int64           `json:"maxextended,omitempty"`
+	MinBitrate  int64           `json:"minbitrate,omitempty"`
+	MaxBitrate  int64           `json:"maxbitrate,omitempty"`
+	Delivery    []int           `json:"delivery,omitempty"`
+	API         []int           `json:"api,omitempty"`
+	Feed        int             `json:"feed,omitempty"`
+	Stitched    *int8           `json:"stitched,omitempty"`
+	NVol        int             `json:"nvol,omitempty"`
+	Ext         json.RawMessage `json:"ext,omitempty"`
 }
 
 // Native is a native impression (§3.2.9). Request is the Native Ad Specification
