@@ -129,21 +129,9 @@ var (
 func parse(data []byte) *markdown {
 	md := &markdown{anchors: map[string]bool{}}
 	seen := map[string]int{}
-	fence := ""
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		trimmed := strings.TrimLeft(line, " ")
-		if fence != "" {
-			if strings.HasPrefix(trimmed, fence) {
-				fence = ""
-			}
-			continue
-		}
-		if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
-			fence = trimmed[:3]
-			continue
+	walk(data, func(line string, n int, fenced bool) {
+		if fenced {
+			return
 		}
 		if m := heading.FindStringSubmatch(line); m != nil {
 			slug := slug(m[2])
@@ -157,8 +145,30 @@ func parse(data []byte) *markdown {
 		for _, m := range inlineLink.FindAllStringSubmatch(codeSpan.ReplaceAllString(line, ""), -1) {
 			md.links = append(md.links, link{target: m[2], line: n})
 		}
-	}
+	})
 	return md
+}
+
+// walk calls f with every line of a Markdown document and its number, saying
+// whether it is inside a fenced code block; the fences themselves are left out.
+func walk(data []byte, f func(line string, n int, fenced bool)) {
+	fence := ""
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		trimmed := strings.TrimLeft(line, " ")
+		switch {
+		case fence != "" && strings.HasPrefix(trimmed, fence):
+			fence = ""
+		case fence != "":
+			f(line, n, true)
+		case strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~"):
+			fence = trimmed[:3]
+		default:
+			f(line, n, false)
+		}
+	}
 }
 
 // slug is the anchor GitHub gives a heading: its text without Markdown, lower
