@@ -135,7 +135,7 @@ func checkFill(body []byte, pkey string) error {
 	return nil
 }
 
-// houseAuctionWinID is the auctionWinId ASAP gives a house ad (service/internal/ad,
+// houseAuctionWinID is the auctionWinId ASAP gives a house ad (service/internal/adanswer,
 // a module of its own, so not imported).
 const houseAuctionWinID = "house"
 

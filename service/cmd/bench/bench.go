@@ -17,7 +17,8 @@ import (
 	"text/template"
 	"time"
 
-	"asap/service/internal/ad"
+	"asap/service/internal/adquery"
+	"asap/service/internal/bidreq"
 	"asap/service/internal/harness"
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
@@ -361,12 +362,12 @@ func sampleBidRequest() ([]byte, error) {
 		return nil, errors.New("the sample placements have no demo-feed with an ad section")
 	}
 	_, rawQuery, _ := strings.Cut(adURI, "?")
-	q, err := ad.ParseQuery(rawQuery)
+	q, err := adquery.Parse(rawQuery)
 	if err != nil {
 		return nil, fmt.Errorf("bench query: %w", err)
 	}
-	req := ad.BuildBidRequest(&ad.Request{Query: q, UserAgent: sdkUserAgent, IP: "127.0.0.1"}, p,
-		"0b7a3c52-5d7e-4f1a-9a43-3f7c2d1e9b86", ad.Tmax(p.Ad, 250*time.Millisecond, time.Second))
+	req := bidreq.Build(&adquery.Request{Query: q, UserAgent: sdkUserAgent, IP: "127.0.0.1"}, p,
+		"0b7a3c52-5d7e-4f1a-9a43-3f7c2d1e9b86", bidreq.Tmax(p.Ad, 250*time.Millisecond, time.Second))
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)

@@ -18,6 +18,8 @@ import (
 
 	"asap/service/config"
 	"asap/service/internal/ad"
+	"asap/service/internal/adanswer"
+	"asap/service/internal/adquery"
 	"asap/service/internal/demoad"
 	"asap/service/internal/openrtb"
 	"asap/service/internal/openrtb/openrtbtest"
@@ -147,14 +149,14 @@ func newHarness(t testing.TB, handler http.Handler, tweak func(*config.Ad), noti
 }
 
 // serve runs one request and checks every bid request sent so far against the schema.
-func (h *harness) serve(t *testing.T, query string) (int, *ad.Answer, error) {
+func (h *harness) serve(t *testing.T, query string) (int, *adanswer.Answer, error) {
 	t.Helper()
-	q, err := ad.ParseQuery(query)
+	q, err := adquery.Parse(query)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	status, err := h.svc.Serve(context.Background(), &ad.Request{Query: q, UserAgent: "test-agent", IP: "192.0.2.10"}, &out)
+	status, err := h.svc.Serve(context.Background(), &adquery.Request{Query: q, UserAgent: "test-agent", IP: "192.0.2.10"}, &out)
 	for drained := false; !drained; {
 		select {
 		case b := <-h.bodies:
@@ -169,7 +171,7 @@ func (h *harness) serve(t *testing.T, query string) (int, *ad.Answer, error) {
 		}
 		return status, nil, err
 	}
-	var a ad.Answer
+	var a adanswer.Answer
 	if err := json.Unmarshal(out.Bytes(), &a); err != nil {
 		t.Fatalf("answer is not JSON: %v\n%s", err, out.Bytes())
 	}
@@ -237,22 +239,6 @@ func TestServeFill(t *testing.T) {
 	}
 }
 
-// The raw SDK JSON has exactly the design's keys.
-func TestAnswerShape(t *testing.T) {
-	a := ad.WinAnswer("m", "r", ad.Winner{Bid: &openrtb.Bid{ID: "b", Price: 1.5, CrID: "cr", CID: "c", DealID: "d", W: 320, H: 50,
-		ADomain: []string{"adv.example"}}, Price: 1.5}, `<a href="x">&</a>`, "https://b.example/imp")
-	var buf bytes.Buffer
-	if err := a.Encode(&buf); err != nil {
-		t.Fatal(err)
-	}
-	want := `{"mrid":"m","adserverRequestId":"r","creatives":[{"auctionWinId":"b","cpm":1.5,"creative":{"creative_key":"cr",` +
-		`"campaign_key":"c","deal_id":"d","markup":"<a href=\"x\">&</a>","w":320,"h":50,"adomain":["adv.example"]},` +
-		`"beacons":{"impression":["https://b.example/imp"]}}]}` + "\n"
-	if got := buf.String(); got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
-	}
-}
-
 func TestServeNoAdPaths(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -286,7 +272,7 @@ func TestServeNoAdPaths(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.wantHouse {
-				if status != http.StatusOK || a.Creatives[0].AuctionWinID != ad.HouseAuctionWinID ||
+				if status != http.StatusOK || a.Creatives[0].AuctionWinID != adanswer.HouseAuctionWinID ||
 					a.Creatives[0].Creative.Markup != `<div class="house">Try our app</div>` || a.Creatives[0].CPM != 0 {
 					t.Errorf("got %d %+v; want 200 with the house ad", status, a)
 				}
@@ -380,7 +366,7 @@ func TestServeBreaker(t *testing.T) {
 			t.Fatalf("breaker state %v after 3 failures; want 2 (open)", got)
 		}
 		status, a, _ := h.serve(t, "pkey=feed")
-		if status != http.StatusOK || a.Creatives[0].AuctionWinID != ad.HouseAuctionWinID {
+		if status != http.StatusOK || a.Creatives[0].AuctionWinID != adanswer.HouseAuctionWinID {
 			t.Errorf("open breaker: got %d %+v; want the house ad", status, a)
 		}
 		if got := h.calls.Load(); got != 3 {
@@ -393,7 +379,7 @@ func TestServeBreaker(t *testing.T) {
 	t.Run("probe closes it", func(t *testing.T) {
 		h := trip(t, time.Millisecond)
 		time.Sleep(10 * time.Millisecond) // past BreakerOpenTimeout: a probe goes through
-		if status, a, _ := h.serve(t, "pkey=article"); status != http.StatusOK || a.Creatives[0].AuctionWinID == ad.HouseAuctionWinID {
+		if status, a, _ := h.serve(t, "pkey=article"); status != http.StatusOK || a.Creatives[0].AuctionWinID == adanswer.HouseAuctionWinID {
 			t.Fatalf("after the open timeout: got %d; want 200 from the upstream", status)
 		}
 		if got := h.metric(t, "asap_upstream_breaker_state", "upstream", "primary"); got != 0 {
@@ -520,16 +506,16 @@ func FuzzBidResponse(f *testing.F) {
 	h := newHarness(f, up, func(c *config.Ad) { c.BreakerFailures = 1 << 30 }, noNotices)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		body.Store(b)
-		q, _ := ad.ParseQuery("pkey=article")
+		q, _ := adquery.Parse("pkey=article")
 		var out bytes.Buffer
-		status, err := h.svc.Serve(context.Background(), &ad.Request{Query: q}, &out)
+		status, err := h.svc.Serve(context.Background(), &adquery.Request{Query: q}, &out)
 		if err != nil {
 			t.Fatalf("Serve: %v", err)
 		}
 		switch status {
 		case http.StatusNoContent:
 		case http.StatusOK:
-			var a ad.Answer
+			var a adanswer.Answer
 			if err := json.Unmarshal(out.Bytes(), &a); err != nil || len(a.Creatives) != 1 || a.Creatives[0].Creative.Markup == "" {
 				t.Fatalf("answer %s: %v", out.Bytes(), err)
 			}
@@ -545,11 +531,11 @@ func BenchmarkServe(b *testing.B) {
 	h := newHarness(b, demoad.New(demoad.Options{Fixed: true}).Handler(), nil, roundTrip(func(r *http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 204, Body: http.NoBody, Request: r}, nil
 	}))
-	q, err := ad.ParseQuery("pkey=feed&uid=ifa-1&appId=com.example&w=300&h=250")
+	q, err := adquery.Parse("pkey=feed&uid=ifa-1&appId=com.example&w=300&h=250")
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &ad.Request{Query: q, UserAgent: "bench", IP: "192.0.2.10"}
+	r := &adquery.Request{Query: q, UserAgent: "bench", IP: "192.0.2.10"}
 	var out bytes.Buffer
 	b.ReportAllocs()
 	for b.Loop() {

@@ -237,7 +237,7 @@ func adminServer(cfg config.Config, reg *prometheus.Registry, ads *ad.Service, l
 		mux.Handle("GET /debug/vars", expvar.Handler())
 	}
 	if cfg.Ad.AuctionTrace {
-		mux.Handle("GET /debug/auction", ad.TraceHandler(ads))
+		mux.Handle("GET /debug/auction", server.AuctionTrace(ads))
 	}
 	return &http.Server{
 		Handler:           mux,

@@ -1,20 +1,17 @@
 package server
 
 import (
-	"bytes"
 	"net/http"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 
-	"asap/service/internal/ad"
+	"asap/service/internal/adquery"
+	"asap/service/internal/bufpool"
 )
 
 // maxUserAgent bounds the User-Agent header carried into the bid request; past it
 // the header is cut, not refused: SDKs do not choose their platform's UA.
 const maxUserAgent = 512
-
-var adBufs = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 2048)) }}
 
 // ad serves GET /v2/ad: it parses the query (400 naming the parameter), asks the
 // ad service for the ad and writes its answer — 200 with the SDK JSON, or 204. An
@@ -23,7 +20,7 @@ var adBufs = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 
 // only through the trusted proxies.
 func (s *Server) ad(c echo.Context) error {
 	req := c.Request()
-	q, err := ad.ParseQuery(req.URL.RawQuery)
+	q, err := adquery.Parse(req.URL.RawQuery)
 	if err != nil {
 		return err // a *query.Error: 400 naming the parameter
 	}
@@ -31,15 +28,10 @@ func (s *Server) ad(c echo.Context) error {
 	if len(ua) > maxUserAgent {
 		ua = ua[:maxUserAgent]
 	}
-	r := ad.Request{Query: q, UserAgent: ua, IP: c.RealIP()}
+	r := adquery.Request{Query: q, UserAgent: ua, IP: c.RealIP()}
 
-	buf := adBufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer func() {
-		if buf.Cap() <= 64<<10 {
-			adBufs.Put(buf)
-		}
-	}()
+	buf := bufpool.Get()
+	defer bufpool.Put(buf)
 	status, err := s.adService.Serve(req.Context(), &r, buf)
 	if err != nil {
 		return lookupError(s.log, q.PKey, err)

@@ -22,7 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"asap/service/config"
-	"asap/service/internal/ad"
+	"asap/service/internal/adquery"
 	"asap/service/internal/limiter"
 	"asap/service/internal/placement"
 )
@@ -55,7 +55,7 @@ type Deps struct {
 // AdService finds the ad for a GET /v2/ad request and writes the SDK's answer to
 // out, returning the status to answer with. *ad.Service implements it.
 type AdService interface {
-	Serve(ctx context.Context, r *ad.Request, out *bytes.Buffer) (status int, err error)
+	Serve(ctx context.Context, r *adquery.Request, out *bytes.Buffer) (status int, err error)
 }
 
 // Server is the public HTTP server's handler. It implements http.Handler.

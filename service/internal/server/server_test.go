@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"asap/service/config"
-	"asap/service/internal/ad"
+	"asap/service/internal/adquery"
 	"asap/service/internal/logtest"
 	"asap/service/internal/placement"
 	"asap/service/internal/server"
@@ -648,9 +648,9 @@ func TestHTTPServerSettings(t *testing.T) {
 }
 
 // adFunc is a server.AdService made of a func.
-type adFunc func(ctx context.Context, r *ad.Request, out *bytes.Buffer) (int, error)
+type adFunc func(ctx context.Context, r *adquery.Request, out *bytes.Buffer) (int, error)
 
-func (f adFunc) Serve(ctx context.Context, r *ad.Request, out *bytes.Buffer) (int, error) {
+func (f adFunc) Serve(ctx context.Context, r *adquery.Request, out *bytes.Buffer) (int, error) {
 	return f(ctx, r, out)
 }
 
@@ -658,7 +658,7 @@ func (f adFunc) Serve(ctx context.Context, r *ad.Request, out *bytes.Buffer) (in
 // must not show its text.
 func TestStoreErrorsNotShown(t *testing.T) {
 	ts := start(t, servertest.Samples(t), func(d *server.Deps) {
-		d.Ad = adFunc(func(context.Context, *ad.Request, *bytes.Buffer) (int, error) {
+		d.Ad = adFunc(func(context.Context, *adquery.Request, *bytes.Buffer) (int, error) {
 			return 0, fmt.Errorf("read placement: dial tcp 10.9.9.9:6379: %w", placement.ErrUnavailable)
 		})
 	})
@@ -686,7 +686,7 @@ func TestInvalidRecord(t *testing.T) {
 		return nil, fmt.Errorf("%w: placement %q in Redis: status is empty", placement.ErrInvalid, pkey)
 	})
 	ts := start(t, invalid, func(d *server.Deps) {
-		d.Ad = adFunc(func(ctx context.Context, r *ad.Request, _ *bytes.Buffer) (int, error) {
+		d.Ad = adFunc(func(ctx context.Context, r *adquery.Request, _ *bytes.Buffer) (int, error) {
 			_, err := invalid.Get(ctx, r.PKey) // as ad.Service passes the lookup's error on
 			return 0, err
 		})

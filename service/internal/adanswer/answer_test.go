@@ -1,4 +1,4 @@
-package ad
+package adanswer
 
 import (
 	"bytes"
@@ -19,10 +19,10 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 		name string
 		a    Answer
 	}{
-		{"win", WinAnswer("mrid-1", "resp-1", Winner{Bid: &bid, Price: 1.73}, `<div class="ad">$1.73 CPM</div>`, "http://ads.example/imp?p=1.73&a=x")},
-		{"win without burl or adomain", WinAnswer("m", "r", Winner{Bid: &openrtb.Bid{ID: "b", Price: 1e-7}, Price: 1e-7}, "m", "")},
-		{"house ad", HouseAnswer("m", &placement.HouseAd{Markup: "<div>\u2028\n\t\x01\xff</div>", W: 320, H: 50})},
-		{"large price", WinAnswer("m", "r", Winner{Bid: &openrtb.Bid{Price: 1e21, W: -1}, Price: 1e21}, "m", "b")},
+		{"win", Win("mrid-1", "resp-1", &bid, 1.73, `<div class="ad">$1.73 CPM</div>`, "http://ads.example/imp?p=1.73&a=x")},
+		{"win without burl or adomain", Win("m", "r", &openrtb.Bid{ID: "b", Price: 1e-7}, 1e-7, "m", "")},
+		{"house ad", House("m", &placement.HouseAd{Markup: "<div>\u2028\n\t\x01\xff</div>", W: 320, H: 50})},
+		{"large price", Win("m", "r", &openrtb.Bid{Price: 1e21, W: -1}, 1e21, "m", "b")},
 		{"zero value", Answer{}},
 		{"empty creatives", Answer{Creatives: []Creative{}}},
 		{"nil slices", Answer{Creatives: []Creative{{}}}},
@@ -47,5 +47,21 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 	bad := Answer{Creatives: []Creative{{CPM: math.NaN()}}}
 	if err := bad.Encode(new(bytes.Buffer)); err == nil {
 		t.Error("a NaN price encoded without an error")
+	}
+}
+
+// The raw SDK JSON has exactly the design's keys.
+func TestAnswerShape(t *testing.T) {
+	a := Win("m", "r", &openrtb.Bid{ID: "b", Price: 1.5, CrID: "cr", CID: "c", DealID: "d", W: 320, H: 50,
+		ADomain: []string{"adv.example"}}, 1.5, `<a href="x">&</a>`, "https://b.example/imp")
+	var buf bytes.Buffer
+	if err := a.Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"mrid":"m","adserverRequestId":"r","creatives":[{"auctionWinId":"b","cpm":1.5,"creative":{"creative_key":"cr",` +
+		`"campaign_key":"c","deal_id":"d","markup":"<a href=\"x\">&</a>","w":320,"h":50,"adomain":["adv.example"]},` +
+		`"beacons":{"impression":["https://b.example/imp"]}}]}` + "\n"
+	if got := buf.String(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }

@@ -1,19 +1,13 @@
-package ad
+package exchange
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"net"
-	"net/http"
-
-	"asap/service/internal/placement"
-	"asap/service/internal/query"
 )
 
 // Trace is one auction as GET /debug/auction shows it: what each upstream was
-// sent and answered, and what became of every bid.
+// sent and answered, and what became of every bid. Its Hooks fill it in; the
+// caller adds what the SDK would have got (Status, Answer).
 type Trace struct {
 	MRID     string  `json:"mrid"`
 	PKey     string  `json:"pkey"`
@@ -36,9 +30,12 @@ type Trace struct {
 type TraceUpstream struct {
 	Name          string  `json:"name"`
 	BidAdjustment float64 `json:"bidAdjustment"`
+	// BidRequest is what this upstream was sent, when it is not the trace's
+	// BidRequest (a Variant changed it).
+	BidRequest json.RawMessage `json:"bidRequest,omitempty"`
 	// Outcome is answered, or why there was no answer to judge: after_tmax (none
 	// by tmax), timeout, upstream_204, error, breaker_open, invalid_response,
-	// unknown_upstream.
+	// unknown_upstream, blocked.
 	Outcome   string  `json:"outcome"`
 	Status    int     `json:"status,omitempty"`
 	Error     string  `json:"error,omitempty"`
@@ -61,25 +58,42 @@ type TraceBid struct {
 	LossCode int    `json:"lossCode"`
 }
 
-// Trace runs the auction of one ad request as Serve does, without firing any
-// notice, and returns what happened. The error is the placement lookup's.
-func (s *Service) Trace(ctx context.Context, r *Request) (*Trace, error) {
-	tr := &Trace{Upstreams: []TraceUpstream{}, Notices: []string{}}
-	var out bytes.Buffer
-	status, err := s.serve(ctx, r, &out, tr)
-	if err != nil {
-		return nil, err
+// NewTrace returns an empty Trace.
+func NewTrace() *Trace { return &Trace{Upstreams: []TraceUpstream{}, Notices: []string{}} }
+
+// Hooks returns base with the hooks that fill tr in: unknown upstreams, the
+// requests sent, every answer and fate, and the notices, which are recorded
+// instead of fired.
+func (tr *Trace) Hooks(base Hooks) Hooks {
+	sent := map[string]json.RawMessage{}
+	base.Skipped = func(name string, adjustment float64, why NoFill) {
+		tr.Upstreams = append(tr.Upstreams, TraceUpstream{Name: name, BidAdjustment: adjustment, Outcome: why.String(), Bids: []TraceBid{}})
 	}
-	tr.Status = status
-	if status == http.StatusOK {
-		tr.Answer = json.RawMessage(bytes.TrimSpace(out.Bytes()))
+	base.Sent = func(name string, body []byte) {
+		raw := json.RawMessage(bytes.Clone(bytes.TrimSpace(body)))
+		if tr.BidRequest == nil {
+			tr.BidRequest = raw
+		}
+		sent[name] = raw
 	}
-	return tr, nil
+	base.Decided = func(a *Auction) {
+		tr.MRID, tr.PKey, tr.BidFloor = a.Request.ID, tagID(a.Request), a.Floor
+		tr.TmaxMs, tr.UpstreamTmaxMs = a.Tmax.Milliseconds(), a.Request.Tmax
+		n := len(tr.Upstreams)
+		a.trace(tr)
+		for i := n; i < len(tr.Upstreams); i++ {
+			if u := &tr.Upstreams[i]; !bytes.Equal(sent[u.Name], tr.BidRequest) {
+				u.BidRequest = sent[u.Name]
+			}
+		}
+		tr.fates(a, n)
+	}
+	base.Notice = func(url string) { tr.Notices = append(tr.Notices, url) }
+	return base
 }
 
-// trace records in tr what each bidder sent back. It runs before the ranking,
-// which fills in the bids' fates through pointers kept in tr.
-func (a *auction) trace(tr *Trace) {
+// trace records in tr what each bidder sent back.
+func (a *Auction) trace(tr *Trace) {
 	for i := range a.bidders {
 		b := &a.bidders[i]
 		u := TraceUpstream{Name: b.client.Name(), BidAdjustment: b.adjustment, Bids: []TraceBid{}}
@@ -91,8 +105,8 @@ func (a *auction) trace(tr *Trace) {
 			continue
 		}
 		u.Outcome, u.Status, u.LatencyMs = "answered", b.status, float64(b.latency.Microseconds())/1000
-		if o := b.outcome(); o != "no_bid" {
-			u.Outcome = o
+		if o := b.outcome(); o != NoBid {
+			u.Outcome = o.String()
 		}
 		if b.err != nil {
 			u.Error = b.err.Error()
@@ -110,9 +124,9 @@ func (a *auction) trace(tr *Trace) {
 	}
 }
 
-// fates copies the fates ranked by the auction into tr's bids.
-func (tr *Trace) fates(a *auction) {
-	j := 0
+// fates copies the fates ranked by the auction into the bids of tr's
+// upstreams from the index j on.
+func (tr *Trace) fates(a *Auction, j int) {
 	for i := range a.bidders {
 		b := &a.bidders[i]
 		for ; j < len(tr.Upstreams) && tr.Upstreams[j].Name != b.client.Name(); j++ {
@@ -127,42 +141,4 @@ func (tr *Trace) fates(a *auction) {
 				AdjustedPrice: f.Price, Fate: f.Reason, LossCode: f.Reason.LossCode()})
 		}
 	}
-}
-
-// TraceHandler serves GET /debug/auction on the admin listener: the query of
-// GET /v2/ad, the auction's Trace as JSON. The client IP is the peer's (the
-// admin listener is never behind the load balancer).
-func TraceHandler(svc *Service) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		q, err := ParseQuery(req.URL.RawQuery)
-		if err != nil {
-			var pe *query.Error
-			if errors.As(err, &pe) {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"status": "error", "param": pe.Param, "problem": pe.Problem})
-			} else {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"status": "error", "param": "query", "problem": "malformed"})
-			}
-			return
-		}
-		ip, _, _ := net.SplitHostPort(req.RemoteAddr)
-		tr, err := svc.Trace(req.Context(), &Request{Query: q, UserAgent: req.UserAgent(), IP: ip})
-		switch {
-		case errors.Is(err, placement.ErrNotFound):
-			writeJSON(w, http.StatusNotFound, map[string]string{"status": "error", "problem": "no such placement"})
-		case err != nil:
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "error", "problem": err.Error()})
-		default:
-			writeJSON(w, http.StatusOK, tr)
-		}
-	})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
 }

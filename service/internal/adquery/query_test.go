@@ -1,4 +1,4 @@
-package ad
+package adquery
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 	"asap/service/internal/query"
 )
 
-func TestParseQuery(t *testing.T) {
+func TestParse(t *testing.T) {
 	tests := []struct {
 		name      string
 		raw       string
@@ -67,11 +67,11 @@ func TestParseQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseQuery(tt.raw)
+			got, err := Parse(tt.raw)
 			if tt.wantParam != "" {
 				var pe *query.Error
 				if !errors.As(err, &pe) || pe.Param != tt.wantParam {
-					t.Fatalf("ParseQuery(%q) error = %v; want a *query.Error naming %q", tt.raw, err, tt.wantParam)
+					t.Fatalf("Parse(%q) error = %v; want a *query.Error naming %q", tt.raw, err, tt.wantParam)
 				}
 				if !strings.Contains(err.Error(), tt.wantParam) {
 					t.Errorf("error %q does not name %q", err, tt.wantParam)
@@ -79,7 +79,7 @@ func TestParseQuery(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("ParseQuery(%q): %v", tt.raw, err)
+				t.Fatalf("Parse(%q): %v", tt.raw, err)
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
@@ -98,11 +98,11 @@ func FuzzAdQuery(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		q, err := ParseQuery(raw)
+		q, err := Parse(raw)
 		if err != nil {
 			var pe *query.Error
 			if !errors.As(err, &pe) || pe.Param == "" {
-				t.Fatalf("ParseQuery(%q) = %v; want a *query.Error naming a parameter", raw, err)
+				t.Fatalf("Parse(%q) = %v; want a *query.Error naming a parameter", raw, err)
 			}
 			return
 		}

@@ -1,4 +1,4 @@
-package ad
+package exchange
 
 import (
 	"math"

@@ -1,4 +1,7 @@
-package ad
+// Package adquery reads what an SDK sends to GET /v2/ad: the query parameters,
+// parsed and validated, and the request facts (User-Agent, client IP) that go
+// with them into the bid request.
+package adquery
 
 import (
 	"fmt"
@@ -10,6 +13,15 @@ import (
 	"asap/service/internal/placement"
 	"asap/service/internal/query"
 )
+
+// Request is everything one GET /v2/ad brings: the parsed query, the User-Agent
+// header and the client IP (from the load balancer's X-Forwarded-For, through the
+// server's IP extractor).
+type Request struct {
+	Query
+	UserAgent string
+	IP        string
+}
 
 // Query is the parsed query of GET /v2/ad. Flags are -1 when absent, else 0 or 1.
 type Query struct {
@@ -44,11 +56,11 @@ const (
 	maxSID     = 255
 )
 
-// ParseQuery parses and validates a raw query string (URL.RawQuery). It returns a
+// Parse parses and validates a raw query string (URL.RawQuery). It returns a
 // *query.Error naming the first offending parameter (a repeated one follows query.Repeated). Unknown parameters are ignored,
 // so SDKs may send more than this version reads; a known parameter given twice is
 // an error, because it is ambiguous.
-func ParseQuery(raw string) (Query, error) {
+func Parse(raw string) (Query, error) {
 	q := Query{GDPR: -1, COPPA: -1, LMT: -1}
 	var (
 		seen uint32

@@ -1,10 +1,11 @@
-package ad
+package exchange
 
 import (
 	"math"
 	"strconv"
 	"strings"
 
+	"asap/service/internal/bidreq"
 	"asap/service/internal/openrtb"
 )
 
@@ -195,7 +196,7 @@ func (m *Macros) value(name string) (string, bool) {
 		return m.w.Bid.AdID, true
 	case "CURRENCY":
 		if m.resp.Cur == "" {
-			return Currency, true
+			return bidreq.Currency, true
 		}
 		return m.resp.Cur, true
 	}

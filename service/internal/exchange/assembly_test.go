@@ -1,4 +1,4 @@
-package ad
+package exchange
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"math"
 	"testing"
 
+	"asap/service/internal/adanswer"
 	"asap/service/internal/openrtb"
 )
 
@@ -73,12 +74,12 @@ func FuzzAuctionAnswer(f *testing.F) {
 			t.Fatalf("winner %+v breaks a rule (floor %v)", w, floor)
 		}
 		m := NewMacros("req", &resps[from[best]], Winner{Bid: w.Bid, Seat: w.Seat, Price: w.Price})
-		a := WinAnswer("req", resps[from[best]].ID, Winner{Bid: w.Bid, Seat: w.Seat, Price: w.Price}, m.Replace(w.Bid.AdM), m.Replace(w.Bid.BURL))
+		a := adanswer.Win("req", resps[from[best]].ID, w.Bid, w.Price, m.Replace(w.Bid.AdM), m.Replace(w.Bid.BURL))
 		var out bytes.Buffer
 		if err := a.Encode(&out); err != nil {
 			t.Fatalf("encode: %v", err)
 		}
-		var back Answer
+		var back adanswer.Answer
 		if err := json.Unmarshal(out.Bytes(), &back); err != nil {
 			t.Fatalf("answer %s: %v", out.Bytes(), err)
 		}

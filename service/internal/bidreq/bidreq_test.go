@@ -1,4 +1,4 @@
-package ad
+package bidreq
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"asap/service/internal/adquery"
 	"asap/service/internal/openrtb"
 	"asap/service/internal/openrtb/openrtbtest"
 	"asap/service/internal/placement"
@@ -28,17 +29,17 @@ func feedPlacement() *placement.Placement {
 // encode is what the service sends: the request as JSON, checked against the schema.
 func encode(t *testing.T, req *openrtb.BidRequest) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	if err := encodeRequest(&buf, req); err != nil {
+	b, err := Append(nil, req)
+	if err != nil {
 		t.Fatal(err)
 	}
-	openrtbtest.ValidateRequest(t, buf.Bytes())
-	return buf.Bytes()
+	openrtbtest.ValidateRequest(t, b)
+	return b
 }
 
-func mustQuery(t *testing.T, raw string) Query {
+func mustQuery(t *testing.T, raw string) adquery.Query {
 	t.Helper()
-	q, err := ParseQuery(raw)
+	q, err := adquery.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,14 +47,14 @@ func mustQuery(t *testing.T, raw string) Query {
 }
 
 func TestBuildBidRequestMapsEveryField(t *testing.T) {
-	r := &Request{
+	r := &adquery.Request{
 		Query: mustQuery(t, "pkey=demo-feed&uid=ifa-1&appId=com.example&appName=Example&appVersion=1.2&creative_key=ck-1"+
 			"&w=300&h=250&os=iOS&osv=17.4&make=Apple&model=iPhone15,2&gdpr=1&gdpr_consent=CONSENT&us_privacy=1YNN"+
 			"&gpp=GPP&gpp_sid=2,6&coppa=0&lmt=0"),
 		UserAgent: "Mozilla/5.0 (iPhone)",
 		IP:        "203.0.113.77",
 	}
-	got := BuildBidRequest(r, feedPlacement(), "mrid-1", 250*time.Millisecond)
+	got := Build(r, feedPlacement(), "mrid-1", 250*time.Millisecond)
 	body := encode(t, got)
 
 	var zero, one int8 = 0, 1
@@ -111,8 +112,8 @@ func TestBuildBidRequestPrivacy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &Request{Query: mustQuery(t, tt.query), IP: tt.ip}
-			req := BuildBidRequest(r, feedPlacement(), "m", time.Second)
+			r := &adquery.Request{Query: mustQuery(t, tt.query), IP: tt.ip}
+			req := Build(r, feedPlacement(), "m", time.Second)
 			body := encode(t, req)
 			d := req.Device
 			if d.IFA != tt.wantIFA || d.IP != tt.wantIP || d.IPv6 != tt.wantIPv6 {
@@ -127,7 +128,7 @@ func TestBuildBidRequestPrivacy(t *testing.T) {
 
 func TestBuildBidRequestMinimal(t *testing.T) {
 	p := &placement.Placement{PKey: "n", Status: "OK", Ad: &placement.Ad{Upstream: "primary", Native: true}}
-	req := BuildBidRequest(&Request{Query: mustQuery(t, "pkey=n&w=300&h=250")}, p, "m", 100*time.Millisecond)
+	req := Build(&adquery.Request{Query: mustQuery(t, "pkey=n&w=300&h=250")}, p, "m", 100*time.Millisecond)
 	body := encode(t, req)
 	if req.Imp[0].Banner != nil || req.Imp[0].Native == nil || req.App != nil || req.User != nil || req.Regs != nil {
 		t.Errorf("got %s; want a native-only imp and no app, user or regs", body)

@@ -1,4 +1,4 @@
-package ad
+package exchange
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"asap/service/internal/bufpool"
 	"asap/service/internal/openrtb"
 	"asap/service/internal/upstream"
 )
@@ -27,6 +28,9 @@ const (
 type bidder struct {
 	client     *upstream.Client
 	adjustment float64
+	req        *openrtb.BidRequest // the request it is sent (its Variant's)
+	key        string              // its variant's key
+	body       *bytes.Buffer       // req encoded, shared read-only with the bidders of the same key
 	state      atomic.Int32
 
 	status    int
@@ -40,30 +44,11 @@ type bidder struct {
 	start, end int
 }
 
-// auction sends one bid request to every bidder at once and collects what has
-// come back by its deadline.
-type auction struct {
-	req      *openrtb.BidRequest
-	body     *bytes.Buffer // the encoded req, shared read-only by every call
-	bidders  []bidder
-	deadline time.Time
-	// margin is how long after the deadline an answer is still read (and counted
-	// late), rather than cut: a cut costs the connection.
-	margin time.Duration
-
-	// fates are the bids of every arrived bidder, in the bidders' order; from
-	// gives each one's bidder.
-	fates []BidFate
-	from  []int
-	store [8]BidFate
-	ints  [8]int
-}
-
-// run calls every bidder at once and returns when all have answered, at the
+// fanOut calls every bidder at once and returns when all have answered, at the
 // deadline, or when ctx ends, whichever comes first. Each call outlives run by
 // at most the margin, in a goroutine of its own, and is not cancelled when ctx
 // ends: the SDK leaving says nothing about the upstreams.
-func (a *auction) run(ctx context.Context) {
+func (a *Auction) fanOut(ctx context.Context) {
 	arrivals := make(chan *bidder, len(a.bidders))
 	base := context.WithoutCancel(ctx)
 	for i := range a.bidders {
@@ -95,7 +80,7 @@ wait:
 }
 
 // arrived returns the number of bidders whose answer the auction took.
-func (a *auction) arrived() int {
+func (a *Auction) arrived() int {
 	n := 0
 	for i := range a.bidders {
 		if a.bidders[i].state.Load() == arrived {
@@ -107,18 +92,18 @@ func (a *auction) arrived() int {
 
 // call is one bidder's goroutine: the bid request, the answer decoded and
 // judged, then the bidder handed to the auction, or, too late, dropped.
-func (a *auction) call(ctx context.Context, b *bidder, arrivals chan<- *bidder) {
-	ctx, cancel := context.WithDeadline(ctx, a.deadline.Add(a.margin))
+func (a *Auction) call(ctx context.Context, b *bidder, arrivals chan<- *bidder) {
+	ctx, cancel := context.WithDeadline(ctx, a.deadline.Add(a.Margin))
 	defer cancel()
-	b.answer = responses.Get().(*bytes.Buffer)
+	b.answer = bufpool.Get()
 	start := time.Now()
-	b.status, b.err = b.client.Do(ctx, a.body, b.answer)
+	b.status, b.err = b.client.Do(ctx, b.body, b.answer)
 	b.latency = time.Since(start)
 	if b.err == nil && b.status == http.StatusOK {
 		if err := openrtb.DecodeBidResponse(b.answer.Bytes(), &b.resp); err != nil {
 			b.decodeErr = err
 		} else {
-			b.own = judge(a.req, &b.resp, b.adjustment, b.own[:0])
+			b.own = judge(a.Request, &b.resp, b.adjustment, b.own[:0])
 		}
 	}
 	if b.state.CompareAndSwap(pending, arrived) {
@@ -128,11 +113,11 @@ func (a *auction) call(ctx context.Context, b *bidder, arrivals chan<- *bidder) 
 	if b.err == nil {
 		b.client.Late()
 	}
-	recycle(b.answer)
+	bufpool.Put(b.answer)
 }
 
 // gather puts the bids of every arrived bidder into a.fates.
-func (a *auction) gather() {
+func (a *Auction) gather() {
 	a.fates, a.from = a.store[:0], a.ints[:0]
 	for i := range a.bidders {
 		b := &a.bidders[i]
@@ -147,50 +132,44 @@ func (a *auction) gather() {
 	}
 }
 
-// release returns the answers' buffers of the arrived bidders to their pool;
-// the late ones' goroutines return their own.
-func (a *auction) release() {
+// Release returns the answers' buffers of the arrived bidders to their pool
+// (the late ones' goroutines return their own). The Auction's bids are not to be
+// read afterwards.
+func (a *Auction) Release() {
 	for i := range a.bidders {
 		if b := &a.bidders[i]; b.state.Load() == arrived {
-			recycle(b.answer)
+			bufpool.Put(b.answer)
 			b.answer = nil
 		}
 	}
 }
 
-func recycle(buf *bytes.Buffer) {
-	if buf != nil && buf.Cap() <= 256<<10 {
-		buf.Reset()
-		responses.Put(buf)
-	}
-}
-
 // outcome is what the bidder's call came to, as asap_ad_no_fills_total counts it.
-func (b *bidder) outcome() string {
+func (b *bidder) outcome() NoFill {
 	switch {
 	case b.state.Load() != arrived:
-		return "timeout"
+		return Timeout
 	case errors.Is(b.err, upstream.ErrOpen):
-		return "breaker_open"
+		return BreakerOpen
 	case errors.Is(b.err, upstream.ErrTimeout):
-		return "timeout"
+		return Timeout
 	case b.err != nil:
-		return "error"
+		return Failed
 	case b.status == http.StatusNoContent:
-		return "upstream_204"
+		return Upstream204
 	case b.decodeErr != nil:
-		return "invalid_response"
+		return InvalidResponse
 	}
-	return "no_bid"
+	return NoBid
 }
 
 // noFill is why an auction without a winner has no ad: the outcome every
-// bidder shares, else no_bid.
-func (a *auction) noFill() string {
+// bidder shares, else NoBid.
+func (a *Auction) noFill() NoFill {
 	why := a.bidders[0].outcome()
 	for i := 1; i < len(a.bidders); i++ {
 		if a.bidders[i].outcome() != why {
-			return "no_bid"
+			return NoBid
 		}
 	}
 	return why

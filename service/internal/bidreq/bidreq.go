@@ -1,22 +1,17 @@
-package ad
+// Package bidreq maps one SDK ad request for a placement to the OpenRTB 2.6
+// BidRequest that ASAP's upstreams are sent: the imp the placement offers, and
+// the app, device, user and regs the SDK's query describes.
+package bidreq
 
 import (
 	"encoding/json"
 	"net/netip"
 	"time"
 
+	"asap/service/internal/adquery"
 	"asap/service/internal/openrtb"
 	"asap/service/internal/placement"
 )
-
-// Request is everything one GET /v2/ad brings: the parsed query, the User-Agent
-// header and the client IP (from the load balancer's X-Forwarded-For, through the
-// server's IP extractor).
-type Request struct {
-	Query
-	UserAgent string
-	IP        string
-}
 
 // Currency is the only currency ASAP bids and pays in.
 const Currency = "USD"
@@ -46,12 +41,12 @@ func Tmax(ad *placement.Ad, def, max time.Duration) time.Duration {
 	return min(t, max)
 }
 
-// BuildBidRequest maps a request for placement p to the OpenRTB 2.6 BidRequest
+// Build maps a request for placement p to the OpenRTB 2.6 BidRequest
 // with id mrid and the given tmax. p.Ad must not be nil.
 //
 // lmt=1 or coppa=1 strips the advertising id and truncates the IP (IPv4 to /24,
 // IPv6 to /48), as OpenRTB and COPPA expect.
-func BuildBidRequest(r *Request, p *placement.Placement, mrid string, tmax time.Duration) *openrtb.BidRequest {
+func Build(r *adquery.Request, p *placement.Placement, mrid string, tmax time.Duration) *openrtb.BidRequest {
 	ad := p.Ad
 	imp := openrtb.Imp{
 		ID:          "1",
@@ -154,4 +149,14 @@ func keysExt(creativeKey, campaignKey string) json.RawMessage {
 		return nil // strings always marshal
 	}
 	return ext
+}
+
+// Append appends req to b as JSON and a newline: the bytes of a json.Encoder
+// with HTML escaping off, without its reflection (see openrtb.AppendBidRequest).
+func Append(b []byte, req *openrtb.BidRequest) ([]byte, error) {
+	b, err := openrtb.AppendBidRequest(b, req)
+	if err != nil {
+		return b, err
+	}
+	return append(b, '\n'), nil
 }

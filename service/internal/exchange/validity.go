@@ -1,10 +1,11 @@
-package ad
+package exchange
 
 import (
 	"fmt"
 	"math"
 	"strings"
 
+	"asap/service/internal/bidreq"
 	"asap/service/internal/openrtb"
 )
 
@@ -98,7 +99,7 @@ func (r *Reason) UnmarshalText(text []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("ad: no bid fate %q", text)
+	return fmt.Errorf("exchange: no bid fate %q", text)
 }
 
 // LossCode returns the OpenRTB 2.6 loss reason code of r: 0 for a winner, 102
@@ -124,10 +125,10 @@ func judgeResponse(req *openrtb.BidRequest, resp *openrtb.BidResponse) Reason {
 	}
 	cur := resp.Cur
 	if cur == "" {
-		cur = Currency
+		cur = bidreq.Currency
 	}
 	if len(req.Cur) == 0 {
-		if !strings.EqualFold(cur, Currency) {
+		if !strings.EqualFold(cur, bidreq.Currency) {
 			return RejectedCurrency
 		}
 		return Valid

@@ -1,4 +1,6 @@
-package ad
+// Package adanswer is the SDK's answer to GET /v2/ad: the creative to render,
+// its price and its beacons, encoded as the SDK parses it.
+package adanswer
 
 import (
 	"bytes"
@@ -48,13 +50,13 @@ const HouseAuctionWinID = "house"
 
 var noStrings = []string{}
 
-// WinAnswer is the answer for winner w of response resp, with markup and burl
+// Win is the answer serving the winning bid b of the response with id
+// responseID at the adjusted price price (the SDK's cpm), with markup and burl
 // already macro-substituted.
-func WinAnswer(mrid, responseID string, w Winner, markup, burl string) Answer {
-	b := w.Bid
+func Win(mrid, responseID string, b *openrtb.Bid, price float64, markup, burl string) Answer {
 	c := Creative{
 		AuctionWinID: b.ID,
-		CPM:          w.Price,
+		CPM:          price,
 		Creative: CreativeBody{
 			CreativeKey: b.CrID,
 			CampaignKey: b.CID,
@@ -75,9 +77,9 @@ func WinAnswer(mrid, responseID string, w Winner, markup, burl string) Answer {
 	return Answer{MRID: mrid, AdserverRequestID: responseID, Creatives: []Creative{c}}
 }
 
-// HouseAnswer is the answer serving the placement's house ad h: no auction, no
+// House is the answer serving the placement's house ad h: no auction, no
 // price, no beacons.
-func HouseAnswer(mrid string, h *placement.HouseAd) Answer {
+func House(mrid string, h *placement.HouseAd) Answer {
 	return Answer{MRID: mrid, Creatives: []Creative{{
 		AuctionWinID: HouseAuctionWinID,
 		Creative: CreativeBody{
@@ -117,7 +119,7 @@ func (a *Answer) Encode(buf *bytes.Buffer) error {
 			b = append(b, `,"cpm":`...)
 			var err error
 			if b, err = openrtb.AppendJSONFloat(b, c.CPM); err != nil {
-				return fmt.Errorf("ad: encode answer: %w", err)
+				return fmt.Errorf("adanswer: encode: %w", err)
 			}
 			b = append(b, `,"creative":{"creative_key":`...)
 			b = jsonstr.Append(b, c.Creative.CreativeKey)

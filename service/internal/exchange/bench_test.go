@@ -1,35 +1,12 @@
-package ad
+package exchange
 
 import (
 	"bytes"
 	"testing"
-	"time"
 
+	"asap/service/internal/adanswer"
 	"asap/service/internal/openrtb"
 )
-
-const benchQuery = "pkey=demo-feed&uid=6D92078A-8246-4BA4-AE5B-76104861E7DC&appId=com.example.news&appName=Example+News" +
-	"&appVersion=4.2.1&creative_key=ck-1&w=300&h=250&os=iOS&osv=17.4&make=Apple&model=iPhone15%2C2&gdpr=1" +
-	"&gdpr_consent=CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA&us_privacy=1YNN&lmt=0"
-
-// BenchmarkBuildBidRequest parses the SDK's query, maps it and encodes the
-// BidRequest: ASAP's work before the upstream is called.
-func BenchmarkBuildBidRequest(b *testing.B) {
-	p := feedPlacement()
-	var buf bytes.Buffer
-	b.ReportAllocs()
-	for b.Loop() {
-		q, err := ParseQuery(benchQuery)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r := Request{Query: q, UserAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)", IP: "203.0.113.77"}
-		buf.Reset()
-		if err := encodeRequest(&buf, BuildBidRequest(&r, p, "0b1c8a9e-6f53-4a4e-9d6f-2f7c3d1e5a44", 250*time.Millisecond)); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
 
 var benchResponse = []byte(`{"id":"0b1c8a9e-6f53-4a4e-9d6f-2f7c3d1e5a44","bidid":"demo-1","cur":"USD","seatbid":[` +
 	`{"seat":"s1","bid":[{"id":"b1","impid":"1","price":0.9,"adm":"<div>a</div>","crid":"c1","cid":"k1"}]},` +
@@ -60,7 +37,7 @@ func BenchmarkAnswer(b *testing.B) {
 		w := Winner{Bid: fates[best].Bid, Seat: fates[best].Seat, Price: fates[best].Price}
 		m := NewMacros(resp.ID, &resp, w)
 		_ = m.Replace(w.Bid.NURL)
-		a := WinAnswer(resp.ID, resp.ID, w, m.Replace(w.Bid.AdM), m.Replace(w.Bid.BURL))
+		a := adanswer.Win(resp.ID, resp.ID, w.Bid, w.Price, m.Replace(w.Bid.AdM), m.Replace(w.Bid.BURL))
 		out.Reset()
 		if err := a.Encode(&out); err != nil {
 			b.Fatal(err)
