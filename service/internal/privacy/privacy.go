@@ -232,6 +232,23 @@ func iOS14(os, osv string) bool {
 	return err != nil || n >= 14
 }
 
+// Base is the part of every upstream's decision that does not depend on its
+// vendor: the US, COPPA, lmt and ATT rules and, under GDPR with a usable
+// string, special feature 1. Applied once to the request every upstream starts
+// from, it leaves For only the vendor's own part to change.
+func (e *Evaluation) Base() Decision {
+	d := Decision{RemoveIDs: e.removeIDs, CoarsenGeo: e.coarsen, Why: e.why}
+	if e.gdpr && e.tcf != nil && !e.tcf.SpecialFeatureOptIn(1) {
+		d.CoarsenGeo = true
+		d.Why |= NoSpecialFeature1
+	}
+	return d
+}
+
+// Restricts reports whether any upstream's request could differ from what the
+// SDK sent: GDPR applies, or a request-wide rule removes or coarsens something.
+func (e *Evaluation) Restricts() bool { return e.gdpr || e.removeIDs || e.coarsen }
+
 // For decides for an upstream whose Global Vendor List id is vendor (0: none).
 func (e *Evaluation) For(vendor int) Decision {
 	d := Decision{RemoveIDs: e.removeIDs, CoarsenGeo: e.coarsen, Why: e.why}

@@ -190,3 +190,23 @@ func TestMemoBounded(t *testing.T) {
 		}
 	}
 }
+
+// Base holds every rule For applies that does not depend on the vendor.
+func TestBaseIsForWithoutTheVendorPart(t *testing.T) {
+	tc := consenttest.TCF{PurposeConsents: []int{2, 4}, VendorConsents: []int{7}}.Encode() // no special feature 1
+	for _, s := range []Signals{
+		{GDPR: 1, GDPRConsent: tc, COPPA: -1, LMT: 1, ATTS: -1},
+		{GDPR: 0, USPrivacy: "1YYN", COPPA: -1, LMT: -1, ATTS: -1},
+		{GDPR: -1, COPPA: -1, LMT: -1, ATTS: 2, OS: "ios", OSV: "17"},
+		none(),
+	} {
+		e := NewDecider(false, 0).Evaluate(&s)
+		base, vendor := e.Base(), e.For(7)
+		if base.Blocked || base.RemoveIDs != vendor.RemoveIDs || base.CoarsenGeo != vendor.CoarsenGeo || base.Why != vendor.Why {
+			t.Errorf("%+v: base %+v (%s); for the consented vendor %+v (%s)", s, base, base.Why, vendor, vendor.Why)
+		}
+		if e.Restricts() != (s.GDPR == 1 || base.RemoveIDs || base.CoarsenGeo) {
+			t.Errorf("%+v: Restricts() = %v", s, e.Restricts())
+		}
+	}
+}
