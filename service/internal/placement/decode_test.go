@@ -36,7 +36,11 @@ func TestDecode(t *testing.T) {
 				{"pkey": "c", "status": "OK", "ad": {"upstream": "http://evil.example/"}},
 				{"pkey": "d", "status": "OK", "mediationNetworks": [{"key": "k", "name": "STR", "parameters": [1]}]},
 				{"pkey": "e", "status": "OK", "ad": {"upstream": "primary", "banner": [{"w": 0, "h": 50}]}},
-				{"pkey": "f", "status": "OK", "targeting": [{"customKeys": {}, "keyType": "x", "keyValue": "y"}]}
+				{"pkey": "f", "status": "OK", "targeting": [{"customKeys": {}, "keyType": "x", "keyValue": "y"}]},
+				{"pkey": "g", "status": "OK", "targeting": [{"appVersion": ">=5.2.x", "keyType": "x", "keyValue": "y"}, {"appVersion": "", "keyType": "x", "keyValue": "y"}],
+				 "experiments": [{"id": "control", "percent": 0}, {"id": "b", "percent": 60, "override": {"articlesBetweenAds": -2, "targeting": [{"os": "android", "appVersion": "<6 >"}]}},
+				                 {"id": "b", "percent": 50.001}, {"id": "c d", "percent": 45}]},
+				{"pkey": "h", "status": "OK", "experiments": [{"id": "x", "percent": 10, "override": {"pkey": "other"}}]}
 			]`,
 			wantErrs: []string{
 				`record 1: placement "bad key": pkey`,
@@ -46,7 +50,18 @@ func TestDecode(t *testing.T) {
 				`record 4: placement "c": ad.upstream "http://evil.example/"`,
 				`record 5: placement "d": mediationNetworks[0].parameters: want a JSON object`,
 				`record 6: placement "e": ad.banner[0]`,
-				`record 7: placement "f": targeting[0]: customKeys is empty`,
+				`record 7: placement "f": targeting[0]: no condition: set customKeys, appVersion or os`,
+				`record 8: placement "g": targeting[0].appVersion ">=5.2.x": "5.2.x" is not a semantic version`,
+				`record 8: placement "g": targeting[1].appVersion "": empty`,
+				`record 8: placement "g": experiments[0].id "control": reserved`,
+				`record 8: placement "g": experiments[0].percent 0: want above 0 and at most 100`,
+				`record 8: placement "g": experiments[1].override.articlesBetweenAds must not be negative`,
+				`record 8: placement "g": experiments[1].override.targeting[0].appVersion "<6 >": ">": want a version after the operator`,
+				`record 8: placement "g": experiments[2].id "b" is already experiments[1]`,
+				`record 8: placement "g": experiments[2].percent 50.001: want at most two decimals`,
+				`record 8: placement "g": experiments[3].id "c d": want [A-Za-z0-9_-]{1,64}`,
+				`record 8: placement "g": experiments: the percentages add up to 105; at most 100`,
+				`record 9: json: unknown field "pkey"`,
 			},
 		},
 	}
@@ -155,6 +170,10 @@ func FuzzDecodeStored(f *testing.F) {
 				t.Fatalf("placement.DecodeStored accepted a placement invalid outside its ad section: %v", err)
 			}
 		}
-		p.Key(map[string]string{"section": "sports"})
+		p.KeyFor(placement.Target{CustomKey: placement.CustomKeys(map[string]string{"section": "sports"}), AppVersion: "5.2.0", OS: "android"})
+		for i := range p.Experiments {
+			p.ForArm(i).KeyFor(placement.Target{AppVersion: "v6"})
+		}
+		p.Arm(placement.Bucket(pkey, "uid"))
 	})
 }

@@ -71,7 +71,11 @@ type Placement struct {
 	ArticlesBetweenAds    int                `json:"articlesBetweenAds"`
 	MediationNetworks     []MediationNetwork `json:"mediationNetworks"`
 	Targeting             []TargetingRule    `json:"targeting,omitempty"`
-	Ad                    *Ad                `json:"ad,omitempty"`
+	// Experiments are the arms of the placement's experiment, each answering
+	// GET /v2 with its override for its share of users (see Arm); the rest is
+	// control, answered from the record itself.
+	Experiments []Experiment `json:"experiments,omitempty"`
+	Ad          *Ad          `json:"ad,omitempty"`
 
 	// AdProblem, set by DecodeStored, is what makes the ad section of a stored
 	// record unusable when the rest of it is valid: GET /v2 still answers from the
@@ -86,14 +90,6 @@ type MediationNetwork struct {
 	AndroidClassName string          `json:"androidClassName"`
 	IOSClassName     string          `json:"iosClassName"`
 	Parameters       json.RawMessage `json:"parameters,omitempty"`
-}
-
-// TargetingRule overrides keyType/keyValue when all of its CustomKeys equal the
-// request's customKeys. The first matching rule wins.
-type TargetingRule struct {
-	CustomKeys map[string]string `json:"customKeys"`
-	KeyType    string            `json:"keyType"`
-	KeyValue   string            `json:"keyValue"`
 }
 
 // Ad is how GET /v2/ad fetches an ad for the placement.
@@ -156,35 +152,6 @@ type HouseAd struct {
 // Live reports whether the placement serves ads.
 func (p *Placement) Live() bool { return p.Status == StatusOK }
 
-// Key returns keyType and keyValue for a request's customKeys: those of the first
-// targeting rule whose customKeys all match, else the placement's own.
-func (p *Placement) Key(customKeys map[string]string) (keyType, keyValue string) {
-	return p.KeyFor(func(name string) (string, bool) {
-		v, ok := customKeys[name]
-		return v, ok
-	})
-}
-
-// KeyFor is Key for callers that hold the request's customKeys in something other
-// than a map: customKey returns the value of one, and whether the request has it.
-func (p *Placement) KeyFor(customKey func(name string) (value string, ok bool)) (keyType, keyValue string) {
-	for _, r := range p.Targeting {
-		if r.matches(customKey) {
-			return r.KeyType, r.KeyValue
-		}
-	}
-	return p.KeyType, p.KeyValue
-}
-
-func (r TargetingRule) matches(customKey func(string) (string, bool)) bool {
-	for k, want := range r.CustomKeys {
-		if got, ok := customKey(k); !ok || got != want {
-			return false
-		}
-	}
-	return true
-}
-
 // Validate reports what makes the record unusable, every problem at once: an
 // errors.Join of one error per problem, each naming the placement.
 func (p *Placement) Validate() error {
@@ -198,16 +165,9 @@ func (p *Placement) Validate() error {
 	if p.ArticlesBeforeFirstAd < 0 || p.ArticlesBetweenAds < 0 {
 		errs = append(errs, errors.New("articlesBeforeFirstAd and articlesBetweenAds must not be negative"))
 	}
-	for i, n := range p.MediationNetworks {
-		if !jsonObject(n.Parameters) {
-			errs = append(errs, fmt.Errorf("mediationNetworks[%d].parameters: want a JSON object", i))
-		}
-	}
-	for i, r := range p.Targeting {
-		if len(r.CustomKeys) == 0 {
-			errs = append(errs, fmt.Errorf("targeting[%d]: customKeys is empty", i))
-		}
-	}
+	errs = append(errs, validateNetworks("mediationNetworks", p.MediationNetworks)...)
+	errs = append(errs, validateTargeting("targeting", p.Targeting)...)
+	errs = append(errs, p.validateExperiments()...)
 	if p.Ad != nil {
 		errs = append(errs, p.Ad.validateUpstreams()...)
 		if len(p.Ad.Banner) == 0 && !p.Ad.Native {
@@ -263,6 +223,18 @@ func (a *Ad) validateUpstreams() []error {
 		// JSON holds no NaN or infinity, but a record built in Go might.
 		if adj := b.Adjustment(); !(adj > 0) || math.IsInf(adj, 0) {
 			errs = append(errs, fmt.Errorf("ad.upstreams[%d].bidAdjustment %v: want a factor above 0 (1 when left out)", i, adj))
+		}
+	}
+	return errs
+}
+
+// validateNetworks reports the problems of a mediation waterfall, each named by
+// prefix and index.
+func validateNetworks(prefix string, networks []MediationNetwork) []error {
+	var errs []error
+	for i, n := range networks {
+		if !jsonObject(n.Parameters) {
+			errs = append(errs, fmt.Errorf("%s[%d].parameters: want a JSON object", prefix, i))
 		}
 	}
 	return errs

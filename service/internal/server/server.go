@@ -23,6 +23,7 @@ import (
 
 	"asap/service/config"
 	"asap/service/internal/adquery"
+	"asap/service/internal/experiment"
 	"asap/service/internal/limiter"
 	"asap/service/internal/placement"
 )
@@ -45,6 +46,10 @@ type Deps struct {
 	// Ad is the ad service behind GET /v2/ad (an *ad.Service). Nil leaves the
 	// route out.
 	Ad AdService
+	// Experiments counts the requests of placements with experiments by arm; the
+	// same Metrics counts GET /v2/ad's (the ad service's). Nil makes the server's
+	// own, registered on Registry.
+	Experiments *experiment.Metrics
 	// AccessLog, when set, receives the access log lines (Config.AccessLog on) as
 	// JSON written directly, in the format of slog's JSON handler, without going
 	// through Logger: the cheap path for JSON logs at info level. Nil writes them
@@ -103,6 +108,11 @@ func New(deps Deps) (*Server, error) {
 	var err error
 	if s.metrics, err = newMetrics(deps.Registry, s.limiter); err != nil {
 		return nil, err
+	}
+	if s.v2Answers.experiments = deps.Experiments; s.v2Answers.experiments == nil {
+		if s.v2Answers.experiments, err = experiment.New(deps.Registry); err != nil {
+			return nil, err
+		}
 	}
 
 	e := echo.New()

@@ -23,11 +23,19 @@ func (s *Server) v2(c echo.Context) error {
 	if err != nil {
 		return lookupError(s.log, q.pkey, err)
 	}
-	keyType, keyValue := p.KeyFor(q.customKey)
+	mrid := uuid.New()
+	answer := s.v2Answers.get(p)
+	if len(p.Experiments) > 0 {
+		answer = answer.arm(p.Arm(bucket(p.PKey, q.uid, mrid)))
+		if answer.requests != nil {
+			answer.requests.Inc()
+		}
+	}
+	keyType, keyValue := answer.view.KeyFor(q.target())
 
 	buf := bufPool.Get().(*[]byte)
 	defer bufPool.Put(buf)
-	*buf = s.v2Answers.get(p).append((*buf)[:0], uuid.New(), keyType, keyValue)
+	*buf = answer.append((*buf)[:0], mrid, keyType, keyValue)
 
 	res := c.Response()
 	h := res.Header()
@@ -37,6 +45,16 @@ func (s *Server) v2(c echo.Context) error {
 	res.WriteHeader(http.StatusOK)
 	res.Write(*buf) // an error here means the client left; nothing to answer
 	return nil
+}
+
+// bucket returns the experiment bucket of a GET /v2 request: from its uid, else
+// from its mrid (as placement.Bucket says).
+func bucket(pkey, uid string, mrid uuid.UUID) int {
+	if uid != "" {
+		return placement.Bucket(pkey, uid)
+	}
+	var s [36]byte
+	return placement.Bucket(pkey, appendUUID(s[:0], mrid))
 }
 
 var (

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"asap/service/config"
 	"asap/service/internal/placement"
@@ -33,6 +34,7 @@ type v2Answer struct {
 	ArticlesBeforeFirstAd int         `json:"articlesBeforeFirstAd"`
 	ArticlesBetweenAds    int         `json:"articlesBetweenAds"`
 	MediationNetworks     []v2Network `json:"mediationNetworks"`
+	ExperimentID          string      `json:"experimentId,omitempty"`
 }
 
 type v2Network struct {
@@ -43,11 +45,11 @@ type v2Network struct {
 	Parameters       json.RawMessage `json:"parameters"`
 }
 
-func marshalV2(mrid uuid.UUID, p *placement.Placement, keyType, keyValue string) string {
+func marshalV2(mrid uuid.UUID, p *placement.Placement, keyType, keyValue, experimentID string) string {
 	a := v2Answer{
 		MRID: mrid.String(), PKey: p.PKey, AdServer: p.AdServer, KeyType: keyType, KeyValue: keyValue,
 		Status: p.Status, ArticlesBeforeFirstAd: p.ArticlesBeforeFirstAd, ArticlesBetweenAds: p.ArticlesBetweenAds,
-		MediationNetworks: []v2Network{},
+		MediationNetworks: []v2Network{}, ExperimentID: experimentID,
 	}
 	for _, n := range p.MediationNetworks {
 		params := n.Parameters
@@ -83,18 +85,22 @@ func TestAppendV2MatchesEncodingJSON(t *testing.T) {
 		},
 	}
 	list = append(list, tricky, placement.Placement{PKey: "empty"})
+	exp := experimentPlacement()
+	list = append(list, *exp.ForArm(0))
+	ids := map[string]string{"tricky": "an \"arm\" <id>", exp.PKey: exp.Experiments[0].ID}
 	mrid := uuid.New()
 	for _, p := range list {
 		t.Run(p.PKey, func(t *testing.T) {
-			keyType, keyValue := p.Key(map[string]string{"section": "sports"})
-			got := string(appendV2(nil, mrid, &p, keyType, keyValue))
+			keyType, keyValue := p.KeyFor(placement.Target{CustomKey: placement.CustomKeys(map[string]string{"section": "sports"}), OS: "iOS"})
+			id := ids[p.PKey]
+			got := string(appendV2(nil, mrid, &p, keyType, keyValue, id))
 			if !json.Valid([]byte(got)) {
 				t.Fatalf("appendV2 wrote invalid JSON:\n%s", got)
 			}
 			// Compare after a round trip, as raw parameters keep their spacing.
 			var g, w any
 			json.Unmarshal([]byte(got), &g)
-			json.Unmarshal([]byte(marshalV2(mrid, &p, keyType, keyValue)), &w)
+			json.Unmarshal([]byte(marshalV2(mrid, &p, keyType, keyValue, id)), &w)
 			gb, _ := json.Marshal(g)
 			wb, _ := json.Marshal(w)
 			if string(gb) != string(wb) {
@@ -139,6 +145,7 @@ func FuzzV2Query(f *testing.F) {
 		"pkey=demo-feed&customKeys[section]=sports", "pkey=demo-feed&customKeys%5Bsection%5D=sports",
 		"pkey=demo-feed&customKeys[]=x", "pkey=demo-feed&customKeys=1", "customKeys[a]=%zz&pkey=demo-feed",
 		"pkey=demo-feed&pubAppName=a+b&pubAppVersion=%E2%82%AC", "&&&=&=", "pkey=demo-feed;x=1", "pkey=%00",
+		"pkey=exp&uid=6D92078A-8246-4BA4-AE5B-76104861E7DC&os=ios&pubAppVersion=5.2.1", "pkey=exp&uid=&uid=a", "pkey=exp&os=%ZZ",
 	} {
 		f.Add(q)
 	}
@@ -146,7 +153,7 @@ func FuzzV2Query(f *testing.F) {
 	if err := json.Unmarshal(samples.JSON, &list); err != nil {
 		f.Fatal(err)
 	}
-	getter := mapGetter{}
+	getter := mapGetter{"exp": experimentPlacement()}
 	for i := range list {
 		getter[list[i].PKey] = &list[i]
 	}
@@ -259,15 +266,40 @@ func BenchmarkV2CacheHit(b *testing.B) {
 				b.Fatal(err)
 			}
 			req := httptest.NewRequest(http.MethodGet, "/v2?pkey=demo-feed&customKeys[section]=sports", nil)
-			b.ReportAllocs()
-			for b.Loop() {
-				rec := httptest.NewRecorder()
-				s.ServeHTTP(rec, req)
-				if rec.Code != 200 {
-					b.Fatalf("code %d", rec.Code)
-				}
-			}
+			benchServe(b, s, req)
 		})
+	}
+}
+
+// BenchmarkV2Experiment is GET /v2 of a placement with experiments: the arm
+// drawn from the uid, or from the mrid without one, and counted.
+func BenchmarkV2Experiment(b *testing.B) {
+	getter := mapGetter{"exp": experimentPlacement()}
+	s, err := New(Deps{
+		Config:     config.Config{Limits: config.Limits{MaxInFlight: 64, MaxQueued: 64, QueueTimeout: 1e9, RetryAfter: 1e9}},
+		Placements: getter,
+		Registry:   prometheus.NewRegistry(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, q := range []string{"uid=6D92078A-8246-4BA4-AE5B-76104861E7DC", "no-uid"} {
+		b.Run(q, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, "/v2?pkey=exp&pubAppVersion=5.2.1&os=android&"+q, nil)
+			benchServe(b, s, req)
+		})
+	}
+}
+
+// benchServe serves req through s b.N times, each answered 200.
+func benchServe(b *testing.B, s *Server, req *http.Request) {
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatalf("code %d", rec.Code)
+		}
 	}
 }
 

@@ -9,18 +9,36 @@ import (
 	"sync/atomic"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"asap/service/internal/experiment"
 	"asap/service/internal/jsonstr"
 	"asap/service/internal/placement"
 )
 
 // encodedV2 is the GET /v2 answer of one placement, encoded once: only the mrid
 // and keyType/keyValue (which targeting chooses per request) are written per
-// request, around the pre-encoded parts.
+// request, around the pre-encoded parts. A placement with experiments has one
+// more answer per arm, in arms.
 type encodedV2 struct {
-	p    *placement.Placement
-	head []byte // `","pkey":...,"keyType":`
-	tail []byte // `,"status":...}`
+	p    *placement.Placement // the placement as cached: the key of v2Answers
+	view *placement.Placement // what this answer is of: p, or the arm's p.ForArm
+	head []byte               // `","pkey":...,"keyType":`
+	tail []byte               // `,"status":...}`, with the arm's experimentId
+
+	// arms are the answers of p.Experiments, in order; nil in an arm's answer.
+	arms []encodedV2
+	// requests counts this answer's requests when p has experiments (nil else).
+	requests prometheus.Counter
+}
+
+// arm returns the answer of arm i of the placement's experiments, or the
+// control answer for -1.
+func (e *encodedV2) arm(i int) *encodedV2 {
+	if i < 0 {
+		return e
+	}
+	return &e.arms[i]
 }
 
 // append appends the answer with the given mrid and keys to b: the bytes
@@ -41,6 +59,9 @@ func (e *encodedV2) append(b []byte, mrid uuid.UUID, keyType, keyValue string) [
 type v2Answers struct {
 	m sync.Map // pkey → *encodedV2
 	n atomic.Int64
+	// experiments gives the request counters of placements with experiments.
+	// Nil counts nothing.
+	experiments *experiment.Metrics
 }
 
 // maxV2Answers bounds v2Answers: past it, the map starts over. Only placements
@@ -56,23 +77,35 @@ func (as *v2Answers) get(p *placement.Placement) *encodedV2 {
 		as.m.Clear()
 		as.n.Store(1)
 	}
-	e := &encodedV2{p: p, head: appendV2Head(nil, p), tail: appendV2Tail(nil, p)}
+	e := &encodedV2{p: p, view: p, head: appendV2Head(nil, p), tail: appendV2Tail(nil, p, "")}
+	if len(p.Experiments) > 0 {
+		e.requests = as.experiments.Requests("/v2", p, -1)
+		e.arms = make([]encodedV2, len(p.Experiments))
+		for i := range p.Experiments {
+			a := p.ForArm(i)
+			e.arms[i] = encodedV2{
+				p: p, view: a, head: appendV2Head(nil, a), tail: appendV2Tail(nil, a, p.Experiments[i].ID),
+				requests: as.experiments.Requests("/v2", p, i),
+			}
+		}
+	}
 	as.m.Store(p.PKey, e)
 	return e
 }
 
 // appendV2 appends the GET /v2 answer, the JSON the SDKs in the field parse: the
-// field names, their order and status "OK" are frozen. It writes the JSON by hand
-// because this is the hottest path of the server; TestAppendV2MatchesEncodingJSON
-// holds it to what encoding/json would write.
-func appendV2(b []byte, mrid uuid.UUID, p *placement.Placement, keyType, keyValue string) []byte {
+// field names, their order and status "OK" are frozen; fields added since
+// (experimentId, only in an experiment arm's answer) come last. It writes the
+// JSON by hand because this is the hottest path of the server;
+// TestAppendV2MatchesEncodingJSON holds it to what encoding/json would write.
+func appendV2(b []byte, mrid uuid.UUID, p *placement.Placement, keyType, keyValue, experimentID string) []byte {
 	b = append(b, `{"mrid":"`...)
 	b = appendUUID(b, mrid)
 	b = appendV2Head(b, p)
 	b = jsonstr.Append(b, keyType)
 	b = append(b, `,"keyValue":`...)
 	b = jsonstr.Append(b, keyValue)
-	return appendV2Tail(b, p)
+	return appendV2Tail(b, p, experimentID)
 }
 
 // appendV2Head appends the part of the answer between the mrid and keyType's value.
@@ -84,8 +117,9 @@ func appendV2Head(b []byte, p *placement.Placement) []byte {
 	return append(b, `,"keyType":`...)
 }
 
-// appendV2Tail appends the part of the answer after keyValue's value.
-func appendV2Tail(b []byte, p *placement.Placement) []byte {
+// appendV2Tail appends the part of the answer after keyValue's value, with
+// experimentId when it is not "" (an experiment arm's answer).
+func appendV2Tail(b []byte, p *placement.Placement, experimentID string) []byte {
 	b = append(b, `,"status":`...)
 	b = jsonstr.Append(b, p.Status)
 	b = append(b, `,"articlesBeforeFirstAd":`...)
@@ -109,7 +143,12 @@ func appendV2Tail(b []byte, p *placement.Placement) []byte {
 		b = appendObject(b, n.Parameters)
 		b = append(b, '}')
 	}
-	return append(b, "]}"...)
+	b = append(b, ']')
+	if experimentID != "" {
+		b = append(b, `,"experimentId":`...)
+		b = jsonstr.Append(b, experimentID)
+	}
+	return append(b, '}')
 }
 
 // appendObject appends raw when it is a JSON object, else {}: SDKs expect

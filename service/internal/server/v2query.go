@@ -16,13 +16,17 @@ const (
 	maxCustomKeyName  = 64
 	maxCustomKeyValue = 256
 	maxAppField       = 256
+	maxShortField     = 64 // uid and os, as GET /v2/ad bounds them
 )
 
 // v2Query is the parsed query of GET /v2.
 type v2Query struct {
-	// pkey is the placement key. pubAppName and pubAppVersion are checked (well
-	// formed, bounded) but not kept: the answer does not depend on them.
+	// pkey is the placement key. pubAppName is checked (well formed, bounded)
+	// but not kept: the answer does not depend on it.
 	pkey string
+	// appVersion (pubAppVersion) and os are what targeting rules match besides
+	// customKeys; uid, the advertising id, picks the user's experiment arm.
+	appVersion, os, uid string
 	// The customKeys[<name>]=<value> pairs, in the order given, each name once: the
 	// first few in an array held in the query itself, any more in a slice. Not a map
 	// (an allocation of a few hundred bytes per request) and not a slice alone (one
@@ -37,6 +41,11 @@ const inlineCustomKeys = 4
 
 // customKey is one customKeys[<name>]=<value> pair.
 type customKey struct{ name, value string }
+
+// target returns what the query offers targeting rules.
+func (q *v2Query) target() placement.Target {
+	return placement.Target{CustomKey: q.customKey, AppVersion: q.appVersion, OS: q.os}
+}
 
 // customKey returns the value of customKeys[name], and whether the query has it.
 func (q *v2Query) customKey(name string) (string, bool) {
@@ -69,6 +78,7 @@ func (q *v2Query) addCustomKey(k customKey) {
 func parseV2Query(raw string) (v2Query, error) {
 	var q v2Query
 	seenPkey := false
+	var seen uint8 // pubAppVersion 1, os 2, uid 4
 	for {
 		key, rawValue, rest, ok, err := query.Next(raw)
 		if !ok {
@@ -90,7 +100,28 @@ func parseV2Query(raw string) (v2Query, error) {
 				}
 			}
 			q.pkey, seenPkey = v, true
-		case key == "pubAppName", key == "pubAppVersion":
+		case key == "pubAppVersion", key == "os", key == "uid":
+			v, err := query.Unescape(rawValue)
+			if err != nil {
+				return q, query.Bad(key, "malformed percent-encoding")
+			}
+			dst, limit, bit := &q.appVersion, maxAppField, uint8(1)
+			switch key {
+			case "os":
+				dst, limit, bit = &q.os, maxShortField, 2
+			case "uid":
+				dst, limit, bit = &q.uid, maxShortField, 4
+			}
+			if len(v) > limit {
+				return q, query.Bad(key, "longer than %d bytes", limit)
+			}
+			if seen&bit != 0 {
+				if err := query.Repeated(key, *dst, v); err != nil {
+					return q, err
+				}
+			}
+			*dst, seen = v, seen|bit
+		case key == "pubAppName":
 			n, ok := unescapedLen(rawValue)
 			if !ok {
 				return q, query.Bad(key, "malformed percent-encoding")
