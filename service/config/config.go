@@ -144,7 +144,8 @@ type Cache struct {
 
 // Limits are the "Tomcat knobs": past them a request gets 503 with Retry-After at once.
 type Limits struct {
-	// MaxInFlight is the number of requests handled at once.
+	// MaxInFlight bounds the requests of each SDK route handled at once: the
+	// adaptive limit (docs/operations.md, In-flight limits) stays within it.
 	MaxInFlight int `envconfig:"MAX_IN_FLIGHT" default:"512"`
 	// MaxQueued is the number of requests waiting for a slot; 0 means none wait.
 	MaxQueued int `envconfig:"MAX_QUEUED" default:"1024"`

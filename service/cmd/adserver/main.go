@@ -3,6 +3,7 @@
 //
 //	go run ./service/cmd/adserver -addr 127.0.0.1:8081 -fill 0.8 -latency 20ms -jitter 10ms
 //	go run ./service/cmd/adserver -addr 127.0.0.1:8082 -price 2.10 -seat exchange-b -latency 60ms
+//	go run ./service/cmd/adserver -formats banner,native   # never bids video
 //
 // Several, on different addresses with different prices and latencies, are the
 // upstreams of one auction (scripts/run-local.sh starts three).
@@ -46,6 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	price := fs.Float64("price", 0, "price of every bid, CPM (default: at random, at or above the floor; 1.50 with -fixed)")
 	seat := fs.String("seat", "demo-seat", "seat of the bids")
 	status := fs.Int("status", 0, "answer every auction with this HTTP status and no body (failure drills)")
+	formats := fs.String("formats", demoad.FormatList(demoad.DefaultFormats), "formats to bid, in order of preference: an imp offering several gets the first listed; one offering none listed gets 204")
 	baseURL := fs.String("base-url", "", "URL the bids' nurl and burl point at, as ASAP and SDKs reach this server (default: http://<Host header of the auction>)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -61,6 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-base-url %q: want an http(s) URL", *baseURL)
 		}
 	}
+	kinds, err := demoad.ParseFormats(*formats)
+	if err != nil {
+		return fmt.Errorf("-formats %q: %w", *formats, err)
+	}
 	if *price < 0 {
 		return fmt.Errorf("-price %v: must not be negative", *price)
 	}
@@ -69,15 +75,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	srv := demoad.New(demoad.Options{
 		Fill: *fill, NoFill: *fill == 0, Latency: *latency, Jitter: *jitter, Fixed: *fixed, FixedNoNURL: !*nurl, Status: *status,
-		BaseURL: *baseURL, Price: *price, Seat: *seat,
+		BaseURL: *baseURL, Price: *price, Seat: *seat, Formats: kinds,
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second}
-	fmt.Fprintf(stdout, "demo ad server on http://%s/openrtb2/auction (seat %s, fill %.2f, price %v, latency %s ± %s, fixed %t)\n",
-		ln.Addr(), *seat, *fill, *price, *latency, *jitter, *fixed)
+	fmt.Fprintf(stdout, "demo ad server on http://%s/openrtb2/auction (seat %s, fill %.2f, price %v, latency %s ± %s, fixed %t, formats %s)\n",
+		ln.Addr(), *seat, *fill, *price, *latency, *jitter, *fixed, *formats)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -48,7 +48,7 @@ func TestRunServesAuctions(t *testing.T) {
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-fill", "1.5"}, {"-fill", "-0.1"}, {"-latency", "-1s"}, {"-status", "42"}, {"-nope"}, {"-base-url", "ftp://x"}} {
+	for _, args := range [][]string{{"-fill", "1.5"}, {"-fill", "-0.1"}, {"-latency", "-1s"}, {"-status", "42"}, {"-nope"}, {"-base-url", "ftp://x"}, {"-formats", "html"}, {"-formats", "video,video"}} {
 		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("run %q: got nil; want an error", args)
 		}

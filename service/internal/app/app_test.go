@@ -386,7 +386,7 @@ func TestShedWhenSaturated(t *testing.T) {
 			t.Errorf("%s request = %d, %v; want 200", name, r.code, r.err)
 		}
 	}
-	if m := get(t, in.admin+"/metrics").body; !strings.Contains(m, "asap_http_shed_total 1") {
+	if m := get(t, in.admin+"/metrics").body; !strings.Contains(m, `asap_http_shed_total{reason="queue_full"} 1`) {
 		t.Errorf("/metrics does not count the shed request")
 	}
 }

@@ -9,20 +9,13 @@ import (
 	"time"
 
 	"asap/service/internal/adquery"
+	"asap/service/internal/format"
 	"asap/service/internal/openrtb"
 	"asap/service/internal/placement"
 )
 
 // Currency is the only currency ASAP bids and pays in.
 const Currency = "USD"
-
-// NativeRequest is the Native Ads 1.2 request ASAP offers for native placements: a
-// title, a main image and a sponsor, the assets every native layout of the SDK shows.
-const NativeRequest = `{"ver":"1.2","context":1,"plcmttype":1,"plcmtcnt":1,"assets":[` +
-	`{"id":1,"required":1,"title":{"len":90}},` +
-	`{"id":2,"required":1,"img":{"type":3,"wmin":300,"hmin":157}},` +
-	`{"id":3,"required":0,"data":{"type":1,"len":25}},` +
-	`{"id":4,"required":0,"data":{"type":2,"len":140}}]}`
 
 var (
 	one     int8 = 1
@@ -67,7 +60,7 @@ func Build(r *adquery.Request, p *placement.Placement, mrid string, tmax time.Du
 		imp.Banner = b
 	}
 	if ad.Native {
-		imp.Native = &openrtb.Native{Request: NativeRequest, Ver: "1.2"}
+		imp.Native = &openrtb.Native{Request: format.NativeRequest, Ver: "1.2"}
 	}
 	if r.CreativeKey != "" || r.CampaignKey != "" {
 		imp.Ext = keysExt(r.CreativeKey, r.CampaignKey)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"asap/service/internal/adquery"
+	"asap/service/internal/format"
 	"asap/service/internal/openrtb"
 	"asap/service/internal/openrtb/openrtbtest"
 	"asap/service/internal/placement"
@@ -64,7 +65,7 @@ func TestBuildBidRequestMapsEveryField(t *testing.T) {
 		Imp: []openrtb.Imp{{
 			ID: "1", TagID: "demo-feed", BidFloor: 0.5, BidFloorCur: "USD", Secure: &secure,
 			Banner: &openrtb.Banner{Format: []openrtb.Format{{W: 300, H: 250}, {W: 320, H: 50}}, W: 300, H: 250},
-			Native: &openrtb.Native{Request: NativeRequest, Ver: "1.2"},
+			Native: &openrtb.Native{Request: format.NativeRequest, Ver: "1.2"},
 			Ext:    json.RawMessage(`{"creative_key":"ck-1"}`),
 		}},
 		App:    &openrtb.App{Bundle: "com.example", Name: "Example", Ver: "1.2", Publisher: &openrtb.Publisher{ID: "pub-1"}},
@@ -83,7 +84,7 @@ func TestBuildBidRequestMapsEveryField(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", g, w)
 	}
 	var native map[string]any
-	if err := json.Unmarshal([]byte(NativeRequest), &native); err != nil {
+	if err := json.Unmarshal([]byte(format.NativeRequest), &native); err != nil {
 		t.Errorf("native request is not JSON: %v", err)
 	}
 	if !bytes.Contains(body, []byte(`"tagid":"demo-feed"`)) {

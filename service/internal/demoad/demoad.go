@@ -4,7 +4,9 @@
 // It answers POST /openrtb2/auction with one seatbid holding one bid per request
 // (priced at or above the imp's floor, or at a fixed price; markup carrying
 // ${AUCTION_PRICE}; nurl, lurl and burl pointing at its own /win, /loss and /imp,
-// which it counts), or 204 when it does not fill. GET /stats reports its counters.
+// which it counts), or 204 when it does not fill. The bid is of the first format
+// of Options.Formats that the imp offers: a banner, a VAST 4.1 video (or audio)
+// ad, or a Native 1.2 response with the assets of the imp's native request. GET /stats reports its counters.
 // Several can run side by side with different prices, seats and latencies, as the
 // upstreams of one auction.
 package demoad
@@ -25,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"asap/service/internal/format"
 	"asap/service/internal/openrtb"
 )
 
@@ -57,6 +60,10 @@ type Options struct {
 	// BlockWins makes GET /win wait until the client gives up (tests that win
 	// notices never delay the SDK).
 	BlockWins bool
+	// Formats is the order in which the demo picks among the formats an imp
+	// offers; a format not listed is never bid (the imp gets 204 when it offers
+	// none listed). Empty means DefaultFormats.
+	Formats []format.Kind
 	// BaseURL is where the bids' nurl and burl point (this server as its clients
 	// reach it). Empty means http://<the Host header of the auction request>.
 	BaseURL string
@@ -66,7 +73,7 @@ type Options struct {
 type Server struct {
 	opts Options
 
-	requests, bids, wins, losses, imps atomic.Int64
+	requests, bids, wins, losses, imps, events atomic.Int64
 
 	mu   sync.Mutex
 	last []byte // the last auction body, for tests
@@ -87,7 +94,8 @@ func New(opts Options) *Server {
 	return &Server{opts: opts}
 }
 
-// Handler serves POST /openrtb2/auction, GET /win, GET /loss, GET /imp and GET /stats.
+// Handler serves POST /openrtb2/auction, GET /win, GET /loss, GET /imp, GET /event
+// and GET /stats.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /openrtb2/auction", s.auction)
@@ -98,6 +106,10 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /imp", func(w http.ResponseWriter, r *http.Request) {
 		s.imps.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /event", func(w http.ResponseWriter, r *http.Request) {
+		s.events.Add(1)
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
@@ -114,12 +126,15 @@ type Stats struct {
 	Wins     int64 `json:"wins"`
 	Losses   int64 `json:"losses"`
 	Imps     int64 `json:"imps"`
+	Events   int64 `json:"events"`
 }
 
 // Stats returns the counters: auctions received, bids made, win notices, loss
-// notices and impression beacons received.
+// notices, impression beacons (burl, and the impression pixels of its VAST and
+// Native ads, which also point at /imp) and other events (VAST tracking events,
+// Native click trackers, at /event) received.
 func (s *Server) Stats() Stats {
-	return Stats{Requests: s.requests.Load(), Bids: s.bids.Load(), Wins: s.wins.Load(), Losses: s.losses.Load(), Imps: s.imps.Load()}
+	return Stats{Requests: s.requests.Load(), Bids: s.bids.Load(), Wins: s.wins.Load(), Losses: s.losses.Load(), Imps: s.imps.Load(), Events: s.events.Load()}
 }
 
 // LastRequest returns the body of the last auction received (nil in Fixed mode).
@@ -181,10 +196,19 @@ func (s *Server) auction(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	resp, err := s.bidFor(&req, s.base(r), s.formats())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if resp == nil { // no format it bids is offered
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	s.bids.Add(1)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Openrtb-Version", openrtb.Version)
-	json.NewEncoder(w).Encode(s.bidFor(&req, s.base(r)))
+	json.NewEncoder(w).Encode(resp)
 }
 
 // requestID reads the bid request body and returns its id, JSON-escaped, as
@@ -236,8 +260,11 @@ func (s *Server) base(r *http.Request) string {
 	return "http://" + r.Host
 }
 
-// bidFor bids on the first imp of req: a banner of its first size, else a native ad.
-func (s *Server) bidFor(req *openrtb.BidRequest, base string) *openrtb.BidResponse {
+// bidFor bids on the first imp of req in the first of formats it offers:
+// a banner of its first size, a VAST 4.1 video or audio ad, or a Native 1.2
+// response to its native request. It returns nil when the imp offers none of
+// Formats, and an error when its native request cannot be read.
+func (s *Server) bidFor(req *openrtb.BidRequest, base string, formats []format.Kind) (*openrtb.BidResponse, error) {
 	imp := &req.Imp[0]
 	// A price at or above the floor, in whole cents, so demo numbers read easily.
 	price := math.Ceil(max(imp.BidFloor, 0.5)*(1+rand.Float64())*100) / 100
@@ -260,36 +287,54 @@ func (s *Server) bidFor(req *openrtb.BidRequest, base string) *openrtb.BidRespon
 		CID:     "demo-campaign-1",
 		CrID:    "demo-creative-1",
 	}
-	switch {
-	case imp.Banner != nil:
+	kind, _ := pick(imp, formats)
+	switch kind {
+	case format.Banner:
 		w, h := imp.Banner.W, imp.Banner.H
 		if len(imp.Banner.Format) > 0 {
 			w, h = imp.Banner.Format[0].W, imp.Banner.Format[0].H
 		}
-		bid.W, bid.H, bid.MType = w, h, 1
+		bid.W, bid.H = w, h
 		bid.AdM = fmt.Sprintf(`<div class="demo-ad" style="width:%dpx;height:%dpx">Demo ad for %s, won at $${AUCTION_PRICE} CPM</div>`,
 			w, h, html.EscapeString(imp.TagID))
+	case format.Video, format.Audio:
+		bid.AdM, _ = vastAd(imp, kind, base)
+		if kind == format.Video {
+			bid.W, bid.H = imp.Video.W, imp.Video.H
+		}
+	case format.Native:
+		adm, err := nativeAd(imp, base)
+		if err != nil {
+			return nil, fmt.Errorf("imp %q: native request: %w", imp.ID, err)
+		}
+		bid.AdM = adm
 	default:
-		bid.MType = 4
-		bid.AdM = `{"native":{"ver":"1.2","assets":[{"id":1,"title":{"text":"Demo native ad"}},` +
-			`{"id":2,"img":{"url":"https://demo-advertiser.example/ad.png","w":1200,"h":628}},` +
-			`{"id":3,"data":{"value":"Demo advertiser"}}],"link":{"url":"https://demo-advertiser.example/"}}}`
+		return nil, nil
 	}
+	bid.MType = int8(kind)
 	return &openrtb.BidResponse{
 		ID:      req.ID,
 		BidID:   "demo-" + strconv.FormatUint(rand.Uint64(), 36),
 		Cur:     "USD",
 		SeatBid: []openrtb.SeatBid{{Seat: seat, Bid: []openrtb.Bid{bid}}},
+	}, nil
+}
+
+// formats is Formats, or DefaultFormats when empty.
+func (s *Server) formats() []format.Kind {
+	if len(s.opts.Formats) > 0 {
+		return s.opts.Formats
 	}
+	return DefaultFormats
 }
 
 // fixedResponse is the constant answer of Fixed mode around the request's id: a
 // 300x250 banner at $1.50 (or Price), with a nurl and lurl unless FixedNoNURL.
 func (s *Server) fixedResponse(base string) (head, tail []byte) {
-	resp := s.bidFor(&openrtb.BidRequest{ID: "fixed", Imp: []openrtb.Imp{{
+	resp, _ := s.bidFor(&openrtb.BidRequest{ID: "fixed", Imp: []openrtb.Imp{{
 		ID: "1", TagID: "fixed", BidFloor: 1.5,
 		Banner: &openrtb.Banner{Format: []openrtb.Format{{W: 300, H: 250}}},
-	}}}, base)
+	}}}, base, []format.Kind{format.Banner}) // a banner: never nil, never an error
 	bid := &resp.SeatBid[0].Bid[0]
 	bid.Price = 1.5
 	if s.opts.Price > 0 {

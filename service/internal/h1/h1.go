@@ -126,6 +126,39 @@ var (
 	errSwitchingProtocols = errors.New("101 Switching Protocols not asked for")
 )
 
+// ExchangeError is the error of an exchange that failed once it had a connection:
+// how far it got, so that a caller can tell whose the failure was. A deadline that
+// passed before the request was written, or while its answer lay unread, was
+// spent inside the caller's process (waiting for a CPU, say), not by the peer.
+type ExchangeError struct {
+	// Err is what failed.
+	Err error
+	// Wrote is when the whole request reached the connection; zero when it did not.
+	Wrote time.Time
+	// Pending reports that, when the exchange failed, bytes of an answer had
+	// arrived and were waiting to be read (or the peer had closed the connection).
+	Pending bool
+}
+
+// Error returns Err's text.
+func (e *ExchangeError) Error() string { return e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *ExchangeError) Unwrap() error { return e.Err }
+
+// Timeout reports whether Err is a timeout, as net.Error's Timeout does (url.Error
+// asks its wrapped error for it directly).
+func (e *ExchangeError) Timeout() bool {
+	var t interface{ Timeout() bool }
+	return errors.As(e.Err, &t) && t.Timeout()
+}
+
+// failed wraps err, the failure of an exchange on c whose request was written at
+// wrote (zero: not written), with what c holds unread.
+func (c *h1Conn) failed(err error, wrote time.Time) error {
+	return &ExchangeError{Err: err, Wrote: wrote, Pending: c.pending()}
+}
+
 // aLongTimeAgo is a deadline in the past: setting it interrupts blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -189,15 +222,16 @@ func (t *Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request, 
 	c.written = 0
 	writeRequest(c.bw, req, body)
 	if err := c.flush(); err != nil {
-		return nil, err
+		return nil, c.failed(err, time.Time{})
 	}
+	wrote := time.Now()
 	t.awaitHeaders(c, deadline)
 	resp, err := t.readResponse(c, req)
 	if err != nil {
-		return nil, err
+		return nil, c.failed(err, wrote)
 	}
 	c.SetReadDeadline(deadline) // the body, under the request's deadline alone
-	resp.Body = &h1Body{t: t, c: c, r: resp.Body, reuse: !resp.Close, stop: stop}
+	resp.Body = &h1Body{t: t, c: c, r: resp.Body, reuse: !resp.Close, stop: stop, wrote: wrote}
 	ok = true
 	return resp, nil
 }
@@ -285,6 +319,7 @@ type h1Body struct {
 	reuse bool
 	stop  func() bool
 	done  bool
+	wrote time.Time // when the request was written
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
@@ -295,6 +330,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 	if err == io.EOF {
 		b.release(true)
 	} else if err != nil {
+		err = b.c.failed(err, b.wrote)
 		b.release(false)
 	}
 	return n, err

@@ -15,6 +15,19 @@ func (c *h1Conn) quiet() bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
+	return c.socketQuiet()
+}
+
+// pending reports whether a connection whose exchange failed holds bytes of an
+// answer not read yet, or the peer's close: the answer had come, or begun to,
+// when the caller gave up on it.
+func (c *h1Conn) pending() bool { return c.br.Buffered() > 0 || !c.socketQuiet() }
+
+// socketQuiet peeks at the TCP socket, without waiting: it reports whether
+// nothing is there to read, not even EOF. The peek goes through Control, not
+// Read, so that a read deadline already past (an exchange that timed out) does
+// not refuse it.
+func (c *h1Conn) socketQuiet() bool {
 	sc, ok := c.raw.(syscall.Conn)
 	if !ok {
 		return true // not a socket (tests); the answer's parse catches the rest
@@ -25,10 +38,11 @@ func (c *h1Conn) quiet() bool {
 	}
 	quiet := false
 	var b [1]byte
-	rc.Read(func(fd uintptr) bool {
+	if err := rc.Control(func(fd uintptr) {
 		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		quiet = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
-		return true // never wait for the socket to become readable
-	})
+	}); err != nil {
+		return false
+	}
 	return quiet
 }

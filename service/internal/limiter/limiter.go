@@ -1,64 +1,282 @@
-// Package limiter bounds the requests a server handles at once: the Go counterpart
-// of Tomcat's maxThreads, acceptCount and connection timeout. Past its bounds a
-// request is refused at once, so that latency cannot grow without limit.
+// Package limiter bounds the requests a server handles at once, with a limit that
+// adapts to the latency it measures: the Go counterpart of Tomcat's maxThreads,
+// acceptCount and connection timeout, made adaptive in the manner of Envoy's
+// adaptive concurrency filter (a gradient of latencies). Past its limit and queue
+// a request is refused at once, so that the requests admitted stay fast.
+//
+// The limit follows the gradient of the latency measured at low concurrency
+// (minRTT) to the latency measured now (the median of a window):
+//
+//	gradient = clamp((minRTT × (1 + Buffer)) ÷ windowRTT, 0.5, 2)
+//	limit    = clamp(limit × gradient + √(limit × gradient), floor, max)
+//
+// While the requests admitted take no longer than minRTT plus the buffer, the
+// limit grows up to the configured maximum; once they queue for a CPU (or anything
+// else) inside the server and their latency grows with their number, it falls
+// until latency is back near minRTT.
+//
+// minRTT starts as the first window's median and follows any lower window median.
+// It is measured by pinning the limit to its floor until MinRTTSamples requests
+// admitted there have finished: when the limit falls to its floor (latency that no
+// lower concurrency brings down is the new baseline: an upstream grown slower, not
+// the server's own queueing), and when a request is refused while the last such
+// measurement is older than MinRTTInterval (a baseline taken while overloaded
+// would keep the limit high). A server that refuses nothing never pins its limit:
+// the measurement costs throughput only when the excess is being refused anyway.
 package limiter
 
 import (
+	"container/list"
 	"context"
-	"sync/atomic"
+	"errors"
+	"math"
+	"slices"
+	"sync"
 	"time"
 )
 
-// Limiter admits at most MaxInFlight requests at once; up to MaxQueued more wait
-// for a turn, each at most QueueTimeout. It is safe for concurrent use.
+// The gradient's parameters. Envoy's adaptive concurrency filter has the same
+// knobs (min_rtt_buffer, concurrency_update_interval, min_concurrency,
+// request_count, min_rtt_calc_interval); these are its defaults or near them.
+const (
+	// Buffer is the share of minRTT the window's latency may exceed it by before
+	// the limit falls.
+	Buffer = 0.25
+	// Window is the shortest time between two updates of the limit.
+	Window = 100 * time.Millisecond
+	// WindowSamples is the fewest finished requests an update takes.
+	WindowSamples = 5
+	// Floor is the lowest limit, and the limit while minRTT is measured.
+	Floor = 3
+	// MinRTTSamples is the number of requests, admitted at the floor, whose median
+	// latency is minRTT.
+	MinRTTSamples = 15
+	// MinRTTInterval is how long a measured minRTT is trusted, while requests are
+	// refused, before it is measured again.
+	MinRTTInterval = 30 * time.Second
+	// maxWindowSamples bounds the samples a window keeps (the first ones).
+	maxWindowSamples = 256
+)
+
+// Why Acquire refused a request (besides its context's end).
+var (
+	// ErrQueueFull: the limit was reached and the queue was full; refused at once.
+	ErrQueueFull = errors.New("limiter: in-flight limit reached and queue full")
+	// ErrQueueTimeout: the request waited in the queue for the queue timeout.
+	ErrQueueTimeout = errors.New("limiter: no turn within the queue timeout")
+)
+
+// Limiter admits requests up to its adaptive limit, at most the maxInFlight it
+// was made with; up to maxQueued more wait for a turn, first come first served,
+// each at most the queue timeout. It is safe for concurrent use.
 type Limiter struct {
-	slots     chan struct{}
-	maxQueued int64
-	queued    atomic.Int64
+	max       int
+	maxQueued int
 	timeout   time.Duration
+
+	mu       sync.Mutex
+	inFlight int
+	limit    float64
+	waiters  list.List // of *waiter, the longest waiting first
+
+	// The gradient: the samples of the current window, the latency baseline, and
+	// the state of its measurement (epoch tells the requests admitted during it).
+	samples     []time.Duration
+	windowStart time.Time
+	minRTT      time.Duration
+	measuring   bool
+	saved       float64 // the limit before the measurement
+	epoch       uint64
+	measuredAt  time.Time // when the last measurement ended; zero: never
 }
 
-// New returns a Limiter of maxInFlight slots (at least 1) and a queue of maxQueued
-// (0: nobody waits) in which a request waits at most queueTimeout.
+// waiter is a request in the queue; granted is set, under the Limiter's lock, when
+// a slot is handed to it.
+type waiter struct {
+	ready   chan struct{}
+	granted bool
+	ticket  Ticket
+}
+
+// Ticket is an admitted request: give it back to Release.
+type Ticket struct {
+	start time.Time
+	epoch uint64
+}
+
+// New returns a Limiter whose limit adapts up to maxInFlight (at least 1), with a
+// queue of maxQueued (0: nobody waits) in which a request waits at most
+// queueTimeout. Its limit starts at maxInFlight.
 func New(maxInFlight, maxQueued int, queueTimeout time.Duration) *Limiter {
-	return &Limiter{
-		slots:     make(chan struct{}, max(maxInFlight, 1)),
-		maxQueued: int64(max(maxQueued, 0)),
+	l := &Limiter{
+		max:       max(maxInFlight, 1),
+		maxQueued: max(maxQueued, 0),
 		timeout:   queueTimeout,
+		samples:   make([]time.Duration, 0, maxWindowSamples),
 	}
+	l.limit = float64(l.max)
+	return l
 }
 
-// Acquire takes a slot, waiting in the queue when all are taken. It reports false,
-// without a slot, when the queue is full, the wait exceeds the queue timeout or ctx
-// ends first. Every true must be paired with a Release.
-func (l *Limiter) Acquire(ctx context.Context) bool {
-	select {
-	case l.slots <- struct{}{}:
-		return true
-	default:
+// floor is the lowest limit: Floor, or the maximum when that is lower.
+func (l *Limiter) floor() float64 { return float64(min(Floor, l.max)) }
+
+// Acquire admits a request, waiting in the queue when the limit is reached. It
+// refuses it, admitting nothing, with ErrQueueFull when the queue is full (at
+// once), ErrQueueTimeout when the wait exceeds the queue timeout, or ctx's error
+// when ctx ends first. Every admitted request must be given back with Release.
+func (l *Limiter) Acquire(ctx context.Context) (Ticket, error) {
+	l.mu.Lock()
+	if l.waiters.Len() == 0 && l.inFlight < int(l.limit) {
+		t := l.admit(time.Now())
+		l.mu.Unlock()
+		return t, nil
 	}
-	if l.queued.Add(1) > l.maxQueued {
-		l.queued.Add(-1)
-		return false
+	if l.waiters.Len() >= l.maxQueued {
+		l.refused(time.Now())
+		l.mu.Unlock()
+		return Ticket{}, ErrQueueFull
 	}
-	defer l.queued.Add(-1)
+	w := &waiter{ready: make(chan struct{})}
+	e := l.waiters.PushBack(w)
+	l.mu.Unlock()
+
 	timer := time.NewTimer(l.timeout)
 	defer timer.Stop()
+	err := ErrQueueTimeout
 	select {
-	case l.slots <- struct{}{}:
-		return true
+	case <-w.ready:
+		return w.ticket, nil
 	case <-timer.C:
-		return false
 	case <-ctx.Done():
-		return false
+		err = ctx.Err()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w.granted { // handed a slot as the wait ended: take it
+		return w.ticket, nil
+	}
+	l.waiters.Remove(e)
+	if err == ErrQueueTimeout {
+		l.refused(time.Now())
+	}
+	return Ticket{}, err
+}
+
+// refused notes a request refused for want of a turn: the baseline is measured
+// again when it is older than MinRTTInterval; l.mu is held.
+func (l *Limiter) refused(now time.Time) {
+	if !l.measuring && (l.measuredAt.IsZero() || now.Sub(l.measuredAt) >= MinRTTInterval) {
+		l.measure(now)
 	}
 }
 
-// Release frees the slot taken by a successful Acquire.
-func (l *Limiter) Release() { <-l.slots }
+// admit counts a request in; l.mu is held.
+func (l *Limiter) admit(now time.Time) Ticket {
+	l.inFlight++
+	return Ticket{start: now, epoch: l.epoch}
+}
 
-// InFlight returns the number of slots taken.
-func (l *Limiter) InFlight() int { return len(l.slots) }
+// Release gives back the slot of an admitted request, and counts its latency.
+func (l *Limiter) Release(t Ticket) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.inFlight--
+	l.sample(now, now.Sub(t.start), t.epoch)
+	for l.waiters.Len() > 0 && l.inFlight < int(l.limit) {
+		w := l.waiters.Remove(l.waiters.Front()).(*waiter)
+		w.granted, w.ticket = true, l.admit(now)
+		close(w.ready)
+	}
+}
 
-// Queued returns the number of requests waiting for a slot.
-func (l *Limiter) Queued() int { return int(l.queued.Load()) }
+// sample counts the latency rtt of a request admitted in epoch, and updates the
+// limit when a window or a measurement of minRTT is complete; l.mu is held.
+func (l *Limiter) sample(now time.Time, rtt time.Duration, epoch uint64) {
+	if l.measuring {
+		if epoch != l.epoch {
+			return // admitted before the measurement, above the floor
+		}
+		l.samples = append(l.samples, rtt)
+		if len(l.samples) < MinRTTSamples {
+			return
+		}
+		l.minRTT = max(median(l.samples), time.Microsecond)
+		l.measuring = false
+		l.limit = l.saved
+		l.measuredAt = now
+		l.startWindow(now)
+		return
+	}
+	if len(l.samples) < maxWindowSamples {
+		l.samples = append(l.samples, rtt)
+	}
+	if now.Sub(l.windowStart) < Window || len(l.samples) < WindowSamples {
+		return
+	}
+	windowRTT := max(median(l.samples), time.Microsecond)
+	if l.minRTT == 0 || windowRTT < l.minRTT {
+		l.minRTT = windowRTT
+	}
+	gradient := float64(l.minRTT) * (1 + Buffer) / float64(windowRTT)
+	gradient = min(max(gradient, 0.5), 2)
+	limit := l.limit * gradient
+	limit = min(max(limit+math.Sqrt(limit), l.floor()), float64(l.max))
+	if limit <= l.floor() {
+		// At the floor, latency that no lower concurrency brings down is the new
+		// baseline: measure it, then go on from the limit before this window.
+		l.measure(now)
+		return
+	}
+	l.limit = limit
+	l.startWindow(now)
+}
+
+// measure pins the limit to the floor until MinRTTSamples requests admitted from
+// now on have finished; l.mu is held.
+func (l *Limiter) measure(now time.Time) {
+	l.measuring, l.saved = true, l.limit
+	l.limit = l.floor()
+	l.epoch++
+	l.startWindow(now)
+}
+
+func (l *Limiter) startWindow(now time.Time) {
+	l.samples, l.windowStart = l.samples[:0], now
+}
+
+// median sorts d and returns its middle value.
+func median(d []time.Duration) time.Duration {
+	slices.Sort(d)
+	return d[len(d)/2]
+}
+
+// Limit returns the current limit on requests in flight.
+func (l *Limiter) Limit() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int(l.limit)
+}
+
+// MinRTT returns the latency baseline the limit is judged against: zero until the
+// first window ends.
+func (l *Limiter) MinRTT() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.minRTT
+}
+
+// InFlight returns the number of requests admitted and not yet released.
+func (l *Limiter) InFlight() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inFlight
+}
+
+// Queued returns the number of requests waiting for a turn.
+func (l *Limiter) Queued() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.waiters.Len()
+}

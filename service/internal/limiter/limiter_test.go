@@ -2,116 +2,293 @@ package limiter_test
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"asap/service/internal/limiter"
-	"asap/service/internal/testwait"
 )
 
-func TestAcquireWithinSlots(t *testing.T) {
-	l := limiter.New(2, 0, time.Second)
-	ctx := context.Background()
-	for range 2 {
-		if !l.Acquire(ctx) {
-			t.Fatal("Acquire refused a free slot")
-		}
-	}
-	if got, want := l.InFlight(), 2; got != want {
-		t.Errorf("InFlight = %d; want %d", got, want)
-	}
-	if l.Acquire(ctx) {
-		t.Error("Acquire admitted a third request with 2 slots and no queue")
-	}
-	l.Release()
-	if !l.Acquire(ctx) {
-		t.Error("Acquire refused the slot just released")
-	}
-}
+// The tests run on synctest's simulated clock: time moves only when every
+// goroutine of the test waits, so latencies, windows and queue timeouts are exact
+// and the tests hold no wall-clock bound.
 
-func TestQueuedRequestGetsReleasedSlot(t *testing.T) {
-	l := limiter.New(1, 1, time.Minute)
-	ctx := context.Background()
-	if !l.Acquire(ctx) {
-		t.Fatal("Acquire refused a free slot")
-	}
-	got := make(chan bool)
-	go func() { got <- l.Acquire(ctx) }()
-	testwait.For(t, "the request to queue", func() bool { return l.Queued() == 1 })
-
-	// The queue holds one: the next request is refused at once.
-	if l.Acquire(ctx) {
-		t.Error("Acquire admitted a request past a full queue")
-	}
-	l.Release()
-	if !<-got {
-		t.Error("queued request was refused after a slot was released")
-	}
-	if got, want := l.Queued(), 0; got != want {
-		t.Errorf("Queued = %d; want %d", got, want)
-	}
-}
-
-func TestQueueTimeout(t *testing.T) {
-	l := limiter.New(1, 5, 10*time.Millisecond)
-	ctx := context.Background()
-	l.Acquire(ctx)
-	if l.Acquire(ctx) {
-		t.Error("Acquire admitted a request while the only slot stayed taken")
-	}
-	if got := l.Queued(); got != 0 {
-		t.Errorf("Queued = %d after the timeout; want 0", got)
-	}
-}
-
-func TestQueueContextDone(t *testing.T) {
-	l := limiter.New(1, 5, time.Minute)
-	l.Acquire(context.Background())
-	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan bool)
-	go func() { got <- l.Acquire(ctx) }()
-	testwait.For(t, "the request to queue", func() bool { return l.Queued() == 1 })
-	cancel()
-	if <-got {
-		t.Error("Acquire admitted a request whose context ended")
-	}
-}
-
-// TestConcurrentNeverExceedsSlots hammers the limiter from many goroutines and
-// checks, under -race, that no more than the slots are ever held at once.
-func TestConcurrentNeverExceedsSlots(t *testing.T) {
-	const slots = 4
-	l := limiter.New(slots, 8, 5*time.Millisecond)
-	var mu sync.Mutex
-	held, maxHeld, admitted := 0, 0, 0
+// server simulates a server behind l: workers clients each send a request as soon
+// as the last is answered (closed loop), for d; a request admitted while n are in
+// flight takes latency(n). It returns the requests served and refused in the
+// last second of d, and the most ever in flight.
+func serve(l *limiter.Limiter, workers int, d time.Duration, latency func(inFlight int) time.Duration) (served, refused, peak int) {
+	var (
+		mu       sync.Mutex
+		inFlight int
+	)
+	start := time.Now()
+	last := start.Add(d - time.Second)
 	var wg sync.WaitGroup
-	for range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 50 {
-				if !l.Acquire(context.Background()) {
+	for range workers {
+		wg.Go(func() {
+			for time.Since(start) < d {
+				t, err := l.Acquire(context.Background())
+				if err != nil {
+					mu.Lock()
+					if !time.Now().Before(last) {
+						refused++
+					}
+					mu.Unlock()
+					time.Sleep(10 * time.Millisecond) // a client's back-off
 					continue
 				}
 				mu.Lock()
-				held++
-				admitted++
-				maxHeld = max(maxHeld, held)
+				inFlight++
+				peak = max(peak, inFlight)
+				wait := latency(inFlight)
 				mu.Unlock()
-				time.Sleep(10 * time.Microsecond)
+				time.Sleep(wait)
 				mu.Lock()
-				held--
+				inFlight--
+				if !time.Now().Before(last) {
+					served++
+				}
 				mu.Unlock()
-				l.Release()
+				l.Release(t)
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if maxHeld > slots {
-		t.Errorf("%d requests held slots at once; want at most %d", maxHeld, slots)
+	return served, refused, peak
+}
+
+func constant(d time.Duration) func(int) time.Duration { return func(int) time.Duration { return d } }
+
+// cpuBound is the latency of a server of cores CPUs, each request needing work of
+// CPU time: past cores requests in flight, every request slows in proportion.
+func cpuBound(cores int, work time.Duration) func(int) time.Duration {
+	return func(n int) time.Duration { return work * time.Duration(max(n, cores)) / time.Duration(cores) }
+}
+
+// TestLimitGrowsWhileLatencyHolds: latency that does not grow with concurrency
+// (an upstream's, say) lets the limit grow to its maximum.
+func TestLimitGrowsWhileLatencyHolds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := limiter.New(64, 64, 50*time.Millisecond)
+		if got, want := l.Limit(), 64; got != want {
+			t.Errorf("Limit = %d at start; want the maximum %d", got, want)
+		}
+		_, refused, peak := serve(l, 64, 5*time.Second, constant(10*time.Millisecond))
+		if got, want := l.MinRTT(), 10*time.Millisecond; got != want {
+			t.Errorf("MinRTT = %s; want %s", got, want)
+		}
+		if got, want := l.Limit(), 64; got != want {
+			t.Errorf("Limit = %d; want the maximum %d", got, want)
+		}
+		if refused != 0 {
+			t.Errorf("%d requests refused in the last second; want none", refused)
+		}
+		if peak > 64 {
+			t.Errorf("%d requests in flight at once; want at most the maximum 64", peak)
+		}
+	})
+}
+
+// TestLimitFallsWhenLatencyGrowsWithLoad: on a server of 2 CPUs, 128 clients and a
+// maximum of 64 would make every request wait for a CPU behind 63 others. The limit
+// falls until latency is near minRTT again, and the server still serves as much as
+// its CPUs can.
+func TestLimitFallsWhenLatencyGrowsWithLoad(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const work = time.Millisecond
+		l := limiter.New(64, 64, 5*time.Millisecond)
+		served, refused, _ := serve(l, 128, 5*time.Second, cpuBound(2, work))
+		if got, want := l.MinRTT(), cpuBound(2, work)(limiter.Floor); got != want {
+			t.Errorf("MinRTT = %s; want %s, the latency at the floor", got, want)
+		}
+		// At the limit L, latency is L/2 ms: within minRTT × (1 + Buffer) plus the
+		// headroom's share, L stays under 8.
+		if got := l.Limit(); got < limiter.Floor || got > 8 {
+			t.Errorf("Limit = %d; want between the floor %d and 8", got, limiter.Floor)
+		}
+		// The CPUs serve 2 requests a millisecond from 2 in flight on.
+		if capacity := 2000; served < capacity*95/100 {
+			t.Errorf("served %d requests in the last second; want at least 95%% of the capacity %d", served, capacity)
+		}
+		if refused == 0 {
+			t.Error("no request refused in the last second; want the excess refused")
+		}
+	})
+}
+
+// TestLimitFollowsSlowerUpstream: when latency grows for a reason no lower
+// concurrency removes (the upstream became slower), the limit falls to its floor,
+// minRTT is measured again there, and the limit grows back: the server is not left
+// refusing what it could serve.
+func TestLimitFollowsSlowerUpstream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := limiter.New(64, 64, 100*time.Millisecond)
+		var slow atomic.Bool
+		latency := func(int) time.Duration {
+			if slow.Load() {
+				return 50 * time.Millisecond
+			}
+			return 10 * time.Millisecond
+		}
+		serve(l, 32, 3*time.Second, latency)
+		if got := l.Limit(); got < 32 {
+			t.Fatalf("Limit = %d before the upstream slows; want at least the 32 clients", got)
+		}
+		slow.Store(true)
+		_, refused, _ := serve(l, 32, 10*time.Second, latency)
+		if got, want := l.MinRTT(), 50*time.Millisecond; got != want {
+			t.Errorf("MinRTT = %s; want %s, measured again", got, want)
+		}
+		if got := l.Limit(); got < 32 {
+			t.Errorf("Limit = %d; want back to at least the 32 clients", got)
+		}
+		if refused != 0 {
+			t.Errorf("%d requests refused in the last second; want none", refused)
+		}
+	})
+}
+
+// TestBaselineTakenUnderOverloadIsMeasuredAgain: a server started in the middle
+// of a flood sees only latencies inflated by its own queueing, so its first
+// baseline is too high and the gradient alone would keep the limit at its maximum.
+// Refusing requests makes it measure minRTT again at the floor, and the limit then
+// falls to what its CPUs can serve.
+func TestBaselineTakenUnderOverloadIsMeasuredAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := limiter.New(64, 64, 5*time.Millisecond)
+		// 64 in flight on 2 CPUs: 32 ms each, from the first request on.
+		serve(l, 64, 2*time.Second, constant(32*time.Millisecond))
+		if got, want := l.MinRTT(), 32*time.Millisecond; got != want {
+			t.Fatalf("MinRTT = %s after the flood's first seconds; want %s", got, want)
+		}
+		served, _, _ := serve(l, 128, 5*time.Second, cpuBound(2, time.Millisecond))
+		if got, want := l.MinRTT(), cpuBound(2, time.Millisecond)(limiter.Floor); got != want {
+			t.Errorf("MinRTT = %s; want %s, measured again at the floor", got, want)
+		}
+		if got := l.Limit(); got > 8 {
+			t.Errorf("Limit = %d; want at most 8", got)
+		}
+		if capacity := 2000; served < capacity*95/100 {
+			t.Errorf("served %d requests in the last second; want at least 95%% of the capacity %d", served, capacity)
+		}
+	})
+}
+
+// full returns a new limiter of slots, every slot taken: the tickets are
+// returned.
+func full(t *testing.T, slots, queued int, timeout time.Duration) (*limiter.Limiter, []limiter.Ticket) {
+	t.Helper()
+	l := limiter.New(slots, queued, timeout)
+	var held []limiter.Ticket
+	for range slots {
+		tk, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatalf("Acquire refused a request within the limit: %v", err)
+		}
+		held = append(held, tk)
 	}
-	if admitted == 0 {
+	return l, held
+}
+
+func TestQueueFullIsRefusedAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, held := full(t, 2, 1, time.Minute)
+		got := make(chan error)
+		go func() {
+			_, err := l.Acquire(context.Background())
+			got <- err
+		}()
+		synctest.Wait()
+		if got, want := l.Queued(), 1; got != want {
+			t.Fatalf("Queued = %d; want %d", got, want)
+		}
+		start := time.Now()
+		if _, err := l.Acquire(context.Background()); !errors.Is(err, limiter.ErrQueueFull) {
+			t.Errorf("Acquire past a full queue: %v; want ErrQueueFull", err)
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("refusal took %s; want at once", waited)
+		}
+		l.Release(held[0])
+		if err := <-got; err != nil {
+			t.Errorf("the queued request was refused after a slot was released: %v", err)
+		}
+		if got, want := l.InFlight(), 2; got != want {
+			t.Errorf("InFlight = %d; want %d (the queued request took the slot)", got, want)
+		}
+	})
+}
+
+func TestQueueTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, _ := full(t, 1, 5, 10*time.Millisecond)
+		start := time.Now()
+		if _, err := l.Acquire(context.Background()); !errors.Is(err, limiter.ErrQueueTimeout) {
+			t.Errorf("Acquire while the only slot stayed taken: %v; want ErrQueueTimeout", err)
+		}
+		if got, want := time.Since(start), 10*time.Millisecond; got != want {
+			t.Errorf("refused after %s; want the queue timeout %s", got, want)
+		}
+		if got := l.Queued(); got != 0 {
+			t.Errorf("Queued = %d after the timeout; want 0", got)
+		}
+	})
+}
+
+func TestQueueContextDone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, _ := full(t, 1, 5, time.Minute)
+		ctx, cancel := context.WithCancel(context.Background())
+		got := make(chan error)
+		go func() {
+			_, err := l.Acquire(ctx)
+			got <- err
+		}()
+		synctest.Wait()
+		cancel()
+		if err := <-got; !errors.Is(err, context.Canceled) {
+			t.Errorf("Acquire whose context ended: %v; want context.Canceled", err)
+		}
+		if got := l.Queued(); got != 0 {
+			t.Errorf("Queued = %d; want 0", got)
+		}
+	})
+}
+
+// TestConcurrentNeverExceedsLimit hammers the limiter from many goroutines, on the
+// real clock, and checks under -race that no more than its maximum are ever in
+// flight and that it comes to rest empty.
+func TestConcurrentNeverExceedsLimit(t *testing.T) {
+	const slots = 4
+	l := limiter.New(slots, 8, 5*time.Millisecond)
+	var held, maxHeld, admitted atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for range 50 {
+				tk, err := l.Acquire(context.Background())
+				if err != nil {
+					continue
+				}
+				n := held.Add(1)
+				admitted.Add(1)
+				for m := maxHeld.Load(); n > m && !maxHeld.CompareAndSwap(m, n); m = maxHeld.Load() {
+				}
+				time.Sleep(10 * time.Microsecond)
+				held.Add(-1)
+				l.Release(tk)
+			}
+		})
+	}
+	wg.Wait()
+	if got := maxHeld.Load(); got > slots {
+		t.Errorf("%d requests held slots at once; want at most %d", got, slots)
+	}
+	if admitted.Load() == 0 {
 		t.Error("no request was admitted")
 	}
 	if l.InFlight() != 0 || l.Queued() != 0 {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-	shed     prometheus.Counter
+	// shedFull, shedTimeout and shedGone count the requests the limits refused, by
+	// reason (asap_http_shed_total's children).
+	shedFull, shedTimeout, shedGone prometheus.Counter
 
 	// byRoute caches the children of requests and latency per route label, so that
 	// counting a request hashes no label values. Filled by routes and read-only after.
@@ -60,7 +63,45 @@ func (m *metrics) observe(route string, code int, d time.Duration) {
 	(*o).Observe(d.Seconds())
 }
 
-func newMetrics(reg prometheus.Registerer, l *limiter.Limiter) (*metrics, error) {
+// shed counts a request the limits refused with err (from limiter.Acquire).
+func (m *metrics) shed(err error) {
+	switch {
+	case errors.Is(err, limiter.ErrQueueFull):
+		m.shedFull.Inc()
+	case errors.Is(err, limiter.ErrQueueTimeout):
+		m.shedTimeout.Inc()
+	default: // the client left while it waited
+		m.shedGone.Inc()
+	}
+}
+
+// The reasons of asap_http_shed_total.
+const (
+	shedQueueFull    = "queue_full"
+	shedQueueTimeout = "queue_timeout"
+	shedClientGone   = "client_gone"
+)
+
+func newMetrics(reg prometheus.Registerer, limiters map[string]*limiter.Limiter) (*metrics, error) {
+	sum := func(f func(*limiter.Limiter) int) func() float64 {
+		return func() float64 {
+			n := 0
+			for _, l := range limiters {
+				n += f(l)
+			}
+			return float64(n)
+		}
+	}
+	shed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "asap_http_shed_total",
+		Help: "Requests refused with 503 by the in-flight limit, by reason: queue_full (limit reached and " +
+			"ASAP_MAX_QUEUED waiting: refused at once), queue_timeout (no turn within ASAP_QUEUE_TIMEOUT), " +
+			"client_gone (the client left while it waited).",
+	}, []string{"reason"})
+	limit := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "asap_http_in_flight_limit",
+		Help: "The adaptive in-flight limit of each route now (ASAP_MAX_IN_FLIGHT bounds it).",
+	}, []string{"route"})
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "asap_http_requests_total",
@@ -71,23 +112,40 @@ func newMetrics(reg prometheus.Registerer, l *limiter.Limiter) (*metrics, error)
 			Help:    "Time from routing a request to its answer, by route.",
 			Buckets: []float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
-		shed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "asap_http_shed_total",
-			Help: "Requests refused with 503 because the in-flight and queue limits were reached.",
-		}),
+		shedFull:    shed.WithLabelValues(shedQueueFull),
+		shedTimeout: shed.WithLabelValues(shedQueueTimeout),
+		shedGone:    shed.WithLabelValues(shedClientGone),
 	}
 	if err := promreg.Register(reg, "server",
-		m.requests, m.latency, m.shed,
+		m.requests, m.latency, shed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "asap_http_in_flight",
-			Help: "Requests being handled (ASAP_MAX_IN_FLIGHT bounds them).",
-		}, func() float64 { return float64(l.InFlight()) }),
+			Help: "Requests being handled, every route's together (each route's asap_http_in_flight_limit bounds its own).",
+		}, sum((*limiter.Limiter).InFlight)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "asap_http_queued",
-			Help: "Requests waiting for an in-flight slot (ASAP_MAX_QUEUED bounds them).",
-		}, func() float64 { return float64(l.Queued()) }),
+			Help: "Requests waiting for an in-flight slot, every route's together (ASAP_MAX_QUEUED bounds each route's).",
+		}, sum((*limiter.Limiter).Queued)),
+		limitCollector{limit, limiters},
 	); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// limitCollector reads each route's limit when scraped.
+type limitCollector struct {
+	gauge    *prometheus.GaugeVec
+	limiters map[string]*limiter.Limiter
+}
+
+// Describe implements prometheus.Collector.
+func (c limitCollector) Describe(ch chan<- *prometheus.Desc) { c.gauge.Describe(ch) }
+
+// Collect implements prometheus.Collector.
+func (c limitCollector) Collect(ch chan<- prometheus.Metric) {
+	for route, l := range c.limiters {
+		c.gauge.WithLabelValues(route).Set(float64(l.Limit()))
+	}
+	c.gauge.Collect(ch)
 }

@@ -95,15 +95,21 @@ func (s *Server) limitBody(c echo.Context) error {
 	return nil
 }
 
-// limit applies the in-flight and queue limits: past them the request gets 503
-// with Retry-After at once.
-func (s *Server) limit(next echo.HandlerFunc) echo.HandlerFunc {
+// limit admits requests to route through its limiter (adaptive, bounded by
+// ASAP_MAX_IN_FLIGHT, with ASAP_MAX_QUEUED waiting at most ASAP_QUEUE_TIMEOUT):
+// a request it refuses gets 503 with Retry-After, at once when the queue is full.
+// Each SDK route has a limiter of its own, because each has a latency of its own
+// (GET /v2 answers from the cache, GET /v2/ad waits for the upstreams), and one
+// gradient over both would judge one against the other's baseline.
+func (s *Server) limit(route string, next echo.HandlerFunc) echo.HandlerFunc {
+	l := s.limiters[route]
 	return func(c echo.Context) error {
-		if !s.limiter.Acquire(c.Request().Context()) {
-			s.metrics.shed.Inc()
+		t, err := l.Acquire(c.Request().Context())
+		if err != nil {
+			s.metrics.shed(err)
 			return errShed
 		}
-		defer s.limiter.Release()
+		defer l.Release(t)
 		return next(c)
 	}
 }

@@ -1,5 +1,9 @@
 package server
 
+// limitedRoutes are the routes behind the in-flight limit, each with its own
+// limiter (see limit).
+var limitedRoutes = []string{"/v2", "/v2/ad"}
+
 // routes registers every route and middleware of the public server.
 func (s *Server) routes() {
 	e := s.echo
@@ -16,8 +20,8 @@ func (s *Server) routes() {
 	e.GET("/readyz", s.readyz)
 
 	// The SDK API.
-	e.GET("/v2", s.limit(s.v2))
+	e.GET("/v2", s.limit("/v2", s.v2))
 	if s.adService != nil {
-		e.GET("/v2/ad", s.limit(s.ad))
+		e.GET("/v2/ad", s.limit("/v2/ad", s.ad))
 	}
 }

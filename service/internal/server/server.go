@@ -74,7 +74,7 @@ type Server struct {
 	accessLog  io.Writer
 	sampler    accessSampler
 	v2Answers  v2Answers
-	limiter    *limiter.Limiter
+	limiters   map[string]*limiter.Limiter // by route: limitedRoutes
 	metrics    *metrics
 	draining   atomic.Bool
 	retryAfter string // seconds, for Retry-After
@@ -95,7 +95,7 @@ func New(deps Deps) (*Server, error) {
 		adService:  deps.Ad,
 		accessLog:  deps.AccessLog,
 		sampler:    newAccessSampler(deps.Config.AccessLogSample, deps.Config.AccessLogSlow),
-		limiter:    limiter.New(deps.Config.Limits.MaxInFlight, deps.Config.Limits.MaxQueued, deps.Config.Limits.QueueTimeout),
+		limiters:   make(map[string]*limiter.Limiter, len(limitedRoutes)),
 		retryAfter: strconv.Itoa(max(1, int((deps.Config.Limits.RetryAfter+time.Second-1)/time.Second))),
 		ids:        newRequestIDs(),
 	}
@@ -105,8 +105,12 @@ func New(deps Deps) (*Server, error) {
 	if s.ready == nil {
 		s.ready = func(context.Context) error { return nil }
 	}
+	lim := deps.Config.Limits
+	for _, route := range limitedRoutes {
+		s.limiters[route] = limiter.New(lim.MaxInFlight, lim.MaxQueued, lim.QueueTimeout)
+	}
 	var err error
-	if s.metrics, err = newMetrics(deps.Registry, s.limiter); err != nil {
+	if s.metrics, err = newMetrics(deps.Registry, s.limiters); err != nil {
 		return nil, err
 	}
 	if s.v2Answers.experiments = deps.Experiments; s.v2Answers.experiments == nil {

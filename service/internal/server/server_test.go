@@ -392,8 +392,53 @@ func TestShed(t *testing.T) {
 			t.Errorf("a blocked or queued request answered %d; want 200", code)
 		}
 	}
-	if got := counter(t, ts.reg, "asap_http_shed_total"); got != 1 {
-		t.Errorf("asap_http_shed_total = %v; want 1", got)
+	if got := counter(t, ts.reg, "asap_http_shed_total", "queue_full"); got != 1 {
+		t.Errorf(`asap_http_shed_total{reason="queue_full"} = %v; want 1`, got)
+	}
+	if got := counter(t, ts.reg, "asap_http_shed_total", "queue_timeout"); got != 0 {
+		t.Errorf(`asap_http_shed_total{reason="queue_timeout"} = %v; want 0`, got)
+	}
+	// The limit: its maximum, 2 (and its floor, measuring minRTT again after the refusal).
+	if got := metric(t, ts.reg, "asap_http_in_flight_limit", "/v2").GetGauge().GetValue(); got != 2 {
+		t.Errorf(`asap_http_in_flight_limit{route="/v2"} = %v; want 2`, got)
+	}
+}
+
+// holdOne sends a GET /v2 that blocks in getter, taking an in-flight slot, and
+// returns once it is in flight; the function returned lets it finish and waits
+// for its answer.
+func holdOne(t *testing.T, ts *testServer, getter *servertest.Placements) func() {
+	t.Helper()
+	release := getter.Block()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if res, err := http.Get(ts.URL + "/v2?pkey=demo-feed"); err == nil {
+			res.Body.Close()
+		}
+	}()
+	testwait.For(t, "1 in flight", func() bool { return gauge(t, ts.reg, "asap_http_in_flight") == 1 })
+	return func() {
+		release()
+		<-done
+	}
+}
+
+// TestShedQueueTimeout: a request that waits in the queue past ASAP_QUEUE_TIMEOUT
+// gets 503 with Retry-After, counted under its own reason.
+func TestShedQueueTimeout(t *testing.T) {
+	getter := servertest.Samples(t)
+	ts := start(t, getter, func(d *server.Deps) {
+		d.Config.Limits = config.Limits{MaxInFlight: 1, MaxQueued: 1, QueueTimeout: time.Millisecond, RetryAfter: time.Second}
+	})
+	release := holdOne(t, ts, getter)
+	got := get(t, ts.URL+"/v2?pkey=demo-feed")
+	release()
+	if got.code != http.StatusServiceUnavailable || got.header.Get("Retry-After") != "1" {
+		t.Errorf("code = %d, Retry-After %q; want 503 with Retry-After 1", got.code, got.header.Get("Retry-After"))
+	}
+	if got := counter(t, ts.reg, "asap_http_shed_total", "queue_timeout"); got != 1 {
+		t.Errorf(`asap_http_shed_total{reason="queue_timeout"} = %v; want 1`, got)
 	}
 }
 
@@ -562,18 +607,9 @@ func TestAccessLogSampled(t *testing.T) {
 	get(t, ts.URL+"/nope")                  // 404, unmatched
 
 	// A shed: the one slot taken by a request blocked in the Getter.
-	release := getter.Block()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if res, err := http.Get(ts.URL + "/v2?pkey=demo-feed"); err == nil {
-			res.Body.Close()
-		}
-	}()
-	testwait.For(t, "1 in flight", func() bool { return gauge(t, ts.reg, "asap_http_in_flight") == 1 })
+	release := holdOne(t, ts, getter)
 	get(t, ts.URL+"/v2?pkey=demo-feed") // 503
 	release()
-	<-done
 
 	var got []string
 	for _, line := range strings.Split(strings.TrimSpace(ts.logs.String()), "\n") {

@@ -1,0 +1,44 @@
+package limiter_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"asap/service/internal/limiter"
+)
+
+// operationsDoc describes the limiter to operators, relative to this package.
+const operationsDoc = "../../../docs/operations.md"
+
+// TestOperationsDocMatchesLimiter holds the figures docs/operations.md gives of the
+// gradient (its formula, the floor, the measurement of minRTT) to the package's
+// constants, so that the page cannot drift from the code.
+func TestOperationsDocMatchesLimiter(t *testing.T) {
+	data, err := os.ReadFile(operationsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(string(data)), " ")
+	for _, want := range []string{
+		fmt.Sprintf("gradient = clamp(minRTT × %g ÷ (median latency of the last %s), 0.5, 2)", 1+limiter.Buffer, spaced(limiter.Window)),
+		fmt.Sprintf("limit = clamp(limit × gradient + √(limit × gradient), %d, ASAP_MAX_IN_FLIGHT)", limiter.Floor),
+		fmt.Sprintf("median latency of %d requests admitted with the limit pinned to %d: whenever the limit falls to %d, and when a request is refused while the last such measurement is older than %s.",
+			limiter.MinRTTSamples, limiter.Floor, limiter.Floor, spaced(limiter.MinRTTInterval)),
+		fmt.Sprintf("take no longer than `minRTT` plus %g %%", 100*limiter.Buffer),
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("%s does not say %q (the limiter's constants)", operationsDoc, want)
+		}
+	}
+}
+
+// spaced writes d as the docs do: "100 ms", "30 s".
+func spaced(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%d ms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%g s", d.Seconds())
+}
