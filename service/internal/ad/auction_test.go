@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -318,6 +319,44 @@ func TestAuctionNotices(t *testing.T) {
 	}
 	if n := h.metric(t, "asap_upstream_bids_rejected_total", "upstream", "c", "reason", "no_crid"); n != 1 {
 		t.Errorf("c rejected for no_crid = %v; want 1", n)
+	}
+}
+
+// Nobody wins — every bid below the floor or rejected — and still every bid's
+// lurl is fired with why it lost and what it needed (the floor in its own
+// terms), whether the SDK gets a 204 or the house ad.
+func TestAuctionNoticesWithoutWinner(t *testing.T) {
+	noCrid := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ ID string }
+		json.NewDecoder(r.Body).Decode(&req)
+		fmt.Fprintf(w, `{"id":%q,"seatbid":[{"bid":[{"id":"x","impid":"1","price":9,"adm":"m","lurl":"http://notice.test/loss/c?loss=${AUCTION_LOSS}&min=${AUCTION_MIN_TO_WIN}"}]}]}`, req.ID)
+	})
+	for _, house := range []bool{false, true} {
+		t.Run(fmt.Sprintf("house=%v", house), func(t *testing.T) {
+			ad0 := placement.Ad{BidFloor: 2, Upstreams: []placement.Bidder{{Name: "a"}, {Name: "b", BidAdjustment: adjust(0.8)}, {Name: "c"}}}
+			wantStatus := http.StatusNoContent
+			if house {
+				ad0.HouseAd = &placement.HouseAd{Markup: "<div>house</div>"}
+				wantStatus = http.StatusOK
+			}
+			h := newAuctionHarness(t, []upstreamCase{{"a", bidAt(1.0, "a")}, {"b", bidAt(2.0, "b")}, {"c", noCrid}}, ad0, nil)
+			if status, _ := h.serve(t); status != wantStatus {
+				t.Fatalf("got %d; want %d", status, wantStatus)
+			}
+			got := h.closeNotices(t)
+			slices.Sort(got)
+			want := []string{
+				// below the floor: 100; the floor, 2, needed
+				"http://notice.test/loss/a?loss=100&min=2&p=2&a=mrid-1",
+				// 2 × 0.8 = 1.6, below the floor; 2 ÷ 0.8 = 2.5 needed
+				"http://notice.test/loss/b?loss=100&min=2.5&p=2.5&a=mrid-1",
+				// rejected, no crid: 8
+				"http://notice.test/loss/c?loss=8&min=2",
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("fired %q; want %q", got, want)
+			}
+		})
 	}
 }
 

@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
-	"asap/service/internal/placement"
 	"asap/service/internal/query"
 )
 
@@ -82,9 +79,9 @@ func Parse(raw string) (Query, error) {
 		if !known {
 			continue
 		}
-		val, err := query.Unescape(v)
+		val, err := query.UnescapeValue(key, v)
 		if err != nil {
-			return Query{}, query.Bad(key, "malformed percent-encoding")
+			return Query{}, err
 		}
 		if seen&(1<<i) != 0 {
 			if err := query.Repeated(key, vals[i], val); err != nil {
@@ -99,7 +96,7 @@ func Parse(raw string) (Query, error) {
 		}
 	}
 	if q.PKey == "" {
-		return Query{}, &query.Error{Param: "pkey", Problem: "required"}
+		return Query{}, query.PKey("")
 	}
 	if (q.W == 0) != (q.H == 0) {
 		if q.W == 0 {
@@ -127,8 +124,8 @@ func (q *Query) set(key, val string) error {
 	var err error
 	switch key {
 	case "pkey":
-		if !placement.ValidKey(val) {
-			return &query.Error{Param: key, Problem: "want [A-Za-z0-9_-]{1,64}"}
+		if err := query.PKey(val); err != nil {
+			return err
 		}
 		q.PKey = val
 	case "uid":
@@ -175,30 +172,11 @@ func (q *Query) set(key, val string) error {
 	return err
 }
 
-// text accepts UTF-8 without control characters, at most max bytes. An empty value
-// is the same as an absent one.
+// text accepts UTF-8 without control characters, at most max bytes (the rule
+// of query.Text). An empty value is the same as an absent one.
 func text(key, val string, max int) (string, error) {
-	if len(val) > max {
-		return "", &query.Error{Param: key, Problem: fmt.Sprintf("longer than %d bytes", max)}
-	}
-	for i := 0; i < len(val); i++ {
-		if c := val[i]; c < 0x20 || c == 0x7f {
-			return "", &query.Error{Param: key, Problem: "control character"}
-		} else if c >= utf8.RuneSelf {
-			return textSlow(key, val)
-		}
-	}
-	return val, nil
-}
-
-func textSlow(key, val string) (string, error) {
-	if !utf8.ValidString(val) {
-		return "", &query.Error{Param: key, Problem: "not valid UTF-8"}
-	}
-	for _, r := range val {
-		if unicode.IsControl(r) {
-			return "", &query.Error{Param: key, Problem: "control character"}
-		}
+	if err := query.Text(key, val, max); err != nil {
+		return "", err
 	}
 	return val, nil
 }
@@ -210,7 +188,7 @@ func flag(key, val string) (int8, error) {
 	case "1":
 		return 1, nil
 	}
-	return 0, &query.Error{Param: key, Problem: "want 0 or 1"}
+	return 0, &query.Error{Param: key, Problem: "must be 0 or 1"}
 }
 
 // atts reads an App Tracking Transparency status, 0 to 3.
@@ -224,7 +202,7 @@ func atts(key, val string) (int8, error) {
 func size(key, val string) (int, error) {
 	n, err := strconv.Atoi(val)
 	if err != nil || n < 1 || n > maxSize || val[0] == '+' {
-		return 0, &query.Error{Param: key, Problem: fmt.Sprintf("want an integer from 1 to %d", maxSize)}
+		return 0, &query.Error{Param: key, Problem: fmt.Sprintf("must be an integer from 1 to %d", maxSize)}
 	}
 	return n, nil
 }
@@ -234,7 +212,7 @@ func sids(key, val string) ([]int, error) {
 	if val == "" {
 		return nil, nil
 	}
-	bad := &query.Error{Param: key, Problem: fmt.Sprintf("want up to %d comma-separated integers from 0 to %d", maxSIDs, maxSID)}
+	bad := &query.Error{Param: key, Problem: fmt.Sprintf("must be up to %d comma-separated integers from 0 to %d", maxSIDs, maxSID)}
 	out := make([]int, 0, strings.Count(val, ",")+1)
 	for part := range strings.SplitSeq(val, ",") {
 		n, err := strconv.Atoi(part)

@@ -25,6 +25,7 @@ import (
 	"asap/service/internal/ad"
 	"asap/service/internal/cache"
 	"asap/service/internal/embedredis"
+	"asap/service/internal/experiment"
 	"asap/service/internal/placement"
 	"asap/service/internal/server"
 	"asap/service/internal/store"
@@ -130,19 +131,25 @@ func Run(ctx context.Context, o Options) error {
 	if o.WrapPlacements != nil {
 		getter = o.WrapPlacements(getter)
 	}
-	adService, closeAd, err := newAd(cfg, getter, reg, log)
+	// One set of experiment metrics counts both SDK routes.
+	experiments, err := experiment.New(reg)
+	if err != nil {
+		return err
+	}
+	adService, closeAd, err := newAd(cfg, getter, experiments, reg, log)
 	if err != nil {
 		return err
 	}
 	defer closeAd() // after the public server's shutdown: no new win notices
 	srv, err := server.New(server.Deps{
-		Config:     cfg,
-		Placements: getter,
-		Logger:     log,
-		Registry:   reg,
-		Ready:      cache.Ready,
-		Ad:         adService,
-		AccessLog:  accessLogWriter(cfg, logs.AccessLog()),
+		Config:      cfg,
+		Placements:  getter,
+		Logger:      log,
+		Registry:    reg,
+		Experiments: experiments,
+		Ready:       cache.Ready,
+		Ad:          adService,
+		AccessLog:   accessLogWriter(cfg, logs.AccessLog()),
 	})
 	if err != nil {
 		return err

@@ -49,18 +49,18 @@ func Build(r *adquery.Request, p *placement.Placement, mrid string, tmax time.Du
 		BidFloorCur: Currency,
 		Secure:      &secure,
 	}
-	if len(ad.Banner) > 0 {
-		b := &openrtb.Banner{Format: make([]openrtb.Format, len(ad.Banner))}
-		for i, s := range ad.Banner {
-			b.Format[i] = openrtb.Format{W: int64(s.W), H: int64(s.H)}
-		}
-		if r.W > 0 {
-			b.W, b.H = int64(r.W), int64(r.H)
-		}
-		imp.Banner = b
-	}
+	imp.Banner = banner(r, ad)
 	if ad.Native {
 		imp.Native = &openrtb.Native{Request: format.NativeRequest, Ver: "1.2"}
+	}
+	if ad.Video != nil {
+		imp.Video = video(r, ad.Video)
+	}
+	if ad.Interstitial {
+		imp.Instl = 1
+	}
+	if ad.Rewarded {
+		imp.Rwdd = 1
 	}
 	if r.CreativeKey != "" || r.CampaignKey != "" {
 		imp.Ext = keysExt(r.CreativeKey, r.CampaignKey)
@@ -113,6 +113,62 @@ func Build(r *adquery.Request, p *placement.Placement, mrid string, tmax time.Du
 		req.Regs = regs
 	}
 	return req
+}
+
+// fullScreen is the banner of a full-screen impression (interstitial or
+// rewarded, without banner sizes of its own) whose SDK sent no screen size: the
+// portrait phone interstitial of the IAB's guidelines.
+var fullScreen = openrtb.Format{W: 320, H: 480}
+
+// banner is the imp's banner: the placement's sizes, the SDK's slot size as w
+// and h; for an interstitial, the screen size the SDK sends as its only
+// format, else the placement's sizes. An interstitial or rewarded impression
+// offering no other format offers a full-screen banner. Nil when the
+// impression offers no banner.
+func banner(r *adquery.Request, ad *placement.Ad) *openrtb.Banner {
+	fullOnly := (ad.Interstitial || ad.Rewarded) && len(ad.Banner) == 0 && !ad.Native && ad.Video == nil
+	if len(ad.Banner) == 0 && !fullOnly {
+		return nil
+	}
+	b := &openrtb.Banner{}
+	switch {
+	case (ad.Interstitial || fullOnly) && r.W > 0:
+		b.Format = []openrtb.Format{{W: int64(r.W), H: int64(r.H)}}
+	case fullOnly:
+		b.Format = []openrtb.Format{fullScreen}
+	default:
+		b.Format = make([]openrtb.Format, len(ad.Banner))
+		for i, s := range ad.Banner {
+			b.Format[i] = openrtb.Format{W: int64(s.W), H: int64(s.H)}
+		}
+	}
+	if r.W > 0 {
+		b.W, b.H = int64(r.W), int64(r.H)
+	}
+	return b
+}
+
+// linear is OpenRTB's linearity of an in-stream (linear) ad: the only kind
+// whose duration the SDK is told.
+const linear = 1
+
+// video maps the placement's video to imp.video; its size is the placement's,
+// else the SDK's slot size.
+func video(r *adquery.Request, v *placement.Video) *openrtb.Video {
+	out := &openrtb.Video{
+		MIMEs: v.MIMEs, MinDuration: int64(v.MinDuration), MaxDuration: int64(v.MaxDuration),
+		Protocols: v.Protocols, W: int64(v.W), H: int64(v.H), Plcmt: v.Plcmt, Linearity: linear, API: v.API,
+	}
+	if out.W == 0 && r.W > 0 {
+		out.W, out.H = int64(r.W), int64(r.H)
+	}
+	if v.Skip != nil {
+		out.Skip = flagPtr[0]
+		if *v.Skip {
+			out.Skip = flagPtr[1]
+		}
+	}
+	return out
 }
 
 // attsExt is device.ext for each App Tracking Transparency status.

@@ -627,7 +627,7 @@ func TestCacheInvalidRecords(t *testing.T) {
 	}
 	out := logs.String()
 	if !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "pkey=broken") || !strings.Contains(out, "status is empty") ||
-		!strings.Contains(out, "pkey=bad-ad") || !strings.Contains(out, "neither banner sizes nor native") {
+		!strings.Contains(out, "pkey=bad-ad") || !strings.Contains(out, "offers no format") {
 		t.Errorf("log = %s; want error lines naming each pkey and its problem", out)
 	}
 }

@@ -316,12 +316,14 @@ func (e *Exchange) count(a *Auction) {
 }
 
 // notifyLosers fires the lurl of every bid but the winner's, with its loss
-// reason code and the price it would have needed.
+// reason code and the price it would have needed: the winning adjusted price,
+// or the floor when that is higher or nobody won (a bid below the floor or
+// rejected hears why even when the SDK gets no ad).
 func (a *Auction) notifyLosers(h *Hooks) {
-	if a.best < 0 {
-		return
+	winning := a.Floor
+	if a.best >= 0 {
+		winning = max(winning, a.fates[a.best].Price)
 	}
-	winning := a.fates[a.best].Price
 	for i := range a.fates {
 		f := &a.fates[i]
 		if i == a.best || f.Bid.LURL == "" {
@@ -329,7 +331,7 @@ func (a *Auction) notifyLosers(h *Hooks) {
 		}
 		b := &a.bidders[a.from[i]]
 		m := NewLossMacros(a.mrid, &b.resp, Winner{Bid: f.Bid, Seat: f.Seat, Price: f.Price}, f.Reason.LossCode(),
-			MinToWin(max(winning, a.Floor), b.adjustment))
+			MinToWin(winning, b.adjustment))
 		if u := m.Replace(f.Bid.LURL); u != "" {
 			h.Notice(u)
 		}

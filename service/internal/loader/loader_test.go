@@ -154,6 +154,17 @@ func TestLoadListsEveryProblem(t *testing.T) {
 				`placement "e": ad.upstreams[2].name "exchange-c" is not one of ASAP_UPSTREAMS (secondary)`,
 			},
 		},
+		{
+			name: "experiments and targeting",
+			file: `[{"pkey": "f", "status": "OK", "targeting": [{"appVersion": ">=5.2 <6.x", "keyType": "t", "keyValue": "v"}],
+				"experiments": [{"id": "b", "percent": 70, "override": {"articlesBetweenAds": -1}}, {"id": "b", "percent": 40}]}]`,
+			wants: []string{
+				`placement "f": targeting[0].appVersion ">=5.2 <6.x": "6.x" is not a semantic version`,
+				`placement "f": experiments[0].override.articlesBetweenAds must not be negative`,
+				`placement "f": experiments[1].id "b" is already experiments[0]`,
+				`placement "f": experiments: the percentages add up to 110; at most 100`,
+			},
+		},
 		{name: "not JSON", file: `[{"pkey": }]`, wants: []string{"line 1, column 11"}},
 	}
 	for _, tt := range tests {

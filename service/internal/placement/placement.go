@@ -100,9 +100,20 @@ type Ad struct {
 	// Upstreams are the upstreams of a server-side auction, in order: each gets
 	// the same bid request at once, and a tie goes to the one listed first.
 	Upstreams []Bidder `json:"upstreams,omitempty"`
-	Banner    []Size   `json:"banner,omitempty"`
-	Native    bool     `json:"native,omitempty"`
-	BidFloor  float64  `json:"bidfloor,omitempty"`
+	// Banner are the banner sizes the impression offers.
+	Banner []Size `json:"banner,omitempty"`
+	// Native offers a native ad (the Native 1.2 request of package format).
+	Native bool `json:"native,omitempty"`
+	// Video offers a video ad (VAST); nil offers none.
+	Video *Video `json:"video,omitempty"`
+	// Interstitial makes the impression full screen (imp.instl = 1): its
+	// banner is the screen size the SDK sends, else the Banner sizes; with no
+	// other format it offers a full-screen banner.
+	Interstitial bool `json:"interstitial,omitempty"`
+	// Rewarded marks the impression as rewarding the user (imp.rwdd = 1); with
+	// no other format it offers a full-screen banner, as Interstitial does.
+	Rewarded bool    `json:"rewarded,omitempty"`
+	BidFloor float64 `json:"bidfloor,omitempty"`
 	// TmaxMs is the OpenRTB tmax in milliseconds; 0 means ASAP's default.
 	TmaxMs  int      `json:"tmaxMs,omitempty"`
 	Bcat    []string `json:"bcat,omitempty"`
@@ -170,14 +181,7 @@ func (p *Placement) Validate() error {
 	errs = append(errs, p.validateExperiments()...)
 	if p.Ad != nil {
 		errs = append(errs, p.Ad.validateUpstreams()...)
-		if len(p.Ad.Banner) == 0 && !p.Ad.Native {
-			errs = append(errs, errors.New("ad: neither banner sizes nor native"))
-		}
-		for i, s := range p.Ad.Banner {
-			if s.W <= 0 || s.H <= 0 {
-				errs = append(errs, fmt.Errorf("ad.banner[%d]: w and h must be positive", i))
-			}
-		}
+		errs = append(errs, p.Ad.validateFormats()...)
 		if p.Ad.BidFloor < 0 || p.Ad.TmaxMs < 0 {
 			errs = append(errs, errors.New("ad: bidfloor and tmaxMs must not be negative"))
 		}

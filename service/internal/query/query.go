@@ -1,7 +1,8 @@
 // Package query is what the SDK API's hand-written query parsers (GET /v2 in
-// server, GET /v2/ad in ad) and the access log share: the walk over a raw query's
-// pairs, the decoding of a component, the one rule for a repeated parameter, and
-// the one bad-parameter error.
+// server, GET /v2/ad in adquery) and the access log share: the walk over a raw
+// query's pairs, the decoding of a component, the one rule for a repeated
+// parameter, the rules for a placement key and for a text value, and the one
+// bad-parameter error, each with one wording on both endpoints.
 //
 // The rule for a repeated parameter: given again with the same value, it is taken
 // once; given again with a different value, the request is refused (400 naming the
@@ -14,6 +15,10 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"asap/service/internal/placement"
 )
 
 // ErrBadInput marks a request the client must change: a missing, malformed or
@@ -55,7 +60,7 @@ func Next(raw string) (name, value, rest string, ok bool, err error) {
 		rawName, value, _ := strings.Cut(pair, "=")
 		name, err := Unescape(rawName)
 		if err != nil {
-			return "", "", raw, true, Bad("query", "malformed percent-encoding in a parameter name")
+			return "", "", raw, true, Bad("query", "a parameter name has "+MalformedEncoding)
 		}
 		return name, value, raw, true, nil
 	}
@@ -79,4 +84,59 @@ func Unescape(s string) (string, error) {
 		return s, nil
 	}
 	return url.QueryUnescape(s)
+}
+
+// MalformedEncoding is the problem of a name or value whose percent-encoding
+// is malformed, worded once.
+const MalformedEncoding = "malformed percent-encoding"
+
+// UnescapeValue decodes the raw value of param, or returns the *Error every
+// parser gives for malformed percent-encoding.
+func UnescapeValue(param, raw string) (string, error) {
+	v, err := Unescape(raw)
+	if err != nil {
+		return "", Bad(param, MalformedEncoding)
+	}
+	return v, nil
+}
+
+// PKey applies the rule for a placement key, the same on every endpoint:
+// present and [A-Za-z0-9_-]{1,64}.
+func PKey(v string) error {
+	switch {
+	case v == "":
+		return Bad("pkey", "required: the placement key")
+	case !placement.ValidKey(v):
+		return Bad("pkey", "must match [A-Za-z0-9_-]{1,64}")
+	}
+	return nil
+}
+
+// Text applies the rule for a decoded text value of param, the same on every
+// endpoint: at most max bytes of UTF-8 without control characters (C0, DEL,
+// C1). It returns nil or an *Error naming param.
+func Text(param, v string, max int) error {
+	if len(v) > max {
+		return Bad(param, "longer than %d bytes", max)
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == 0x7f {
+			return Bad(param, "holds a control character")
+		} else if c >= utf8.RuneSelf {
+			return textSlow(param, v[i:])
+		}
+	}
+	return nil
+}
+
+func textSlow(param, v string) error {
+	if !utf8.ValidString(v) {
+		return Bad(param, "not valid UTF-8")
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return Bad(param, "holds a control character")
+		}
+	}
+	return nil
 }

@@ -72,3 +72,37 @@ func TestRepeated(t *testing.T) {
 		t.Errorf("Repeated with another value = %v; want an *Error naming pkey that is ErrBadInput", err)
 	}
 }
+
+func TestText(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want string // the problem; "" for none
+	}{
+		{"", ""}, {"News", ""}, {"Café au lait ☕", ""},
+		{"a\nb", "holds a control character"}, {"a\x7fb", "holds a control character"},
+		{"a\u0085b", "holds a control character"}, {"é\tx", "holds a control character"},
+		{"a\xffb", "not valid UTF-8"}, {"12345", "longer than 4 bytes"},
+	} {
+		max := 64
+		if tt.in == "12345" {
+			max = 4
+		}
+		err := Text("p", tt.in, max)
+		var qe *Error
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("Text(%q) = %v; want nil", tt.in, err)
+		case tt.want != "" && (!errors.As(err, &qe) || qe.Param != "p" || qe.Problem != tt.want):
+			t.Errorf("Text(%q) = %v; want p: %s", tt.in, err, tt.want)
+		}
+	}
+}
+
+func TestPKey(t *testing.T) {
+	for in, want := range map[string]string{"demo-feed": "", "": "pkey: required: the placement key",
+		"demo feed": "pkey: must match [A-Za-z0-9_-]{1,64}"} {
+		if err := PKey(in); (err == nil) != (want == "") || (err != nil && err.Error() != want) {
+			t.Errorf("PKey(%q) = %v; want %q", in, err, want)
+		}
+	}
+}

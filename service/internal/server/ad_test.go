@@ -89,7 +89,7 @@ func TestAdAnswers(t *testing.T) {
 		{"paused", "/v2/ad?pkey=demo-paused", http.StatusNoContent, ""},
 		{"unknown", "/v2/ad?pkey=nope", http.StatusNotFound, `"status":"NOT_FOUND"`},
 		{"missing pkey", "/v2/ad", http.StatusBadRequest, `pkey`},
-		{"bad flag", "/v2/ad?pkey=demo-feed&lmt=yes", http.StatusBadRequest, `"error":"lmt: want 0 or 1"`},
+		{"bad flag", "/v2/ad?pkey=demo-feed&lmt=yes", http.StatusBadRequest, `"error":"lmt: must be 0 or 1"`},
 		{"bad size", "/v2/ad?pkey=demo-feed&w=300&h=big", http.StatusBadRequest, `"error":"h: `},
 	}
 	for _, tt := range tests {
@@ -147,5 +147,47 @@ func TestAdClientIP(t *testing.T) {
 				t.Errorf("ifa %q sent with lmt=1", req.Device.IFA)
 			}
 		})
+	}
+}
+
+// One voice for bad input: /v2 and /v2/ad word each rule the same way, apply
+// one rule for control characters, and write messages as they read (no
+// HTML escaping of < and >).
+func TestBadInputOneVoice(t *testing.T) {
+	s := newAdServer(t, demoad.Options{})
+	for _, tt := range []struct {
+		name, query, want string
+	}{
+		{"malformed pkey", "pkey=demo%20feed", "pkey: must match [A-Za-z0-9_-]{1,64}"},
+		{"missing pkey", "uid=x", "pkey: required: the placement key"},
+		{"malformed encoding", "pkey=%zz", "pkey: malformed percent-encoding"},
+		{"pkey twice", "pkey=a&pkey=b", "pkey: given twice with different values"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, path := range []string{"/v2?", "/v2/ad?"} {
+				rec := s.get(t, path+tt.query, "192.0.2.1:1234", "")
+				var body struct{ Status, Error string }
+				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusBadRequest {
+					t.Fatalf("%s%s: %d %s", path, tt.query, rec.Code, rec.Body.Bytes())
+				}
+				if body.Error != tt.want {
+					t.Errorf("%s%s: error %q; want %q", path, tt.query, body.Error, tt.want)
+				}
+			}
+		})
+	}
+	for _, tt := range []struct{ path, want string }{
+		{"/v2?pkey=demo-feed&customKeys[section]=a%0Ab", "customKeys[section]: holds a control character"},
+		{"/v2/ad?pkey=demo-feed&model=a%0Ab", "model: holds a control character"},
+		{"/v2?pkey=demo-feed&pubAppName=a%C2%85b", "pubAppName: holds a control character"},
+		{"/v2/ad?pkey=demo-feed&appName=a%C2%85b", "appName: holds a control character"},
+		{"/v2?pkey=demo-feed&customKeys[section]=%FF", "customKeys[section]: not valid UTF-8"},
+		{"/v2/ad?pkey=demo-feed&appName=%FF", "appName: not valid UTF-8"},
+		{"/v2?pkey=demo-feed&customKeys=x", "customKeys: want customKeys[<name>]=<value>"},
+	} {
+		rec := s.get(t, tt.path, "192.0.2.1:1234", "")
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"error":"`+tt.want+`"`) {
+			t.Errorf("%s: %d %s; want 400 with %q, as written", tt.path, rec.Code, rec.Body.Bytes(), tt.want)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"asap/service/internal/jsonstr"
 	"asap/service/internal/placement"
 	"asap/service/internal/query"
 )
@@ -70,8 +70,18 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.NoContent(code)
 		return
 	}
-	body, _ := json.Marshal(errorBody{Status: status, Error: msg})
-	c.JSONBlob(code, body)
+	c.JSONBlob(code, errorBody{Status: status, Error: msg}.appendJSON(nil))
+}
+
+// appendJSON appends e's JSON, as a json.Encoder with HTML escaping off writes
+// it (no newline): a message reads customKeys[<name>], not
+// customKeys[\u003cname\u003e].
+func (e errorBody) appendJSON(b []byte) []byte {
+	b = append(b, `{"status":`...)
+	b = jsonstr.Append(b, e.Status)
+	b = append(b, `,"error":`...)
+	b = jsonstr.Append(b, e.Error)
+	return append(b, '}')
 }
 
 // placementMessage is the client's message for a failed placement lookup: the

@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"net/url"
 	"testing"
 
 	"github.com/google/uuid"
@@ -74,15 +73,5 @@ func TestV2AnswersFollowReplacedPlacements(t *testing.T) {
 	got := string(as.get(p2).append(nil, uuid.UUID{}, "t", "v"))
 	if want := string(appendV2(nil, uuid.UUID{}, p2, "t", "v", "")); got != want {
 		t.Errorf("after the placement was replaced: got %s; want %s", got, want)
-	}
-}
-
-func TestUnescapedLen(t *testing.T) {
-	for _, s := range []string{"", "News", "Example%20News", "a+b", "%E2%82%AC", "%e2%82%ac", "%", "%4", "%4G", "x%zz", "100%", "%%41"} {
-		want, err := url.QueryUnescape(s)
-		n, ok := unescapedLen(s)
-		if ok != (err == nil) || (ok && n != len(want)) {
-			t.Errorf("unescapedLen(%q) = %d, %t; want %d, %t (url.QueryUnescape: %q, %v)", s, n, ok, len(want), err == nil, want, err)
-		}
 	}
 }

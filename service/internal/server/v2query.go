@@ -90,9 +90,9 @@ func parseV2Query(raw string) (v2Query, error) {
 		raw = rest
 		switch {
 		case key == "pkey":
-			v, err := query.Unescape(rawValue)
+			v, err := query.UnescapeValue("pkey", rawValue)
 			if err != nil {
-				return q, query.Bad("pkey", "malformed percent-encoding")
+				return q, err
 			}
 			if seenPkey {
 				if err := query.Repeated("pkey", q.pkey, v); err != nil {
@@ -101,9 +101,9 @@ func parseV2Query(raw string) (v2Query, error) {
 			}
 			q.pkey, seenPkey = v, true
 		case key == "pubAppVersion", key == "os", key == "uid":
-			v, err := query.Unescape(rawValue)
+			v, err := query.UnescapeValue(key, rawValue)
 			if err != nil {
-				return q, query.Bad(key, "malformed percent-encoding")
+				return q, err
 			}
 			dst, limit, bit := &q.appVersion, maxAppField, uint8(1)
 			switch key {
@@ -112,8 +112,8 @@ func parseV2Query(raw string) (v2Query, error) {
 			case "uid":
 				dst, limit, bit = &q.uid, maxShortField, 4
 			}
-			if len(v) > limit {
-				return q, query.Bad(key, "longer than %d bytes", limit)
+			if err := query.Text(key, v, limit); err != nil {
+				return q, err
 			}
 			if seen&bit != 0 {
 				if err := query.Repeated(key, *dst, v); err != nil {
@@ -122,12 +122,12 @@ func parseV2Query(raw string) (v2Query, error) {
 			}
 			*dst, seen = v, seen|bit
 		case key == "pubAppName":
-			n, ok := unescapedLen(rawValue)
-			if !ok {
-				return q, query.Bad(key, "malformed percent-encoding")
+			v, err := query.UnescapeValue(key, rawValue)
+			if err != nil {
+				return q, err
 			}
-			if n > maxAppField {
-				return q, query.Bad(key, "longer than %d bytes", maxAppField)
+			if err := query.Text(key, v, maxAppField); err != nil {
+				return q, err
 			}
 		case strings.HasPrefix(key, "customKeys"):
 			name, hasPrefix := strings.CutPrefix(key, "customKeys[")
@@ -138,12 +138,15 @@ func parseV2Query(raw string) (v2Query, error) {
 			if len(name) > maxCustomKeyName {
 				return q, query.Bad("customKeys", "a key name is longer than %d bytes", maxCustomKeyName)
 			}
-			v, err := query.Unescape(rawValue)
-			if err != nil {
-				return q, query.Bad(customKeyParam(name), "malformed percent-encoding")
+			if err := query.Text("customKeys", name, maxCustomKeyName); err != nil {
+				return q, err
 			}
-			if len(v) > maxCustomKeyValue {
-				return q, query.Bad(customKeyParam(name), "longer than %d bytes", maxCustomKeyValue)
+			v, err := query.UnescapeValue(customKeyParam(name), rawValue)
+			if err != nil {
+				return q, err
+			}
+			if err := query.Text(customKeyParam(name), v, maxCustomKeyValue); err != nil {
+				return q, err
 			}
 			if old, dup := q.customKey(name); dup {
 				if err := query.Repeated(customKeyParam(name), old, v); err != nil {
@@ -157,13 +160,7 @@ func parseV2Query(raw string) (v2Query, error) {
 			q.addCustomKey(customKey{name, v})
 		}
 	}
-	switch {
-	case q.pkey == "":
-		return q, query.Bad("pkey", "required: the placement key")
-	case !placement.ValidKey(q.pkey):
-		return q, query.Bad("pkey", "must match [A-Za-z0-9_-]{1,64}")
-	}
-	return q, nil
+	return q, query.PKey(q.pkey)
 }
 
 // The mrid of every answer is a random UUID: from a pool of random bytes refilled
@@ -173,24 +170,3 @@ func init() { uuid.EnableRandPool() }
 
 // customKeyParam names the parameter of customKeys[name] in an error.
 func customKeyParam(name string) string { return "customKeys[" + name + "]" }
-
-// unescapedLen returns the length s has once decoded as a query component, and
-// false when its percent-encoding is malformed, without decoding it.
-func unescapedLen(s string) (int, bool) {
-	n := len(s)
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			continue
-		}
-		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-			return 0, false
-		}
-		n -= 2
-		i += 2
-	}
-	return n, true
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
