@@ -17,12 +17,12 @@ import (
 func drawCurves(path string, curves []curve) error {
 	goodput := plot.New()
 	goodput.Title.Text = "Goodput under overload"
-	goodput.X.Label.Text = "offered load (× capacity)"
+	goodput.X.Label.Text = "load sent (× capacity)"
 	goodput.Y.Label.Text = "good answers/s, % of the goodput at 1×"
 	goodput.Y.Min, goodput.X.Min = 0, 0
 	latency := plot.New()
 	latency.Title.Text = "p99 of the good answers"
-	latency.X.Label.Text = "offered load (× capacity)"
+	latency.X.Label.Text = "load sent (× capacity)"
 	latency.Y.Label.Text = "ms"
 	latency.Y.Min, latency.X.Min = 0, 0
 
@@ -31,8 +31,9 @@ func drawCurves(path string, curves []curve) error {
 		one := max(c.at(1).goodput, 1)
 		share, p99 := make(plotter.XYs, len(c.points)), make(plotter.XYs, len(c.points))
 		for j, p := range c.points {
-			share[j] = plotter.XY{X: p.level, Y: 100 * p.goodput / one}
-			p99[j] = plotter.XY{X: p.level, Y: float64(p.p99.Microseconds()) / 1000}
+			x := p.offered / max(c.capacity, 1)
+			share[j] = plotter.XY{X: x, Y: 100 * p.goodput / one}
+			p99[j] = plotter.XY{X: x, Y: float64(p.p99.Microseconds()) / 1000}
 		}
 		for _, s := range []struct {
 			p   *plot.Plot

@@ -26,7 +26,7 @@ type curvePoint struct {
 	p99      time.Duration // of the good answers, as the load generator saw them
 	shed     int           // 503s
 	other    int           // anything else: no answer, a house ad, another status
-	late     int           // requests the load generator sent late
+	late     int           // requests the load generator sent late (behind its schedule by more than a client's interval)
 	breakers float64       // bid requests refused by an open breaker during the level
 }
 
@@ -93,8 +93,9 @@ func TestOverloadCurve(t *testing.T) {
 			rps := m * c.capacity
 			conns := min(2000, max(64, int(rps/10)))
 			open0 := srv.metric(t, "asap_upstream_errors_total", `reason="breaker_open"`)
-			// Sending stops at d: a generator behind its schedule does not send the
-			// rest late, when it would measure its own backlog.
+			// Each of conns clients on a connection of its own, as SDKs are. Sending
+			// stops at d: a generator behind its schedule does not send the rest
+			// late, when it would measure its own backlog.
 			level, cancel := context.WithTimeout(ctx, d)
 			run := pacedConns(level, conns, rps, d, url, check)
 			cancel()
@@ -139,17 +140,23 @@ func TestOverloadCurve(t *testing.T) {
 		atCapacity := c.at(1).goodput
 		for _, p := range c.points {
 			if p.breakers > 0 {
-				t.Errorf("%s at %.1f× capacity: %.0f bid requests refused by an open breaker; want the breaker closed throughout", c.route, p.level, p.breakers)
-			}
-			if p.level > 1 && p.shed == 0 {
-				budget(t, "%s at %.1f× capacity: no request refused; want the excess refused with 503", c.route, p.level)
+				budget(t, "%s at %.1f× capacity: %.0f bid requests refused by an open breaker; want the breaker closed throughout", c.route, p.level, p.breakers)
 			}
 			if p.other > 0 {
 				budget(t, "%s at %.1f× capacity: %d answers neither a good one nor a 503", c.route, p.level, p.other)
 			}
+			switch {
+			case p.level <= 1:
+			case p.offered < 1.2*c.capacity:
+				// The load generator shares the CPUs: it may not reach the load asked.
+				t.Logf("%s at %.1f× capacity: not judged for shedding, the load generator sent only %.1f× capacity", c.route, p.level, p.offered/c.capacity)
+			case p.shed == 0:
+				budget(t, "%s at %.1f× capacity: no request refused; want the excess refused with 503", c.route, p.level)
+			}
 		}
 		if p := c.at(3); p.goodput < 0.9*atCapacity {
-			budget(t, "%s at 3× capacity: goodput %.0f/s, want at least 90%% of the goodput at capacity, %.0f/s", c.route, p.goodput, atCapacity)
+			budget(t, "%s at 3× capacity (%.1f× sent): goodput %.0f/s, want at least 90%% of the goodput at capacity, %.0f/s",
+				c.route, p.offered/c.capacity, p.goodput, atCapacity)
 		}
 	}
 	// The short form draws into a scratch directory: the docs keep the full form's.
@@ -230,13 +237,13 @@ func curveTable(curves []curve) string {
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(&b, "Measured %s by `make faults` on this machine (%d CPUs, load average %s at the end, shared with Redis, the upstream, the load generator at nice 10, and whatever else ran).\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), strings.Fields(string(load) + " ?")[0])
-	b.WriteString("| route | load | sent/s | goodput/s | % of goodput at 1× | p99 of good answers | 503s | other answers | refused by an open breaker |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| route | load asked | sent/s (× capacity) | goodput/s | % of goodput at 1× | p99 of good answers | 503s | other answers | sent late (generator behind) | refused by an open breaker |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range curves {
 		one := c.at(1).goodput
 		for _, p := range c.points {
-			fmt.Fprintf(&b, "| `%s` | %.1f× | %.0f | %.0f | %.0f %% | %s | %d | %d | %.0f |\n",
-				c.route, p.level, p.offered, p.goodput, 100*p.goodput/max(one, 1), ms(p.p99), p.shed, p.other, p.breakers)
+			fmt.Fprintf(&b, "| `%s` | %.1f× | %.0f (%.1f×) | %.0f | %.0f %% | %s | %d | %d | %d | %.0f |\n",
+				c.route, p.level, p.offered, p.offered/max(c.capacity, 1), p.goodput, 100*p.goodput/max(one, 1), ms(p.p99), p.shed, p.other, p.late, p.breakers)
 		}
 	}
 	fmt.Fprintf(&b, "\nCapacity (closed loop, 32 connections): ")
