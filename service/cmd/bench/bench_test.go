@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"asap/service/internal/consent"
+	"asap/service/internal/consent/consenttest"
 	"asap/service/internal/privacy"
 	"asap/service/internal/testwait"
 )
@@ -281,6 +282,9 @@ func TestConsentString(t *testing.T) {
 	e := privacy.NewDecider(false, 0).Evaluate(&s)
 	if d := e.For(consentVendor); d.Blocked || d.RemoveIDs || d.CoarsenGeo {
 		t.Errorf("vendor %d: %+v (%s); want the whole request", consentVendor, d, d.Why)
+	}
+	if consentString != consenttest.Large().Encode() {
+		t.Error("consentString is not consenttest.Large(), the string of the privacy benchmarks")
 	}
 	if !strings.Contains(adURI, adPrivacy) {
 		t.Errorf("adURI lacks %q, which the consent row replaces", adPrivacy)

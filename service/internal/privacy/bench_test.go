@@ -6,22 +6,8 @@ import (
 	"asap/service/internal/consent/consenttest"
 )
 
-// realisticTC is a TC string as large CMPs send: 1,000 vendors with consent out of
-// ids up to 3,000, range-encoded, legitimate interests, and a publisher restriction.
-func realisticTC() string {
-	var consents, lis []int
-	for id := 1; id <= 3000 && len(consents) < 1000; id++ {
-		if id%3 != 0 || id%7 == 0 {
-			consents = append(consents, id)
-		}
-		if id%11 == 0 {
-			lis = append(lis, id)
-		}
-	}
-	return consenttest.TCF{PurposeConsents: []int{1, 2, 3, 4, 7, 9, 10}, PurposeLI: []int{2, 7, 8, 9, 10},
-		SpecialFeatures: []int{1}, VendorConsents: consents, VendorLI: lis, Ranges: true,
-		Restrictions: []consenttest.Restriction{{Purpose: 2, Type: 1, Vendors: []int{10, 20, 30, 755}}}}.Encode()
-}
+// realisticTC is consenttest.Large: 1,000 vendors, range-encoded.
+func realisticTC() string { return consenttest.Large().Encode() }
 
 // BenchmarkDecide is the per-request cost of the decision for three upstreams
 // (two vendor ids and one without) with a 1,000-vendor range-encoded TC string:
