@@ -167,7 +167,7 @@ func TestStorePutAllPublishesOnlyChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"demo-feed", "demo-article", "demo-paused"}
+	want := []string{"demo-feed", "demo-article", "demo-paused", "demo-rewarded-video", "demo-native"}
 	if !slices.Equal(changed, want) {
 		t.Errorf("first PutAll changed %q; want %q", changed, want)
 	}
