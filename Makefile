@@ -5,7 +5,7 @@ GO ?= go
 ENV ?= staging
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: help run test test-go lint bench soak faults fuzz image deploy promote verify release seed
+.PHONY: help run test test-go lint bench soak faults fuzz image deploy promote verify release seed login preflight
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -90,6 +90,11 @@ IMAGE ?=
 # OUT holds the stack outputs each verify read and the digest it verified.
 OUT ?= out
 VERIFIED_IMAGE ?= $(OUT)/staging-verified-image
+# PROMOTE_REPOSITORY is production's own repository (the production stack's asap-production),
+# in the verified image's registry; PROMOTE_TARGETS the stack's resources it needs first.
+PROMOTE_REPOSITORY ?= asap-production
+PROMOTE_TARGETS = --target 'urn:pulumi:production::asap::aws:ecr/repository:Repository::asap' \
+	--target 'urn:pulumi:production::asap::aws:ecr/lifecyclePolicy:LifecyclePolicy::asap'
 want-env = $(if $(filter $(ENV),$(1)),,$(error ENV=$(ENV): want one of: $(1)))
 
 image: ## build the ENV image (local, staging, production) as asap:ENV-SHA on this machine; deploys never need it (pulumi up builds)
@@ -101,9 +106,16 @@ image: ## build the ENV image (local, staging, production) as asap:ENV-SHA on th
 deploy: ## ENV=staging: `pulumi up` builds, pushes and runs this checkout; ENV=production: promote (below). IMAGE= deploys that digest instead
 	$(call want-env,staging production)
 ifeq ($(ENV),production)
-	@scripts/require.sh --for deploy pulumi aws
-	image=$$(IMAGE='$(IMAGE)' scripts/ecr.sh promoted $(VERIFIED_IMAGE)) && \
-		pulumi config set --stack production asap:image "$$image"
+	@scripts/require.sh --for deploy pulumi aws go
+	@# The verified digest is copied into production's own repository (no Docker:
+	@# infra/cmd/promote), which the stack creates first (a targeted update, a no-op
+	@# once it exists); production then runs it from there, by the same digest.
+	source=$$(IMAGE='$(IMAGE)' scripts/ecr.sh promoted $(VERIFIED_IMAGE)) && \
+	target=$$($(GO) run ./infra/cmd/promote -plan -image "$$source" -repository $(PROMOTE_REPOSITORY)) && \
+	pulumi config set --stack production asap:image "$$target" && \
+	pulumi up --stack production --yes $(PROMOTE_TARGETS) && \
+	aws ecr get-login-password --region "$$(echo "$$source" | cut -d. -f4)" | \
+		$(GO) run ./infra/cmd/promote -image "$$source" -repository $(PROMOTE_REPOSITORY) -password-stdin
 	pulumi up --stack production --yes
 else
 	@scripts/require.sh --for deploy docker pulumi aws
@@ -117,7 +129,7 @@ endif
 	pulumi up --stack staging --yes
 endif
 
-promote: ## production runs the digest staging verified (make verify ENV=staging recorded it): never a rebuild; = make deploy ENV=production
+promote: ## production runs the digest staging verified (make verify ENV=staging recorded it), copied into its own repository: never a rebuild; = make deploy ENV=production
 	$(MAKE) --no-print-directory deploy ENV=production
 
 verify: ## wait for the ENV rollout (a rollback fails, naming the alarm) and smoke-test it through the load balancer; needs go, pulumi, aws
@@ -129,14 +141,25 @@ verify: ## wait for the ENV rollout (a rollback fails, naming the alarm) and smo
 	$(GO) run ./infra/cmd/rollout -outputs $(OUT)/$(ENV)-outputs.json $(if $(PKEY),-pkey $(PKEY)) \
 		$(if $(filter true,$(REQUIRE_FILL)),-require-fill) -timeout $(VERIFY_TIMEOUT) -verified-image $(OUT)/$(ENV)-verified-image
 
+login: ## log in to the stacks' one state backend, PULUMI_BACKEND_URL (s3://BUCKET/asap; its stack secrets need PULUMI_CONFIG_PASSPHRASE)
+	@test -n "$${PULUMI_BACKEND_URL:-}" || { echo "make login: set PULUMI_BACKEND_URL to the stacks' state backend (s3://BUCKET/asap, docs/deployment.md)" >&2; exit 1; }
+	@case "$$PULUMI_BACKEND_URL" in https://*) ;; *) test -n "$${PULUMI_CONFIG_PASSPHRASE:-}$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" || \
+		{ echo "make login: $$PULUMI_BACKEND_URL keeps the stacks' secrets under a passphrase: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE)" >&2; exit 1; } ;; esac
+	pulumi login "$$PULUMI_BACKEND_URL"
+
+preflight: ## check that the committed Pulumi.ENV.yaml deploys as it is (a clean checkout, as the pipeline's): the program under Pulumi's mocks, no AWS
+	$(call want-env,staging production)
+	$(GO) test ./infra -run '^TestCommittedStackFiles$$' -count=1 -args -committed-stacks $(ENV)
+
 seed: ## load the sample placements into the ENV stack's Redis (a one-off `asap load` task); needs pulumi, aws
 	$(call want-env,staging production)
 	@scripts/require.sh --for seed pulumi aws
 	scripts/seed.sh $(ENV)
 
-release: ## test; deploy and verify staging; then promote the verified digest to production and verify it
+release: ## test; check production's committed stack file; deploy and verify staging; then promote the verified digest to production and verify it
 	@scripts/require.sh --for release docker aws pulumi go git
 	$(MAKE) --no-print-directory test
+	$(MAKE) --no-print-directory preflight ENV=production
 	$(MAKE) --no-print-directory deploy ENV=staging IMAGE=
 	$(MAKE) --no-print-directory verify ENV=staging
 	$(MAKE) --no-print-directory promote IMAGE=

@@ -40,7 +40,20 @@ type alarm struct {
 	threshold   float64
 	periods     int // evaluation periods
 	breaching   int // of which this many must breach
+	// below alarms when the statistic falls under the threshold (a heartbeat) instead
+	// of rising above it; such an alarm also treats missing data as breaching.
+	below bool
 }
+
+// heartbeatMetric is the series the heartbeat alarm counts: the in-flight gauge, which
+// the metrics sidecar ships from every task on every scrape, traffic or not (counters
+// send nothing until they move). Its SampleCount is the number of scrapes that reached
+// CloudWatch.
+const heartbeatMetric = metricInFlight
+
+// heartbeatMinutes is how long ASAP's metrics may be missing before the heartbeat
+// alarm fires: a sidecar restart and a deployment's gap stay below it.
+const heartbeatMinutes = 5
 
 // newAlarmTopic creates the topic every alarm notifies, with an email subscription
 // when configured.
@@ -74,11 +87,11 @@ func newDeploymentAlarms(ctx *pulumi.Context, c Config, topic *sns.Topic, balanc
 	var out []*cloudwatch.MetricAlarm
 	for _, al := range []alarm{
 		{"target-5xx", fmt.Sprintf("ASAP answered more than %d 5xx per minute", a.Target5xxPerMinute),
-			"AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "Sum", tgDims, float64(a.Target5xxPerMinute), 5, 3},
+			"AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "Sum", tgDims, float64(a.Target5xxPerMinute), 5, 3, false},
 		{"lb-5xx", fmt.Sprintf("the load balancer answered more than %d 5xx per minute itself (no healthy task?)", a.Target5xxPerMinute),
-			"AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "Sum", lbDims, float64(a.Target5xxPerMinute), 5, 3},
+			"AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "Sum", lbDims, float64(a.Target5xxPerMinute), 5, 3, false},
 		{"latency-p99", fmt.Sprintf("p99 target response time above %d ms", a.LatencyP99Ms),
-			"AWS/ApplicationELB", "TargetResponseTime", "p99", tgDims, float64(a.LatencyP99Ms) / 1000, 5, 3},
+			"AWS/ApplicationELB", "TargetResponseTime", "p99", tgDims, float64(a.LatencyP99Ms) / 1000, 5, 3, false},
 	} {
 		ma, err := newAlarm(ctx, c, topic, al)
 		if err != nil {
@@ -105,22 +118,27 @@ func newServiceAlarms(ctx *pulumi.Context, c Config, topic *sns.Topic, cl *Clust
 	a := c.Alarms
 	alarms := []alarm{
 		{"unhealthy-hosts", "a task fails the load balancer's /readyz check",
-			"AWS/ApplicationELB", "UnHealthyHostCount", "Maximum", tgDims, 0, 3, 3},
+			"AWS/ApplicationELB", "UnHealthyHostCount", "Maximum", tgDims, 0, 3, 3, false},
 		{"cpu", fmt.Sprintf("service CPU above %d%%", a.CpuPercent),
-			"AWS/ECS", "CPUUtilization", "Average", svcDims, float64(a.CpuPercent), 5, 5},
+			"AWS/ECS", "CPUUtilization", "Average", svcDims, float64(a.CpuPercent), 5, 5, false},
 		{"memory", fmt.Sprintf("service memory above %d%% (a healthy task stays below %d%%)", a.MemoryPercent, healthyMemoryPercent(c)),
-			"AWS/ECS", "MemoryUtilization", "Average", svcDims, float64(a.MemoryPercent), 5, 5},
+			"AWS/ECS", "MemoryUtilization", "Average", svcDims, float64(a.MemoryPercent), 5, 5, false},
 		{"shed", fmt.Sprintf("ASAP refused more than %d requests per minute with 503 (in-flight and queue full)", a.ShedPerMinute),
-			metricsNamespace, metricShed, "Sum", stack(), float64(a.ShedPerMinute), 5, 3},
+			metricsNamespace, metricShed, "Sum", stack(), float64(a.ShedPerMinute), 5, 3, false},
 		{"stale-placements", fmt.Sprintf("more than %d placements per minute served stale (Redis failing)", a.StalePerMinute),
-			metricsNamespace, metricCacheLookups, "Sum", stack("result", "stale"), float64(a.StalePerMinute), 5, 3},
+			metricsNamespace, metricCacheLookups, "Sum", stack("result", "stale"), float64(a.StalePerMinute), 5, 3, false},
+		// Every alarm on ASAP's own metrics treats missing data as "nothing wrong":
+		// this one says when there is no data at all (the sidecar is dead, its config
+		// broken, or it cannot write its log group).
+		{"metrics-heartbeat", fmt.Sprintf("no ASAP metrics reached CloudWatch for %d minutes (metrics sidecar down?): the alarms on ASAP's own signals are blind", heartbeatMinutes),
+			metricsNamespace, heartbeatMetric, "SampleCount", stack(), 1, heartbeatMinutes, heartbeatMinutes, true},
 	}
 	for _, up := range c.upstreams() {
 		alarms = append(alarms,
 			alarm{"upstream-" + up.Name + "-timeouts", fmt.Sprintf("upstream %s missed tmax more than %d times per minute", up.Name, a.UpstreamTimeoutsPerMinute),
-				metricsNamespace, metricUpstreamTimeouts, "Sum", stack("upstream", up.Name), float64(a.UpstreamTimeoutsPerMinute), 5, 3},
+				metricsNamespace, metricUpstreamTimeouts, "Sum", stack("upstream", up.Name), float64(a.UpstreamTimeoutsPerMinute), 5, 3, false},
 			alarm{"upstream-" + up.Name + "-errors", fmt.Sprintf("more than %d bid requests per minute to upstream %s got no answer", a.UpstreamErrorsPerMinute, up.Name),
-				metricsNamespace, metricUpstreamErrors, "Sum", stack("upstream", up.Name), float64(a.UpstreamErrorsPerMinute), 5, 3},
+				metricsNamespace, metricUpstreamErrors, "Sum", stack("upstream", up.Name), float64(a.UpstreamErrorsPerMinute), 5, 3, false},
 		)
 	}
 	for _, al := range alarms {
@@ -158,6 +176,11 @@ func newAlarm(ctx *pulumi.Context, c Config, topic *sns.Topic, al alarm) (*cloud
 		AlarmActions:     actions,
 		OkActions:        actions,
 		Tags:             tags(c, al.name),
+	}
+	if al.below {
+		// A heartbeat: no data is the failure it watches for.
+		args.ComparisonOperator = pulumi.String("LessThanThreshold")
+		args.TreatMissingData = pulumi.String("breaching")
 	}
 	if al.statistic[0] == 'p' {
 		args.ExtendedStatistic = pulumi.String(al.statistic)

@@ -25,6 +25,9 @@ type Config struct {
 	// the task runs; empty builds docker/<stack>.Dockerfile and pushes it to the stack's
 	// own repository in the same update.
 	Image string
+	// BuildImage lets a stack without asap:image build and push its own image; false
+	// (production) makes asap:image required: the stack runs only a promoted digest.
+	BuildImage bool
 	// Upstreams is ASAP_UPSTREAMS: name=url pairs separated by commas.
 	Upstreams string
 	// RedisKeyPrefix is ASAP_REDIS_KEY_PREFIX.
@@ -43,6 +46,9 @@ type Config struct {
 	Balancer BalancerConfig
 	Redis    RedisConfig
 	Alarms   AlarmsConfig
+	// Protect guards the stack's state (Redis, its AUTH secret, the load balancer)
+	// against deletion and replacement.
+	Protect ProtectConfig
 
 	// LogRetentionDays is the retention of the task log group.
 	LogRetentionDays int
@@ -141,8 +147,26 @@ type RedisConfig struct {
 	// with automatic failover across zones).
 	NodeType string
 	Nodes    int
-	// TransitEncryption turns on TLS (rediss://) for a created replication group.
+	// TransitEncryption turns on TLS (rediss://) for a created replication group; it
+	// must be on, as AUTH needs it.
 	TransitEncryption bool
+	// SnapshotRetentionDays keeps daily snapshots of a created group that long; 0
+	// takes none.
+	SnapshotRetentionDays int
+	// FinalSnapshot takes a snapshot named asap-<stack>-final when the group is deleted.
+	FinalSnapshot bool
+}
+
+// ProtectConfig is how much a stack guards what it cannot recreate: placements live
+// only in Redis, and clients reach the load balancer's name. Staging stays disposable.
+type ProtectConfig struct {
+	// Resources sets pulumi.Protect on the Redis replication group, its AUTH secret
+	// and the load balancer: `pulumi up` refuses to delete or replace them, and
+	// `pulumi destroy` stops, until an operator runs `pulumi state unprotect`.
+	Resources bool
+	// LoadBalancerDeletion turns on the load balancer's own deletion protection (AWS
+	// refuses DeleteLoadBalancer, whatever the caller).
+	LoadBalancerDeletion bool
 }
 
 // AlarmsConfig holds the CloudWatch alarm thresholds.
@@ -181,6 +205,7 @@ func configure(ctx *pulumi.Context) (Config, error) {
 		Stack:             ctx.Stack(),
 		Region:            aws.str("region"),
 		Image:             r.optStr("image"),
+		BuildImage:        r.bool("buildImage"),
 		Upstreams:         r.str("upstreams"),
 		RedisKeyPrefix:    r.str("redisKeyPrefix"),
 		DemoAdServer:      r.bool("demoAdServer"),
@@ -224,11 +249,17 @@ func configure(ctx *pulumi.Context) (Config, error) {
 			HostedZoneID:        r.optStr("hostedZoneId"),
 		},
 		Redis: RedisConfig{
-			URL:               r.optStr("redisUrl"),
-			SecurityGroupID:   r.optStr("redisSecurityGroupId"),
-			NodeType:          r.str("redisNodeType"),
-			Nodes:             r.int("redisNodes"),
-			TransitEncryption: r.bool("redisTransitEncryption"),
+			URL:                   r.optStr("redisUrl"),
+			SecurityGroupID:       r.optStr("redisSecurityGroupId"),
+			NodeType:              r.str("redisNodeType"),
+			Nodes:                 r.int("redisNodes"),
+			TransitEncryption:     r.bool("redisTransitEncryption"),
+			SnapshotRetentionDays: r.int("redisSnapshotRetentionDays"),
+			FinalSnapshot:         r.bool("redisFinalSnapshot"),
+		},
+		Protect: ProtectConfig{
+			Resources:            r.bool("protect"),
+			LoadBalancerDeletion: r.bool("albDeletionProtection"),
 		},
 		Alarms: AlarmsConfig{
 			Target5xxPerMinute:        r.int("alarm5xxPerMinute"),
@@ -360,12 +391,22 @@ func (c Config) validate() []error {
 		if c.Redis.Nodes < 1 || c.Redis.Nodes > 6 {
 			bad("redisNodes", "must be within 1..6, got %d", c.Redis.Nodes)
 		}
+		if !c.Redis.TransitEncryption {
+			bad("redisTransitEncryption", "must be true: the created Redis requires AUTH, and ElastiCache takes an AUTH token only with TLS")
+		}
+		if c.Redis.SnapshotRetentionDays < 0 || c.Redis.SnapshotRetentionDays > 35 {
+			bad("redisSnapshotRetentionDays", "must be within 0..35 (the ElastiCache limit), got %d", c.Redis.SnapshotRetentionDays)
+		}
 	} else if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 		bad("redisUrl", "want redis://host:port/db or rediss://host:port/db")
 	} else if _, hasPassword := u.User.Password(); hasPassword {
 		bad("redisUrl", "must not carry a password: stack config is not a secret store")
 	}
 
+	if c.Image == "" && !c.BuildImage {
+		bad("image", "required: asap:buildImage is false, so this stack runs only an image promoted to it by digest "+
+			"(make promote sets it); it never builds the checkout")
+	}
 	if c.Image != "" && !imageDigestPattern.MatchString(c.Image) {
 		bad("image", "want a prebuilt image by digest, <registry>/<repository>@sha256:<64 hex>, got %q (empty builds docker/%s.Dockerfile)", c.Image, c.Stack)
 	}
@@ -493,8 +534,8 @@ type reader struct {
 
 func (r *reader) fail(key string, err error) {
 	if errors.Is(err, config.ErrMissingVar) {
-		r.errs = append(r.errs, fmt.Errorf("missing required key %s (pulumi config set %s <value> --stack %s)",
-			r.name(key), r.name(key), r.stack))
+		r.errs = append(r.errs, fmt.Errorf("missing required key %s (pulumi config set %s <value> --stack %s, then commit Pulumi.%s.yaml: "+
+			"the pipeline deploys from a clean checkout)", r.name(key), r.name(key), r.stack, r.stack))
 		return
 	}
 	r.errs = append(r.errs, fmt.Errorf("key %s: %w", r.name(key), err))

@@ -82,9 +82,10 @@ type Roles struct {
 }
 
 // newRoles creates the instance role and profile, the task execution role (pull the
-// task's image, write the task log group) and the task role, which may only write the
-// metrics log group (the CloudWatch agent sidecar; ASAP itself calls no AWS API).
-func newRoles(ctx *pulumi.Context, c Config, pullRepositoryArn pulumi.StringOutput, logs *LogGroups) (*Roles, error) {
+// task's image, write the task log group, read the task's secrets) and the task role,
+// which may only write the metrics log group (the CloudWatch agent sidecar; ASAP
+// itself calls no AWS API, and cannot read its secrets: ECS injects them).
+func newRoles(ctx *pulumi.Context, c Config, pullRepositoryArn pulumi.StringOutput, logs *LogGroups, secrets []taskSecret) (*Roles, error) {
 	instanceRole, err := newServiceRole(ctx, c, "instance", "ec2.amazonaws.com", "ASAP ECS container instances")
 	if err != nil {
 		return nil, err
@@ -115,8 +116,12 @@ func newRoles(ctx *pulumi.Context, c Config, pullRepositoryArn pulumi.StringOutp
 	if err != nil {
 		return nil, err
 	}
-	executionPolicy := pulumi.StringArray{pullRepositoryArn, logs.Tasks.Arn}.ToStringArrayOutput().
-		ApplyT(func(arns []string) (string, error) { return executionPolicyDocument(arns[0], arns[1]).JSON() }).(pulumi.StringOutput)
+	arns := pulumi.StringArray{pullRepositoryArn, logs.Tasks.Arn}
+	for _, s := range secrets {
+		arns = append(arns, s.Arn)
+	}
+	executionPolicy := arns.ToStringArrayOutput().
+		ApplyT(func(v []string) (string, error) { return executionPolicyDocument(v[0], v[1], v[2:]).JSON() }).(pulumi.StringOutput)
 	if _, err := iam.NewRolePolicy(ctx, "task-execution", &iam.RolePolicyArgs{
 		Role:   execution.Name,
 		Policy: executionPolicy,
@@ -139,8 +144,9 @@ func newRoles(ctx *pulumi.Context, c Config, pullRepositoryArn pulumi.StringOutp
 }
 
 // executionPolicyDocument is what the ECS agent needs for the task's image repository
-// (none for an image outside ECR) and its log group.
-func executionPolicyDocument(repositoryArn, logGroupArn string) policyDocument {
+// (none for an image outside ECR), its log group and its secrets (these ARNs and no
+// other; none without secrets).
+func executionPolicyDocument(repositoryArn, logGroupArn string, secretArns []string) policyDocument {
 	doc := policyDocument{Version: "2012-10-17"}
 	if repositoryArn != "" {
 		doc.Statement = append(doc.Statement,
@@ -164,6 +170,14 @@ func executionPolicyDocument(repositoryArn, logGroupArn string) policyDocument {
 		Action:   []string{"logs:CreateLogStream", "logs:PutLogEvents"},
 		Resource: []string{logGroupArn + ":log-stream:*"},
 	})
+	if len(secretArns) > 0 {
+		doc.Statement = append(doc.Statement, policyStatement{
+			Sid:      "ReadSecrets",
+			Effect:   "Allow",
+			Action:   []string{"secretsmanager:GetSecretValue"},
+			Resource: secretArns,
+		})
+	}
 	return doc
 }
 

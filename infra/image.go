@@ -37,7 +37,10 @@ var ecrImagePattern = regexp.MustCompile(`^([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.
 
 // newImage returns the prebuilt image named in config, or builds docker/<stack>.Dockerfile
 // with the repository root as context and pushes it to the stack's repository, tagged
-// with the digest of its inputs (tags are immutable: a tag names one content).
+// with the digest of its inputs. The push may repeat a tag that exists (a revert): the
+// building stack's repository is tag-mutable for that reason (newRepository), and the
+// task runs the digest the push returns. configure refuses a stack with
+// asap:buildImage false and no asap:image, so such a stack never reaches the build.
 func newImage(ctx *pulumi.Context, c Config, repo *ecr.Repository, platform string) (*Image, error) {
 	if c.Image != "" {
 		arn := ""

@@ -51,8 +51,10 @@ func newLoadBalancer(ctx *pulumi.Context, c Config, nw *Network, sg *SecurityGro
 		Subnets:                 nw.PublicSubnetIDs,
 		IdleTimeout:             pulumi.Int(c.Balancer.IdleTimeout),
 		DropInvalidHeaderFields: pulumi.Bool(true),
-		Tags:                    tags(c, "lb"),
-	}, fixedName)
+		// Clients and DNS know its name: a replacement or deletion loses it.
+		EnableDeletionProtection: pulumi.Bool(c.Protect.LoadBalancerDeletion),
+		Tags:                     tags(c, "lb"),
+	}, fixedName, protect(c))
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,9 @@ const (
 	scrapeInterval = "30s"
 	// metricsFlushSeconds bounds how long the agent holds events before shipping.
 	metricsFlushSeconds = 15
+	// metricsRestartPeriod (seconds) is the least the agent must have run before ECS
+	// restarts it after an exit (ECS's minimum).
+	metricsRestartPeriod = 60
 )
 
 // metricsAgentContainer is the CloudWatch agent sidecar of a task.
@@ -30,11 +33,13 @@ func metricsAgentContainer(c Config, logGroup, metricsLogGroup string) (containe
 	return containerDefinition{
 		Name:  metricsContainerName,
 		Image: c.MetricsAgentImage,
-		// Losing metrics must not stop the ad path: ECS restarts nothing for it, the
-		// dashboard shows the gap.
-		Essential: false,
-		Memory:    metricsMemory,
-		Links:     []string{containerName + ":" + containerName},
+		// Losing metrics must not stop the ad path: the agent is not essential, so
+		// ECS would leave it dead for the task's life; the restart policy brings it
+		// back in place, and the metrics-heartbeat alarm fires while none arrive.
+		Essential:     false,
+		RestartPolicy: &restartPolicy{Enabled: true, RestartAttemptPeriod: metricsRestartPeriod},
+		Memory:        metricsMemory,
+		Links:         []string{containerName + ":" + containerName},
 		Environment: []keyValuePair{
 			{Name: "CW_CONFIG_CONTENT", Value: agent},
 			{Name: "PROMETHEUS_CONFIG_CONTENT", Value: scrape},

@@ -54,6 +54,15 @@ var mockInstanceTypes = map[string]struct {
 	"c7g.xlarge": {4, 8192, "arm64"},
 }
 
+// mockOfferings are the zones (and Local Zones) where EC2 offers each instance type, as
+// DescribeInstanceTypeOfferings with location-type availability-zone lists them:
+// production's c6i.xlarge is missing from the region's first zone.
+var mockOfferings = map[string][]string{
+	"t3.medium":  {"us-east-1-bos-1a", "us-east-1a", "us-east-1b", "us-east-1c"},
+	"c6i.xlarge": {"us-east-1b", "us-east-1c"},
+	"c7g.xlarge": {"us-east-1a", "us-east-1b"},
+}
+
 // mockSubnets are the existing subnets TestExistingNetwork names.
 var mockSubnets = map[string]string{
 	"subnet-pub-a": "172.31.0.0/20", "subnet-pub-b": "172.31.16.0/20",
@@ -71,8 +80,12 @@ type recorded struct {
 	// PropertyDeps the same per input property.
 	Deps         []string
 	PropertyDeps map[string][]string
-	// DeleteBeforeReplace and Timeouts are the resource options the engine applies.
+	// DeleteBeforeReplace, Protect, RetainOnDelete, IgnoreChanges and Timeouts are the
+	// resource options the engine applies.
 	DeleteBeforeReplace bool
+	Protect             bool
+	RetainOnDelete      bool
+	IgnoreChanges       []string
 	Timeouts            [3]string // create, update, delete
 }
 
@@ -82,6 +95,13 @@ type mocks struct {
 	mu      sync.Mutex
 	res     []recorded
 	invokes []string
+	// passwords counts GetRandomPassword calls: each answers a new value, as AWS does.
+	passwords int
+	// registry, when set, is ECR across runs: the image names pushed so far. A push
+	// of a name it holds into a repository of this run with IMMUTABLE tags fails as
+	// ECR fails it (pulumi-docker pushes whenever the Image's inputs change, and
+	// never asks whether the tag exists).
+	registry map[string]bool
 }
 
 func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -104,6 +124,9 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	case "docker:index/image:Image":
 		// As the provider: the pushed manifest's digest, in the repository's name.
 		imageName := args.Inputs["imageName"].StringValue()
+		if err := m.push(imageName); err != nil {
+			return "", nil, err
+		}
 		repo, _, _ := strings.Cut(imageName[strings.LastIndex(imageName, "/"):], ":")
 		sum := sha256.Sum256([]byte(imageName))
 		out["repoDigest"] = resource.NewProperty(imageName[:strings.LastIndex(imageName, "/")] + repo + "@sha256:" + hex.EncodeToString(sum[:]))
@@ -121,6 +144,13 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		out["arn"] = resource.NewProperty(fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", m.region, mockAccount, name))
 	case "aws:route53/record:Record":
 		out["fqdn"] = args.Inputs["name"]
+	case "aws:secretsmanager/secret:Secret":
+		// A secret's id is its ARN, which ends in a random suffix.
+		arn := fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%sAbCdEf", m.region, mockAccount, args.Inputs["namePrefix"].StringValue())
+		out["arn"] = resource.NewProperty(arn)
+		id = arn
+	case "aws:secretsmanager/secretVersion:SecretVersion":
+		out["arn"] = args.Inputs["secretId"]
 	}
 
 	rec := recorded{
@@ -133,6 +163,9 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 			rec.PropertyDeps[prop] = deps.GetUrns()
 		}
 		rec.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
+		rec.Protect = rpc.GetProtect()
+		rec.RetainOnDelete = rpc.GetRetainOnDelete()
+		rec.IgnoreChanges = rpc.GetIgnoreChanges()
 		if ct := rpc.GetCustomTimeouts(); ct != nil {
 			rec.Timeouts = [3]string{ct.GetCreate(), ct.GetUpdate(), ct.GetDelete()}
 		}
@@ -141,6 +174,28 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	m.res = append(m.res, rec)
 	m.mu.Unlock()
 	return id, out, nil
+}
+
+// push records a push of imageName in the registry, refusing an existing tag in an
+// immutable repository.
+func (m *mocks) push(imageName string) error {
+	if m.registry == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.res {
+		url := str(r.Outputs, "repositoryUrl")
+		if r.Type != "aws:ecr/repository:Repository" || !strings.HasPrefix(imageName, url+":") {
+			continue
+		}
+		if m.registry[imageName] && str(r.Inputs, "imageTagMutability") == "IMMUTABLE" {
+			return fmt.Errorf("tag invalid: The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the repository is immutable",
+				strings.TrimPrefix(imageName, url+":"), str(r.Inputs, "name"))
+		}
+	}
+	m.registry[imageName] = true
+	return nil
 }
 
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
@@ -190,6 +245,44 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 			"authorizationToken": base64.StdEncoding.EncodeToString([]byte("AWS:" + mockPassword)),
 			"proxyEndpoint":      fmt.Sprintf("https://%s.dkr.ecr.%s.amazonaws.com", mockAccount, m.region),
 		}), nil
+	case "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+		if lt := args.Args["locationType"]; !lt.IsString() || lt.StringValue() != "availability-zone" {
+			return nil, fmt.Errorf("mock: getInstanceTypeOfferings without locationType availability-zone lists regions, got %v", lt)
+		}
+		var types []string
+		for _, f := range listArg(args.Args, "filters") {
+			if f.ObjectValue()["name"].StringValue() == "instance-type" {
+				for _, v := range f.ObjectValue()["values"].ArrayValue() {
+					types = append(types, v.StringValue())
+				}
+			}
+		}
+		var locations, instanceTypes, locationTypes []string
+		for _, typ := range types {
+			for _, z := range mockOfferings[typ] {
+				locations, instanceTypes, locationTypes = append(locations, z), append(instanceTypes, typ), append(locationTypes, "availability-zone")
+			}
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": m.region, "locations": locations, "instanceTypes": instanceTypes, "locationTypes": locationTypes,
+			"locationType": "availability-zone",
+		}), nil
+	case "aws:secretsmanager/getRandomPassword:getRandomPassword":
+		m.mu.Lock()
+		m.passwords++
+		n := m.passwords
+		m.mu.Unlock()
+		length := 32 // Secrets Manager's default
+		if v, ok := args.Args["passwordLength"]; ok && v.IsNumber() {
+			length = int(v.NumberValue())
+		}
+		sum := sha256.Sum256([]byte(fmt.Sprint("password", n)))
+		pw := strings.Repeat(hex.EncodeToString(sum[:]), 4)
+		if v, ok := args.Args["excludePunctuation"]; !ok || !v.IsBool() || !v.BoolValue() {
+			pw = `@/"!` + pw // Secrets Manager draws punctuation unless told not to
+		}
+		pw = pw[:min(length, len(pw))]
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "password", "randomPassword": pw}), nil
 	case "aws:ec2/getSubnet:getSubnet":
 		id := args.Args["id"].StringValue()
 		cidr, ok := mockSubnets[id]
@@ -263,13 +356,22 @@ func loadStackConfig(t *testing.T, stack string) map[string]string {
 // which the committed stack file leaves out on purpose.
 const productionUpstreams = "primary=https://bidder.example.com/openrtb2/auction,exchange-b=https://rtb.example.net/bid"
 
+// promotedImage is a digest `make promote` copied into production's own repository and
+// set as asap:image.
+const promotedImage = mockAccount + ".dkr.ecr.us-east-1.amazonaws.com/asap-production@sha256:" +
+	"fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+
 // stackConfig is a stack's committed config as `pulumi up` would see it once the
-// operator has done what the stack file asks: production names its upstreams.
+// operator has done what the stack file asks (production names its upstreams) and
+// `make promote` has set production's asap:image.
 func stackConfig(t *testing.T, stack string) map[string]string {
 	t.Helper()
 	cfg := loadStackConfig(t, stack)
-	if _, set := cfg["asap:upstreams"]; !set && stack == "production" {
-		cfg["asap:upstreams"] = productionUpstreams
+	if stack == "production" {
+		if _, set := cfg["asap:upstreams"]; !set {
+			cfg["asap:upstreams"] = productionUpstreams
+		}
+		cfg["asap:image"] = promotedImage
 	}
 	return cfg
 }
@@ -278,7 +380,13 @@ func stackConfig(t *testing.T, stack string) map[string]string {
 // resource and output.
 func runStack(t *testing.T, stack string, cfg map[string]string) (*stackRun, error) {
 	t.Helper()
-	m := &mocks{region: cfg["aws:region"]}
+	return runStackWith(t, stack, cfg, &mocks{})
+}
+
+// runStackWith runs the program under the given mocks (a registry shared across runs).
+func runStackWith(t *testing.T, stack string, cfg map[string]string, m *mocks) (*stackRun, error) {
+	t.Helper()
+	m.region = cfg["aws:region"]
 	if m.region == "" {
 		m.region = "us-east-1"
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
@@ -60,8 +61,9 @@ func newNetwork(ctx *pulumi.Context, c Config) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list availability zones: %w", err)
 	}
-	if len(azs.Names) < zones {
-		return nil, fmt.Errorf("region %s offers %d availability zones, need %d", c.Region, len(azs.Names), zones)
+	names, err := zonesOffering(ctx, c, azs.Names)
+	if err != nil {
+		return nil, err
 	}
 	subnets, err := subnetCidrs(n.VpcCidr, 2*zones)
 	if err != nil {
@@ -99,7 +101,7 @@ func newNetwork(ctx *pulumi.Context, c Config) (*Network, error) {
 	nw := &Network{VpcID: vpc.ID()}
 	var nats []*ec2.NatGateway
 	for i := range zones {
-		az := azs.Names[i]
+		az := names[i]
 		public, err := ec2.NewSubnet(ctx, fmt.Sprintf("public-%d", i), &ec2.SubnetArgs{
 			VpcId:               vpc.ID(),
 			AvailabilityZone:    pulumi.String(az),
@@ -140,7 +142,7 @@ func newNetwork(ctx *pulumi.Context, c Config) (*Network, error) {
 		}
 	}
 	for i := range zones {
-		az := azs.Names[i]
+		az := names[i]
 		// With one NAT gateway both zones share it; with two each zone uses its own, so
 		// losing a zone does not cut the other off from ECR, ECS and the upstreams.
 		nat := nats[i%len(nats)]
@@ -175,6 +177,35 @@ func newNetwork(ctx *pulumi.Context, c Config) (*Network, error) {
 		nw.PrivateSubnetIDs = append(nw.PrivateSubnetIDs, private.ID())
 	}
 	return nw, nil
+}
+
+// zonesOffering keeps the zones, in the region's order, where EC2 offers the stack's
+// instance type (not every type is in every zone: an autoscaling group with a subnet
+// in a zone without it fails its launches there). ElastiCache has no API that lists
+// node types per zone; the replication group follows the private subnets and AWS
+// reports a node type missing in a zone when the group is created.
+func zonesOffering(ctx *pulumi.Context, c Config, available []string) ([]string, error) {
+	offers, err := ec2.GetInstanceTypeOfferings(ctx, &ec2.GetInstanceTypeOfferingsArgs{
+		LocationType: pulumi.StringRef("availability-zone"),
+		Filters: []ec2.GetInstanceTypeOfferingsFilter{{
+			Name:   "instance-type",
+			Values: []string{c.Hosts.InstanceType},
+		}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: list the zones that offer it: %w", fullKey("instanceType"), c.Hosts.InstanceType, err)
+	}
+	var out []string
+	for _, z := range available {
+		if slices.Contains(offers.Locations, z) {
+			out = append(out, z)
+		}
+	}
+	if len(out) < zones {
+		return nil, fmt.Errorf("%s %s: offered in %d of region %s's availability zones (%v), need %d",
+			fullKey("instanceType"), c.Hosts.InstanceType, len(out), c.Region, out, zones)
+	}
+	return out[:zones], nil
 }
 
 // subnetCidrs splits an IPv4 range of /20 or larger into count equal subnets, 4 bits

@@ -47,7 +47,13 @@ func deploy(ctx *pulumi.Context) (map[string]pulumi.Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	roles, err := newRoles(ctx, c, image.PullRepositoryArn, logs)
+	// The environment variables ECS fills from Secrets Manager (taskSecret): one
+	// list feeds the container definition and the execution role's policy.
+	redisAuth, secrets, err := newRedisAuth(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	roles, err := newRoles(ctx, c, image.PullRepositoryArn, logs, secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +61,7 @@ func deploy(ctx *pulumi.Context) (map[string]pulumi.Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	redisURL, err := newRedis(ctx, c, nw, sg)
+	redisURL, err := newRedis(ctx, c, nw, sg, redisAuth)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +81,7 @@ func deploy(ctx *pulumi.Context) (map[string]pulumi.Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := newService(ctx, c, nw, image.Ref, redisURL, logs, roles, cl, balancer, rollback)
+	svc, err := newService(ctx, c, nw, image.Ref, redisURL, secrets, logs, roles, cl, balancer, rollback)
 	if err != nil {
 		return nil, err
 	}

@@ -82,11 +82,22 @@ type containerDefinition struct {
 	Links                  []string           `json:"links,omitempty"`
 	DependsOn              []containerDepends `json:"dependsOn,omitempty"`
 	Environment            []keyValuePair     `json:"environment"`
+	Secrets                []secretRef        `json:"secrets,omitempty"`
 	LogConfiguration       logConfiguration   `json:"logConfiguration"`
 	HealthCheck            *healthCheck       `json:"healthCheck,omitempty"`
 	StopTimeout            int                `json:"stopTimeout,omitempty"`
 	ReadonlyRootFilesystem bool               `json:"readonlyRootFilesystem"`
 	Ulimits                []ulimit           `json:"ulimits,omitempty"`
+	RestartPolicy          *restartPolicy     `json:"restartPolicy,omitempty"`
+}
+
+// restartPolicy makes ECS restart a container that exits, in place, without
+// replacing the task (a non-essential container has no other way back).
+type restartPolicy struct {
+	Enabled bool `json:"enabled"`
+	// RestartAttemptPeriod (seconds, 60 at least) is how long a container must have
+	// run before ECS restarts it again: a crash loop is not restarted forever.
+	RestartAttemptPeriod int `json:"restartAttemptPeriod"`
 }
 
 type portMapping struct {
@@ -129,6 +140,8 @@ type taskInputs struct {
 	Image, RedisURL, LogGroup, MetricsLogGroup string
 	// TrustedProxies are the load balancer's subnets (ASAP_TRUSTED_PROXIES).
 	TrustedProxies []string
+	// Secrets are ASAP's variables that ECS fills from Secrets Manager.
+	Secrets []secretRef
 }
 
 // awsLogs ships a container's output to the task log group.
@@ -166,6 +179,7 @@ func containerDefinitions(c Config, in taskInputs) (string, error) {
 			{Name: "ASAP_TRUSTED_PROXIES", Value: strings.Join(in.TrustedProxies, ",")},
 			{Name: "GOMEMLIMIT", Value: fmt.Sprintf("%dMiB", goMemLimitMiB(c))},
 		},
+		Secrets:          in.Secrets,
 		LogConfiguration: awsLogs(c, in.LogGroup, containerName),
 		HealthCheck: &healthCheck{
 			Command:     healthCheckCommand,
@@ -253,11 +267,16 @@ var serviceTimeouts = &pulumi.CustomTimeouts{Create: "40m", Update: "40m", Delet
 
 // newService creates the task definition, the ECS service behind the target group and
 // its autoscaling on CPU and on requests per target.
-func newService(ctx *pulumi.Context, c Config, nw *Network, image, redisURL pulumi.StringOutput, logs *LogGroups,
+func newService(ctx *pulumi.Context, c Config, nw *Network, image, redisURL pulumi.StringOutput, secrets []taskSecret, logs *LogGroups,
 	roles *Roles, cl *Cluster, balancer *LoadBalancer, rollback []*cloudwatch.MetricAlarm) (*Service, error) {
-	defs := pulumi.StringArray{image, redisURL, logs.Tasks.Name, logs.Metrics.Name}.ToStringArrayOutput().
+	values := pulumi.StringArray{image, redisURL, logs.Tasks.Name, logs.Metrics.Name}
+	for _, s := range secrets {
+		values = append(values, s.Arn)
+	}
+	defs := values.ToStringArrayOutput().
 		ApplyT(func(v []string) (string, error) {
-			return containerDefinitions(c, taskInputs{Image: v[0], RedisURL: v[1], LogGroup: v[2], MetricsLogGroup: v[3], TrustedProxies: nw.PublicCidrs})
+			return containerDefinitions(c, taskInputs{Image: v[0], RedisURL: v[1], LogGroup: v[2], MetricsLogGroup: v[3],
+				TrustedProxies: nw.PublicCidrs, Secrets: secretRefs(secrets, v[4:])})
 		}).(pulumi.StringOutput)
 	task, err := ecs.NewTaskDefinition(ctx, "asap", &ecs.TaskDefinitionArgs{
 		Family: pulumi.String(resourceName(c, "")),

@@ -216,8 +216,9 @@ func TestDeploysKeepServingAndRollBack(t *testing.T) {
 	})
 }
 
-// Point 3: the fleet holds a deployment at maxTasks with 200 %: every new task finds
-// an instance.
+// Point 3 and issue 21: the fleet holds a deployment at maxTasks with 200 % (every new
+// task finds an instance) and 10 % more instances besides, so an instance refresh can
+// run beside it.
 func TestCapacityHoldsADeployAtMaxTasks(t *testing.T) {
 	eachStack(t, func(t *testing.T, run *stackRun) {
 		it := mockInstanceTypes[run.config["asap:instanceType"]]
@@ -225,8 +226,15 @@ func TestCapacityHoldsADeployAtMaxTasks(t *testing.T) {
 		perInstance := min(it.vcpus*1024/atoi(t, str(task, "cpu")), it.memory*registeredMemoryPercent/100/atoi(t, str(task, "memory")))
 		svc := run.one(t, tService, "asap").Inputs
 		peak := atoi(t, run.config["asap:maxTasks"]) * num(svc, "deploymentMaximumPercent") / 100
-		if got := num(run.one(t, tASG, "instances").Inputs, "maxSize") * perInstance; got < peak {
-			t.Errorf("maxInstances hold %d tasks (%d each), a deploy at maxTasks runs %d", got, perInstance, peak)
+		need := (peak + perInstance - 1) / perInstance
+		maxSize := num(run.one(t, tASG, "instances").Inputs, "maxSize")
+		if maxSize*perInstance < peak {
+			t.Errorf("maxInstances hold %d tasks (%d each), a deploy at maxTasks runs %d", maxSize*perInstance, perInstance, peak)
+		}
+		// 10 % headroom, in whole instances: maxSize >= need * 1.1.
+		if maxSize*10 < need*11 {
+			t.Errorf("maxInstances %d: a deploy at maxTasks needs %d instances, want at least %d (10 %% headroom for an instance refresh)",
+				maxSize, need, (need*11+9)/10)
 		}
 	})
 }
@@ -256,15 +264,36 @@ func TestFirstUpdateOrder(t *testing.T) {
 	})
 }
 
-// Point 5: subnets go to the region's own zones, never a Local or Wavelength Zone.
-func TestZonesExcludeLocalZones(t *testing.T) {
+// Issue 21: subnets go to the region's own zones, never a Local or Wavelength Zone, and
+// only to zones that offer the stack's instance type (production's c6i.xlarge is not
+// offered in the mock's us-east-1a), as DescribeInstanceTypeOfferings lists them.
+func TestZonesOfferTheInstanceType(t *testing.T) {
+	want := map[string][]string{"staging": {"us-east-1a", "us-east-1b"}, "production": {"us-east-1b", "us-east-1c"}}
 	eachStack(t, func(t *testing.T, run *stackRun) {
+		zones := map[string]bool{}
 		for _, s := range run.all(tSubnet) {
-			if az := str(s.Inputs, "availabilityZone"); az != "us-east-1a" && az != "us-east-1b" {
-				t.Errorf("subnet %s in %s, want us-east-1a or us-east-1b (the mock lists a Local Zone first)", s.Name, az)
-			}
+			zones[str(s.Inputs, "availabilityZone")] = true
+		}
+		var got []string
+		for z := range zones {
+			got = append(got, z)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want[run.stack]) {
+			t.Errorf("subnets in %v, want %v (zones offering %s, no Local Zone)", got, want[run.stack], run.config["asap:instanceType"])
+		}
+		if !slices.Contains(run.invokes, "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings") {
+			t.Error("no ec2.GetInstanceTypeOfferings: zones are taken without checking the instance type")
 		}
 	})
+	// A type offered in one zone only cannot hold two zones: the key is named.
+	mockOfferings["m9.mock"] = []string{"us-east-1b"}
+	mockInstanceTypes["m9.mock"] = mockInstanceTypes["t3.medium"]
+	t.Cleanup(func() { delete(mockOfferings, "m9.mock"); delete(mockInstanceTypes, "m9.mock") })
+	_, err := runStack(t, "staging", with(stackConfig(t, "staging"), "asap:instanceType", "m9.mock"))
+	if err == nil || !strings.Contains(err.Error(), "asap:instanceType m9.mock: offered in 1 of") {
+		t.Errorf("type in one zone: got error %v, want one naming asap:instanceType", err)
+	}
 }
 
 // physicalNameKeys are the inputs that set a resource's AWS name.
@@ -299,7 +328,7 @@ func TestFixedNamesDeleteBeforeReplace(t *testing.T) {
 // Point 5: the AMI follows the instance type's architecture, and the image is built
 // for it.
 func TestAMIFollowsArchitecture(t *testing.T) {
-	run := mustRun(t, "production", with(stackConfig(t, "production"), "asap:instanceType", "c7g.xlarge"))
+	run := mustRun(t, "staging", with(stackConfig(t, "staging"), "asap:instanceType", "c7g.xlarge"))
 	if got := str(run.one(t, tLaunchTemplate, "instances").Inputs, "imageId"); got != mockArmAMI {
 		t.Errorf("Graviton AMI: got %q, want %q from %s", got, mockArmAMI, amiParameters["arm64"])
 	}

@@ -42,7 +42,7 @@ func TestJenkinsfileCallsOnlyMakeTargets(t *testing.T) {
 		if !targets[m[1]] {
 			t.Errorf("sh %q: the Makefile has no target %q", cmd, m[1])
 		}
-		if slices.Contains([]string{"image", "deploy", "verify"}, m[1]) && !strings.Contains(m[2], " ENV=") {
+		if slices.Contains([]string{"image", "deploy", "verify", "preflight"}, m[1]) && !strings.Contains(m[2], " ENV=") {
 			t.Errorf("sh %q: want ENV= set explicitly (the Makefile's default is not a release decision)", cmd)
 		}
 		order = append(order, cmd)
@@ -50,6 +50,7 @@ func TestJenkinsfileCallsOnlyMakeTargets(t *testing.T) {
 
 	want := []string{
 		"make test",
+		"make preflight ENV=production", "make login",
 		"make deploy ENV=staging", "make verify ENV=staging",
 		"make promote", "make verify ENV=production",
 	}
@@ -58,5 +59,12 @@ func TestJenkinsfileCallsOnlyMakeTargets(t *testing.T) {
 	}
 	if strings.Count(string(jenkinsfile), "when { branch 'main' }") != 2 {
 		t.Errorf("want the staging and production stages to run on main only (when { branch 'main' })")
+	}
+	// One backend, the operators': its URL and the stacks' passphrase reach make login
+	// and every pulumi call.
+	for _, env := range []string{"PULUMI_BACKEND_URL = credentials('pulumi-backend-url')", "PULUMI_CONFIG_PASSPHRASE = credentials('pulumi-config-passphrase')"} {
+		if !strings.Contains(string(jenkinsfile), env) {
+			t.Errorf("the Jenkinsfile's environment lacks %s", env)
+		}
 	}
 }

@@ -121,6 +121,9 @@ func goBinary(t *testing.T) string {
 // stagedImage is a verified staging digest as `make verify ENV=staging` records it.
 const stagedImage = "123456789012.dkr.ecr.us-east-1.amazonaws.com/asap-staging@sha256:0e5751c026e543b2e8ab2eb06099daa1d1a5cdbe8b6cbd3a0b6d9b0b3c8d1f2a"
 
+// promotedImage is that digest in production's own repository, where make promote copies it.
+const promotedImage = "123456789012.dkr.ecr.us-east-1.amazonaws.com/asap-production@sha256:0e5751c026e543b2e8ab2eb06099daa1d1a5cdbe8b6cbd3a0b6d9b0b3c8d1f2a"
+
 // workingTools writes docker, aws, pulumi and go stand-ins that succeed as they do
 // with an engine, credentials and a login, log every call, and answer the few calls
 // whose output the targets read. No real tool is reached.
@@ -133,6 +136,7 @@ func workingTools(t *testing.T) (dir, log string) {
 		"aws": `case "$1 $2" in
   "sts get-caller-identity") echo arn:aws:iam::123456789012:user/ci ;;
   "ecr describe-images") echo sha256:0e5751c026e543b2e8ab2eb06099daa1d1a5cdbe8b6cbd3a0b6d9b0b3c8d1f2a ;;
+  "ecr get-login-password") echo ecr-token ;;
 esac
 exit 0`,
 		"pulumi": `case "$1 $2" in
@@ -141,10 +145,14 @@ exit 0`,
   "stack output") echo '{"image":"` + stagedImage + `"}' ;;
 esac
 exit 0`,
-		"go": `exit 0`,
+		// promote -plan prints production's reference of the image.
+		"go": `case "$*" in *"cmd/promote -plan"*) echo ` + promotedImage + ` ;; esac; exit 0`,
 	}
+	// A command reading a pipe logs once the pipe is drained, after its writer: the
+	// log's order is the pipeline's, not a race.
+	drain := map[string]string{"go": `case "$*" in *-password-stdin*) cat >/dev/null ;; esac` + "\n"}
 	for name, body := range stubs {
-		script := "#!/bin/sh\necho \"" + name + " $*\" >> " + log + "\n" + body + "\n"
+		script := "#!/bin/sh\n" + drain[name] + "echo \"" + name + " $*\" >> " + log + "\n" + body + "\n"
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -183,12 +191,33 @@ func TestDeliveryCommands(t *testing.T) {
 				"pulumi config set --stack staging asap:image " + stagedImage, "pulumi up --stack staging --yes"},
 		},
 		{
+			// The digest is copied into production's repository (created first by a
+			// targeted update), and production runs it from there.
 			name:     "production: promote the digest staging verified",
 			args:     []string{"promote"},
 			verified: stagedImage + "\n",
 			wantCalls: []string{
 				"aws ecr describe-images --registry-id 123456789012 --region us-east-1 --repository-name asap-staging --image-ids imageDigest=sha256:0e5751c026e543b2e8ab2eb06099daa1d1a5cdbe8b6cbd3a0b6d9b0b3c8d1f2a --query imageDetails[0].imageDigest --output text",
-				"pulumi config set --stack production asap:image " + stagedImage, "pulumi up --stack production --yes"},
+				"go run ./infra/cmd/promote -plan -image " + stagedImage + " -repository asap-production",
+				"pulumi config set --stack production asap:image " + promotedImage,
+				"pulumi up --stack production --yes --target urn:pulumi:production::asap::aws:ecr/repository:Repository::asap --target urn:pulumi:production::asap::aws:ecr/lifecyclePolicy:LifecyclePolicy::asap",
+				"aws ecr get-login-password --region us-east-1",
+				"go run ./infra/cmd/promote -image " + stagedImage + " -repository asap-production -password-stdin",
+				"pulumi up --stack production --yes"},
+		},
+		{
+			// A clean checkout (no verified file): production's running digest, from the
+			// backend, redeployed as it is (an AMI update), copied onto itself: a no-op.
+			name: "production: redeploy what runs",
+			args: []string{"deploy", "ENV=production", "IMAGE=" + promotedImage},
+			wantCalls: []string{
+				"aws ecr describe-images --registry-id 123456789012 --region us-east-1 --repository-name asap-production --image-ids imageDigest=sha256:0e5751c026e543b2e8ab2eb06099daa1d1a5cdbe8b6cbd3a0b6d9b0b3c8d1f2a --query imageDetails[0].imageDigest --output text",
+				"go run ./infra/cmd/promote -plan -image " + promotedImage + " -repository asap-production",
+				"pulumi config set --stack production asap:image " + promotedImage,
+				"pulumi up --stack production --yes --target urn:pulumi:production::asap::aws:ecr/repository:Repository::asap --target urn:pulumi:production::asap::aws:ecr/lifecyclePolicy:LifecyclePolicy::asap",
+				"aws ecr get-login-password --region us-east-1",
+				"go run ./infra/cmd/promote -image " + promotedImage + " -repository asap-production -password-stdin",
+				"pulumi up --stack production --yes"},
 		},
 		{
 			name:     "production: nothing verified, nothing promoted",
@@ -280,8 +309,47 @@ func TestReleaseOrder(t *testing.T) {
 	for _, m := range regexp.MustCompile(`\$\(MAKE\) --no-print-directory ([^\n]+)`).FindAllSubmatch(recipe[1], -1) {
 		steps = append(steps, string(m[1]))
 	}
-	want := []string{"test", "deploy ENV=staging IMAGE=", "verify ENV=staging", "promote IMAGE=", "verify ENV=production"}
+	want := []string{"test", "preflight ENV=production", "deploy ENV=staging IMAGE=", "verify ENV=staging", "promote IMAGE=", "verify ENV=production"}
 	if !slices.Equal(steps, want) {
 		t.Errorf("make release runs:\n  %s\nwant:\n  %s", strings.Join(steps, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// make login: the one backend the stacks live in, with the passphrase of their
+// secrets for a self-managed one; what is missing is named before pulumi runs.
+func TestLogin(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	tests := []struct {
+		name     string
+		env      []string
+		wantFail string
+		wantCall string
+	}{
+		{"no backend", nil, "set PULUMI_BACKEND_URL", ""},
+		{"s3 without a passphrase", []string{"PULUMI_BACKEND_URL=s3://asap-state/asap"}, "set PULUMI_CONFIG_PASSPHRASE", ""},
+		{"s3 with a passphrase", []string{"PULUMI_BACKEND_URL=s3://asap-state/asap", "PULUMI_CONFIG_PASSPHRASE=p"}, "", "pulumi login s3://asap-state/asap"},
+		{"s3 with a passphrase file", []string{"PULUMI_BACKEND_URL=s3://asap-state/asap", "PULUMI_CONFIG_PASSPHRASE_FILE=/run/p"}, "", "pulumi login s3://asap-state/asap"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tools, log := workingTools(t)
+			cmd := exec.Command("make", "--no-print-directory", "-C", root, "login")
+			cmd.Env = append(os.Environ(), "PATH="+tools+":/usr/bin:/bin", "MAKEFLAGS=",
+				"PULUMI_BACKEND_URL=", "PULUMI_CONFIG_PASSPHRASE=", "PULUMI_CONFIG_PASSPHRASE_FILE=")
+			cmd.Env = append(cmd.Env, tt.env...)
+			out, err := cmd.CombinedOutput()
+			calls, _ := os.ReadFile(log)
+			if tt.wantFail != "" {
+				if err == nil || !strings.Contains(string(out), tt.wantFail) || len(calls) > 0 {
+					t.Errorf("make login = %v, ran %q, output %q; want a failure saying %q before any call", err, calls, out, tt.wantFail)
+				}
+				return
+			}
+			if err != nil || strings.TrimSpace(string(calls)) != tt.wantCall {
+				t.Errorf("make login = %v, ran %q; want %q\n%s", err, calls, tt.wantCall, out)
+			}
+		})
 	}
 }

@@ -41,6 +41,10 @@ type Config struct {
 	AdminAddr string `envconfig:"ADMIN_ADDR" default:":9090"`
 	// Debug serves pprof and expvar on the admin listener.
 	Debug bool `envconfig:"DEBUG" default:"false"`
+	// AdminTokens are the bearer tokens of the admin API (/admin/ on the admin
+	// listener), name:token pairs; the name is what the audit log records. Empty
+	// refuses every admin API request.
+	AdminTokens AdminTokens `envconfig:"ADMIN_TOKENS"`
 	// Version is stamped into the binary at build time; the variable overrides it (tests).
 	Version string `envconfig:"VERSION"`
 
@@ -242,6 +246,9 @@ type Upstreams []Upstream
 
 var upstreamName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+// oneHashTag matches a key prefix whose braces form one Redis Cluster hash tag.
+var oneHashTag = regexp.MustCompile(`^[^{}]*\{[^{}]+\}[^{}]*$`)
+
 // Decode parses name=url,name=url.
 func (u *Upstreams) Decode(value string) error {
 	var out Upstreams
@@ -369,8 +376,8 @@ func process(spec any) []error {
 // parseProblem words a ParseError for an operator. The value is left out: it may
 // be a secret.
 func parseProblem(e *envconfig.ParseError) error {
-	if e.TypeName == "config.Upstreams" {
-		// Its Decode names the bad pair itself.
+	if e.TypeName == "config.Upstreams" || e.TypeName == "config.AdminTokens" {
+		// Their Decode names the bad pair itself (an admin token never).
 		return fmt.Errorf("%s: %w", e.KeyName, e.Err)
 	}
 	want := e.TypeName
@@ -459,6 +466,10 @@ func (c Config) Validate() error {
 	}
 	if c.Redis.KeyPrefix == "" {
 		bad("REDIS_KEY_PREFIX", "must not be empty")
+	}
+	if strings.ContainsAny(c.Redis.KeyPrefix, "{}") && !oneHashTag.MatchString(c.Redis.KeyPrefix) {
+		// A placement and its history must share a Redis Cluster slot (docs/redis.md).
+		bad("REDIS_KEY_PREFIX", "%q: '{' and '}' only as one Redis Cluster hash tag, such as {asap}:", c.Redis.KeyPrefix)
 	}
 	positive := map[string]time.Duration{
 		"REDIS_DIAL_TIMEOUT":               c.Redis.DialTimeout,

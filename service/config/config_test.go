@@ -133,6 +133,8 @@ func otherValue(k, v string) string {
 		return "127.0.0.1:1234"
 	case strings.HasSuffix(k, "_URL"):
 		return "redis://127.0.0.1:7777/0"
+	case k == "ASAP_ADMIN_TOKENS": // names show; tokens never do
+		return "other:another-demo-token-value"
 	case k == "ASAP_UPSTREAMS":
 		return "primary=http://127.0.0.1:7777/auction"
 	case k == "ASAP_ACCESS_LOG_SAMPLE": // a fraction from 0 to 1

@@ -22,6 +22,7 @@ import (
 	"asap/service/internal/adquery"
 	"asap/service/internal/bidreq"
 	"asap/service/internal/exchange"
+	"asap/service/internal/experiment"
 	"asap/service/internal/format"
 	"asap/service/internal/placement"
 	"asap/service/internal/promreg"
@@ -45,6 +46,10 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// NewID returns the mrid of each request. Nil means a random UUID.
 	NewID func() string
+	// Experiments counts the requests, fills and cpm of placements with
+	// experiments by arm (route "/v2/ad"); the same Metrics as the server's, which
+	// counts GET /v2. Nil counts nothing.
+	Experiments *experiment.Metrics
 }
 
 // Service answers ad requests. It is safe for concurrent use.
@@ -54,6 +59,7 @@ type Service struct {
 	exchange   *exchange.Exchange
 	newID      func() string
 	m          metrics
+	exp        *experiment.Metrics
 }
 
 // New returns a Service.
@@ -65,7 +71,7 @@ func New(d Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: d.Config, placements: d.Placements, exchange: ex, newID: d.NewID}
+	s := &Service{cfg: d.Config, placements: d.Placements, exchange: ex, newID: d.NewID, exp: d.Experiments}
 	if s.newID == nil {
 		s.newID = uuid.NewString
 	}
@@ -104,12 +110,34 @@ func (s *Service) Trace(ctx context.Context, r *adquery.Request) (*exchange.Trac
 	return tr, nil
 }
 
+// route names GET /v2/ad in the experiment metrics.
+const route = "/v2/ad"
+
 // serve is Serve, the auction observed by h (nil: the exchange's defaults).
-func (s *Service) serve(ctx context.Context, r *adquery.Request, out *bytes.Buffer, h *exchange.Hooks) (int, error) {
+func (s *Service) serve(ctx context.Context, r *adquery.Request, out *bytes.Buffer, h *exchange.Hooks) (status int, err error) {
+	var filled bool // with an upstream's bid at cpm, for the experiment metrics
+	var cpm float64
 	start := time.Now()
 	p, err := s.placements.Get(ctx, r.PKey)
 	if err != nil {
 		return 0, err
+	}
+	mrid := s.newID()
+	// The user's experiment arm, as GET /v2 draws it; a trace (h set) is not
+	// counted, as it fires no notice.
+	arm := -1
+	if len(p.Experiments) > 0 && h == nil && s.exp != nil {
+		unit := r.UID
+		if placement.NoUID(unit) {
+			unit = mrid
+		}
+		arm = p.Arm(placement.Bucket(p.PKey, unit))
+		s.exp.Requests(route, p, arm).Inc()
+		defer func() {
+			if filled {
+				s.exp.Fill(route, p, arm, cpm)
+			}
+		}()
 	}
 	switch {
 	case !p.Live():
@@ -124,7 +152,6 @@ func (s *Service) serve(ctx context.Context, r *adquery.Request, out *bytes.Buff
 		s.m.noFill(exchange.InvalidAdConfig)
 		return http.StatusNoContent, nil
 	}
-	mrid := s.newID()
 	tmax := bidreq.Tmax(p.Ad, s.cfg.DefaultTmax, s.cfg.MaxTmax)
 	a := exchange.Auction{
 		Request: bidreq.Build(r, p, mrid, upstreamTmax(tmax, s.cfg.AuctionReturnMargin)),
@@ -156,6 +183,7 @@ func (s *Service) serve(ctx context.Context, r *adquery.Request, out *bytes.Buff
 		return 0, fmt.Errorf("ad: encode answer: %w", err)
 	}
 	s.m.fills.Inc()
+	filled, cpm = true, w.Price
 	return http.StatusOK, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"asap/service/internal/adanswer"
 	"asap/service/internal/adquery"
 	"asap/service/internal/demoad"
+	"asap/service/internal/experiment"
 	"asap/service/internal/openrtb"
 	"asap/service/internal/openrtb/openrtbtest"
 	"asap/service/internal/placement"
@@ -64,6 +65,10 @@ func testPlacements() *placements {
 		"badad": {PKey: "badad", Status: "OK", Ad: &placement.Ad{Upstream: "primary", HouseAd: house},
 			AdProblem: errors.New(`placement "badad": ad: offers no format`)},
 		"elsewhere": {PKey: "elsewhere", Status: "OK", Ad: &placement.Ad{Upstream: "nowhere", Banner: []placement.Size{{W: 300, H: 250}}, HouseAd: house}},
+		"exp": {PKey: "exp", Status: "OK", Experiments: []placement.Experiment{{ID: "b", Percent: 50}}, Ad: &placement.Ad{
+			Upstream: "primary", Banner: []placement.Size{{W: 300, H: 250}}, BidFloor: 1, TmaxMs: generousTmaxMs, HouseAd: house}},
+		"exp-paused": {PKey: "exp-paused", Status: "PAUSED", Experiments: []placement.Experiment{{ID: "b", Percent: 50}},
+			Ad: &placement.Ad{Upstream: "primary", Banner: []placement.Size{{W: 300, H: 250}}}},
 	}}
 }
 
@@ -138,9 +143,14 @@ func newHarness(t testing.TB, handler http.Handler, tweak func(*config.Ad), noti
 		h.notices.Close(ctx)
 	})
 	var seq atomic.Int64
+	exp, err := experiment.New(h.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.svc, err = ad.New(ad.Deps{
 		Config: cfg, Placements: testPlacements(), Upstreams: ups, Notifier: h.notices, Registerer: h.reg,
-		NewID: func() string { return fmt.Sprintf("mrid-%d", seq.Add(1)) },
+		NewID:       func() string { return fmt.Sprintf("mrid-%d", seq.Add(1)) },
+		Experiments: exp,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -548,5 +558,74 @@ func BenchmarkServe(b *testing.B) {
 		case <-h.bodies:
 		default:
 		}
+	}
+}
+
+// TestServeExperiments: a placement with experiments counts each request under
+// the user's arm (from the uid, else from the mrid), and each fill with its cpm;
+// a house ad is no fill, a paused placement's request still counts, and a trace
+// counts nothing.
+func TestServeExperiments(t *testing.T) {
+	price := 2.5
+	h := newHarness(t, demoad.New(demoad.Options{Price: price}).Handler(), nil, nil)
+	exp := testPlacements().byKey["exp"]
+	armOf := func(unit string) string { return experiment.ArmName(exp, exp.Arm(placement.Bucket("exp", unit))) }
+	want := map[string]struct{ requests, fills float64 }{}
+	count := func(arm string, fill bool) {
+		w := want[arm]
+		w.requests++
+		if fill {
+			w.fills++
+		}
+		want[arm] = w
+	}
+	for i := range 20 {
+		uid := fmt.Sprintf("IFA-%d", i)
+		status, a, err := h.serve(t, "pkey=exp&uid="+uid)
+		if err != nil || status != http.StatusOK || a.Creatives[0].CPM != price {
+			t.Fatalf("uid %s: %d %+v %v; want 200 at %v", uid, status, a, err, price)
+		}
+		count(armOf(uid), true)
+	}
+	// Without a uid the arm is the mrid's: the harness numbers them.
+	if _, _, err := h.serve(t, "pkey=exp"); err != nil {
+		t.Fatal(err)
+	}
+	count(armOf("mrid-21"), true)
+	if len(want) != 2 {
+		t.Fatalf("the requests fell in %v; want both arms", want)
+	}
+	if _, _, err := h.serve(t, "pkey=exp-paused&uid=IFA-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Trace(context.Background(), &adquery.Request{Query: adquery.Query{PKey: "exp", UID: "IFA-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	for arm, w := range want {
+		labels := []string{"pkey", "exp", "arm", arm, "route", "/v2/ad"}
+		if got := h.metric(t, "asap_experiment_requests_total", labels...); got != w.requests {
+			t.Errorf("requests{arm=%s} = %v; want %v", arm, got, w.requests)
+		}
+		if got := h.metric(t, "asap_experiment_fills_total", labels...); got != w.fills {
+			t.Errorf("fills{arm=%s} = %v; want %v", arm, got, w.fills)
+		}
+		if got := h.metric(t, "asap_experiment_cpm_sum", labels...); got != w.fills*price {
+			t.Errorf("cpm_sum{arm=%s} = %v; want %v", arm, got, w.fills*price)
+		}
+	}
+	pausedArm := experiment.ArmName(exp, exp.Arm(placement.Bucket("exp-paused", "IFA-1")))
+	paused := []string{"pkey", "exp-paused", "arm", pausedArm, "route", "/v2/ad"}
+	if r, f := h.metric(t, "asap_experiment_requests_total", paused...), h.metric(t, "asap_experiment_fills_total", paused...); r != 1 || f != 0 {
+		t.Errorf("paused placement: requests %v, fills %v; want 1, 0", r, f)
+	}
+
+	// Below the floor the house ad answers: a request of the arm, not a fill.
+	h2 := newHarness(t, demoad.New(demoad.Options{Price: 0.5}).Handler(), nil, nil)
+	if status, a, _ := h2.serve(t, "pkey=exp&uid=IFA-1"); status != http.StatusOK || a.Creatives[0].AuctionWinID != "house" {
+		t.Fatalf("below the floor: %d %+v; want the house ad", status, a)
+	}
+	labels := []string{"pkey", "exp", "arm", armOf("IFA-1"), "route", "/v2/ad"}
+	if r, f := h2.metric(t, "asap_experiment_requests_total", labels...), h2.metric(t, "asap_experiment_fills_total", labels...); r != 1 || f != 0 {
+		t.Errorf("house ad: requests %v, fills %v; want 1, 0", r, f)
 	}
 }

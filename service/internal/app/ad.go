@@ -9,6 +9,7 @@ import (
 
 	"asap/service/config"
 	"asap/service/internal/ad"
+	"asap/service/internal/experiment"
 	"asap/service/internal/placement"
 	"asap/service/internal/upstream"
 )
@@ -17,7 +18,7 @@ import (
 // ASAP_UPSTREAMS, the win notifier and the ad service. closeAd waits for the
 // queued win notices (at most ASAP_NOTICE_TIMEOUT) and closes idle upstream
 // connections; call it after the public server has shut down.
-func newAd(cfg config.Config, placements placement.Getter, reg prometheus.Registerer, log *slog.Logger) (svc *ad.Service, closeAd func(), err error) {
+func newAd(cfg config.Config, placements placement.Getter, exp *experiment.Metrics, reg prometheus.Registerer, log *slog.Logger) (svc *ad.Service, closeAd func(), err error) {
 	ups, err := upstream.NewSet(cfg.Ad, reg)
 	if err != nil {
 		return nil, nil, err
@@ -43,6 +44,7 @@ func newAd(cfg config.Config, placements placement.Getter, reg prometheus.Regist
 	}
 	svc, err = ad.New(ad.Deps{
 		Config: cfg.Ad, Placements: placements, Upstreams: ups, Notifier: notices, Logger: log, Registerer: reg,
+		Experiments: exp,
 	})
 	if err != nil {
 		closeAd()

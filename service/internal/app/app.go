@@ -23,8 +23,10 @@ import (
 
 	"asap/service/config"
 	"asap/service/internal/ad"
+	"asap/service/internal/admin"
 	"asap/service/internal/cache"
 	"asap/service/internal/embedredis"
+	"asap/service/internal/experiment"
 	"asap/service/internal/placement"
 	"asap/service/internal/server"
 	"asap/service/internal/store"
@@ -111,7 +113,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer client.Close()
 	log.Info("placements from Redis", "url", store.RedactURL(redisCfg.URL), "key_prefix", redisCfg.KeyPrefix)
-	cache := cache.NewCache(store.NewStore(client, redisCfg.KeyPrefix), cfg.Cache, reg, log)
+	st := store.NewStore(client, redisCfg.KeyPrefix)
+	cache := cache.NewCache(st, cfg.Cache, reg, log)
 
 	// The cache outlives the public server's shutdown: requests still in flight
 	// while draining get fresh placements.
@@ -130,19 +133,25 @@ func Run(ctx context.Context, o Options) error {
 	if o.WrapPlacements != nil {
 		getter = o.WrapPlacements(getter)
 	}
-	adService, closeAd, err := newAd(cfg, getter, reg, log)
+	// One set of experiment metrics counts both SDK routes.
+	experiments, err := experiment.New(reg)
+	if err != nil {
+		return err
+	}
+	adService, closeAd, err := newAd(cfg, getter, experiments, reg, log)
 	if err != nil {
 		return err
 	}
 	defer closeAd() // after the public server's shutdown: no new win notices
 	srv, err := server.New(server.Deps{
-		Config:     cfg,
-		Placements: getter,
-		Logger:     log,
-		Registry:   reg,
-		Ready:      cache.Ready,
-		Ad:         adService,
-		AccessLog:  accessLogWriter(cfg, logs.AccessLog()),
+		Config:      cfg,
+		Placements:  getter,
+		Logger:      log,
+		Registry:    reg,
+		Experiments: experiments,
+		Ready:       cache.Ready,
+		Ad:          adService,
+		AccessLog:   accessLogWriter(cfg, logs.AccessLog()),
 	})
 	if err != nil {
 		return err
@@ -154,14 +163,15 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("ASAP_HTTP_ADDR: %w", err)
 	}
 	defer publicLn.Close()
-	var admin *http.Server
+	var adminSrv *http.Server
 	var adminLn net.Listener
 	if cfg.AdminAddr != "" {
 		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			return fmt.Errorf("ASAP_ADMIN_ADDR: %w", err)
 		}
 		defer adminLn.Close()
-		admin = adminServer(cfg, reg, adService, log)
+		placements := admin.NewManager(st, log, admin.Checks(cfg.Ad.Upstreams)...)
+		adminSrv = adminServer(cfg, reg, adService, admin.NewAPI(placements, cfg.AdminTokens, log), log)
 	}
 
 	failed := make(chan error, 2)
@@ -171,10 +181,10 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 	adminAddr := net.Addr(nil)
-	if admin != nil {
+	if adminSrv != nil {
 		adminAddr = adminLn.Addr()
 		go func() {
-			if err := admin.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
+			if err := adminSrv.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
 				failed <- fmt.Errorf("admin server: %w", err)
 			}
 		}()
@@ -190,7 +200,7 @@ func Run(ctx context.Context, o Options) error {
 	case serveErr = <-failed:
 		log.Error("server failed; shutting down", "err", serveErr)
 	}
-	shutdown(cfg.Server, srv, public, admin, serveErr == nil, log)
+	shutdown(cfg.Server, srv, public, adminSrv, serveErr == nil, log)
 	return serveErr
 }
 
@@ -219,11 +229,13 @@ func shutdown(cfg config.Server, srv *server.Server, public, admin *http.Server,
 	log.Info("shutdown: done")
 }
 
-// adminServer serves /metrics; when ASAP_DEBUG=true, pprof and expvar; when
-// ASAP_AUCTION_TRACE=true, GET /debug/auction (ad's trace of one auction). It
-// listens on ASAP_ADMIN_ADDR, which is never behind the load balancer.
-func adminServer(cfg config.Config, reg *prometheus.Registry, ads *ad.Service, log *slog.Logger) *http.Server {
+// adminServer serves /metrics; the admin API under /admin/ (api: bearer tokens
+// of ASAP_ADMIN_TOKENS, refused when there are none); when ASAP_DEBUG=true, pprof
+// and expvar; when ASAP_AUCTION_TRACE=true, GET /debug/auction (ad's trace of one
+// auction). It listens on ASAP_ADMIN_ADDR, which is never behind the load balancer.
+func adminServer(cfg config.Config, reg *prometheus.Registry, ads *ad.Service, api http.Handler, log *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
+	mux.Handle("/admin/", api)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		Registry: reg,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),

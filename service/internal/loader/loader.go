@@ -9,11 +9,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"strings"
+	"os/user"
 	"time"
 
 	"asap/service/config"
+	"asap/service/internal/admin"
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
 	"asap/service/internal/store"
@@ -26,7 +28,9 @@ const usage = `usage: asap load [-file FILE | FILE] [-redis URL] [-prefix PREFIX
 
 Loads placements from FILE (a JSON array of placement records; default: the
 sample placements) into Redis, then publishes the pkey of every record whose
-stored JSON changed on <prefix>placements. Every record is validated first, and
+stored JSON changed on <prefix>placements. Each change is a new version of its
+placement, as the admin API writes them (history, audit line on stderr, who
+"load:<OS user>"). Every record is validated first, and
 each ad.upstream and ad.upstreams[].name must be one of ASAP_UPSTREAMS when that
 is set; nothing is written unless all records are valid. Configuration (ASAP_ENV, ASAP_REDIS_URL,
 ASAP_REDIS_KEY_PREFIX, ASAP_UPSTREAMS, ...) is read as the server reads it.
@@ -75,10 +79,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("load: %w", err)
 		}
 	}
-	var checks []placement.Check
-	if len(cfg.Ad.Upstreams) > 0 {
-		checks = append(checks, upstreamConfigured(cfg.Ad.Upstreams))
-	}
+	checks := admin.Checks(cfg.Ad.Upstreams)
 	ps, err := placement.Decode(data, checks...)
 	if err != nil {
 		return fmt.Errorf("load: %s: %w", source, err)
@@ -111,7 +112,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	st := store.NewStore(client, *prefix)
-	changed, err := st.PutAll(ctx, ps)
+	// The same writes as the admin API's: versioned, published, one audit line each.
+	audit := slog.New(slog.NewTextHandler(stderr, nil))
+	changed, err := admin.NewManager(st, audit, checks...).PutAll(ctx, Who(), ps)
 	if err != nil {
 		return fmt.Errorf("load into %s: %w", store.RedactURL(rc.URL), err)
 	}
@@ -120,27 +123,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// upstreamConfigured checks that a placement's ad names one of upstreams.
-func upstreamConfigured(upstreams config.Upstreams) placement.Check {
-	names := make([]string, len(upstreams))
-	for i, u := range upstreams {
-		names[i] = u.Name
+// Who is the writer `asap load` records in each version and audit line:
+// "load:<OS user>", or "load" when the user is unknown.
+func Who() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "load:" + u.Username
 	}
-	return func(p *placement.Placement) error {
-		if p.Ad == nil {
-			return nil
-		}
-		if p.Ad.Upstream != "" {
-			if _, ok := upstreams.Lookup(p.Ad.Upstream); !ok {
-				return fmt.Errorf("ad.upstream %q is not one of ASAP_UPSTREAMS (%s)", p.Ad.Upstream, strings.Join(names, ", "))
-			}
-		}
-		var errs []error
-		for i, b := range p.Ad.Upstreams {
-			if _, ok := upstreams.Lookup(b.Name); !ok && b.Name != "" {
-				errs = append(errs, fmt.Errorf("ad.upstreams[%d].name %q is not one of ASAP_UPSTREAMS (%s)", i, b.Name, strings.Join(names, ", ")))
-			}
-		}
-		return errors.Join(errs...)
-	}
+	return "load"
 }

@@ -154,6 +154,17 @@ func TestLoadListsEveryProblem(t *testing.T) {
 				`placement "e": ad.upstreams[2].name "exchange-c" is not one of ASAP_UPSTREAMS (secondary)`,
 			},
 		},
+		{
+			name: "experiments and targeting",
+			file: `[{"pkey": "f", "status": "OK", "targeting": [{"appVersion": ">=5.2 <6.x", "keyType": "t", "keyValue": "v"}],
+				"experiments": [{"id": "b", "percent": 70, "override": {"articlesBetweenAds": -1}}, {"id": "b", "percent": 40}]}]`,
+			wants: []string{
+				`placement "f": targeting[0].appVersion ">=5.2 <6.x": "6.x" is not a semantic version`,
+				`placement "f": experiments[0].override.articlesBetweenAds must not be negative`,
+				`placement "f": experiments[1].id "b" is already experiments[0]`,
+				`placement "f": experiments: the percentages add up to 110; at most 100`,
+			},
+		},
 		{name: "not JSON", file: `[{"pkey": }]`, wants: []string{"line 1, column 11"}},
 	}
 	for _, tt := range tests {
@@ -242,5 +253,41 @@ func TestLoadArguments(t *testing.T) {
 				t.Errorf("error %q contains the password", err)
 			}
 		})
+	}
+}
+
+// `asap load` writes through the admin code: each change is a new version written
+// by "load:<user>", with its audit line on stderr; an unchanged record makes none.
+func TestLoadWritesVersions(t *testing.T) {
+	localEnv(t)
+	client, prefix := redistest.Client(t)
+	ctx := context.Background()
+	st := store.NewStore(client, prefix)
+	load := func(data string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if err := Main(ctx, []string{"-redis", redistest.URL(), "-prefix", prefix, writeFile(t, data)}, &out, &errOut); err != nil {
+			t.Fatal(err)
+		}
+		return errOut.String()
+	}
+	audit := load(string(samples.JSON))
+	if n := strings.Count(audit, "audit: placement changed"); n != 5 {
+		t.Errorf("first load logged %d audit lines; want 5 (every sample):\n%s", n, audit)
+	}
+	if !strings.Contains(audit, "who="+Who()) || !strings.HasPrefix(Who(), "load") {
+		t.Errorf("audit lines do not name %q:\n%s", Who(), audit)
+	}
+	audit = load(strings.Replace(string(samples.JSON), `"ck-123"`, `"ck-124"`, 1))
+	if n := strings.Count(audit, "audit: placement changed"); n != 1 || !strings.Contains(audit, "pkey=demo-feed") ||
+		!strings.Contains(audit, "old_version=1 new_version=2") || !strings.Contains(audit, "fields=[keyValue]") {
+		t.Errorf("second load's audit: %s; want one line: demo-feed 1 → 2, keyValue", audit)
+	}
+	cur, err := st.Current(ctx, "demo-feed")
+	if err != nil || cur.Version != 2 || cur.Who != Who() {
+		t.Errorf("demo-feed = version %d by %q, %v; want version 2 by %q", cur.Version, cur.Who, err, Who())
+	}
+	if cur, _ := st.Current(ctx, "demo-article"); cur.Version != 1 {
+		t.Errorf("demo-article is at version %d; want 1 (unchanged by the second load)", cur.Version)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Check is an extra validation of a decoded placement, such as "its upstream is
@@ -32,15 +33,12 @@ func Decode(data []byte, checks ...Check) ([]Placement, error) {
 			errs = append(errs, fmt.Errorf("record %d: null is not a placement", i))
 			continue
 		}
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&ps[i]); err != nil {
+		problems := decodeRecord(raw, &ps[i], checks)
+		for _, err := range problems {
 			errs = append(errs, fmt.Errorf("record %d: %w", i, err))
-			continue
 		}
-		errs = append(errs, eachProblem(fmt.Sprintf("record %d", i), ps[i].Validate())...)
-		for _, check := range checks {
-			errs = append(errs, eachProblem(fmt.Sprintf("record %d: placement %q", i, ps[i].PKey), check(&ps[i]))...)
+		if len(problems) > 0 && ps[i].PKey == "" {
+			continue
 		}
 		if j, dup := first[ps[i].PKey]; dup {
 			errs = append(errs, fmt.Errorf("record %d: pkey %q is already record %d", i, ps[i].PKey, j))
@@ -54,13 +52,56 @@ func Decode(data []byte, checks ...Check) ([]Placement, error) {
 	return ps, nil
 }
 
-// eachProblem splits a joined error into its problems, each prefixed with prefix.
+// DecodeRecord reads one placement record, as the admin API's PUT receives it,
+// and validates it as Decode validates each record of a file: no unknown fields,
+// Validate, then checks. The error lists every problem, one per line.
+func DecodeRecord(data []byte, checks ...Check) (*Placement, error) {
+	var p Placement
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		return nil, errors.New("null is not a placement")
+	}
+	if err := errors.Join(decodeRecord(data, &p, checks)...); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// decodeRecord decodes raw into p strictly and returns every problem of it.
+func decodeRecord(raw []byte, p *Placement, checks []Check) []error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(p); err != nil {
+		var syn *json.SyntaxError
+		switch {
+		case errors.As(err, &syn):
+			line, col := position(raw, syn.Offset)
+			err = fmt.Errorf("line %d, column %d: %w", line, col, err)
+		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+			err = errors.New("the JSON ends before the record does")
+		}
+		return []error{err}
+	}
+	if dec.More() {
+		return []error{errors.New("more than one JSON value: want one placement record")}
+	}
+	errs := eachProblem("", p.Validate())
+	for _, check := range checks {
+		errs = append(errs, eachProblem(fmt.Sprintf("placement %q", p.PKey), check(p))...)
+	}
+	return errs
+}
+
+// eachProblem splits a joined error into its problems, each prefixed with prefix
+// (none when prefix is empty).
 func eachProblem(prefix string, err error) []error {
 	if err == nil {
 		return nil
 	}
 	joined, ok := err.(interface{ Unwrap() []error })
 	if !ok {
+		if prefix == "" {
+			return []error{err}
+		}
 		return []error{fmt.Errorf("%s: %w", prefix, err)}
 	}
 	var out []error

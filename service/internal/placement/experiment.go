@@ -48,8 +48,8 @@ const maxExperiments = 10
 // multiplied by Buckets and divided by 2³². unit is the request's uid (its
 // advertising id, as the SDK sends it), so that a user falls in the same bucket on
 // GET /v2 and GET /v2/ad, on every instance, for as long as the placement's
-// experiments keep their percentages; without a uid it is the request's mrid,
-// which draws a bucket per request.
+// experiments keep their percentages; without a uid (see NoUID) it is the
+// request's mrid, which draws a bucket per request.
 func Bucket[U string | []byte](pkey string, unit U) int {
 	const (
 		offset = 14695981039346656037
@@ -64,6 +64,19 @@ func Bucket[U string | []byte](pkey string, unit U) int {
 		h = (h ^ uint64(unit[i])) * prime
 	}
 	return int((h >> 32) * Buckets >> 32)
+}
+
+// NoUID reports whether uid identifies nobody: empty, or the zeroed advertising
+// id that iOS and Android report when the user limits ad tracking
+// (00000000-0000-0000-0000-000000000000), which would put all those users in
+// one bucket. Such a request's arm is drawn from its mrid instead.
+func NoUID(uid string) bool {
+	for i := 0; i < len(uid); i++ {
+		if uid[i] != '0' && uid[i] != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // Arm returns the index in p.Experiments of the arm that bucket falls in, or -1

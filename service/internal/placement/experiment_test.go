@@ -160,3 +160,21 @@ func TestExperimentsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestNoUID(t *testing.T) {
+	for uid, want := range map[string]bool{"": true, "00000000-0000-0000-0000-000000000000": true, "0": true,
+		"6D92078A-8246-4BA4-AE5B-76104861E7DC": false, "00000000-0000-0000-0000-000000000001": false, "-x": false} {
+		if got := placement.NoUID(uid); got != want {
+			t.Errorf("NoUID(%q) = %v; want %v", uid, got, want)
+		}
+	}
+}
+
+// BenchmarkArm is the arm lookup of a request with a uid: hash and arm.
+func BenchmarkArm(b *testing.B) {
+	p := &placement.Placement{PKey: "demo-feed", Experiments: []placement.Experiment{{ID: "b", Percent: 10}, {ID: "c", Percent: 5}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Arm(placement.Bucket(p.PKey, "6D92078A-8246-4BA4-AE5B-76104861E7DC"))
+	}
+}

@@ -178,3 +178,18 @@ func TestKeyForRules(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkKeyForAppVersion is targeting that reaches a rule on appVersion and os.
+func BenchmarkKeyForAppVersion(b *testing.B) {
+	p := &placement.Placement{Targeting: []placement.TargetingRule{
+		{CustomKeys: map[string]string{"section": "sports"}, KeyValue: "sports"},
+		{AppVersion: placement.MustParseVersionRange(">=5.2.0 <6"), OS: "android", KeyValue: "new"},
+	}}
+	t := placement.Target{CustomKey: placement.CustomKeys(map[string]string{"section": "news"}), AppVersion: "5.3.1", OS: "Android"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, v := p.KeyFor(t); v != "new" {
+			b.Fatal(v)
+		}
+	}
+}

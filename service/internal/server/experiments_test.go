@@ -95,21 +95,24 @@ func TestV2Experiments(t *testing.T) {
 	}
 }
 
-// TestV2ExperimentsWithoutUID: without a uid each request draws its arm from its
-// mrid, so over many requests every arm and control answer.
+// TestV2ExperimentsWithoutUID: without a uid, or with the zeroed one of limited
+// ad tracking, each request draws its arm from its mrid, so over many requests
+// every arm and control answer.
 func TestV2ExperimentsWithoutUID(t *testing.T) {
 	getter, _ := experimentGetter(t)
 	ts := start(t, getter)
-	seen := map[string]int{}
-	// The chance that 300 requests miss an arm of 20% is 0.8³⁰⁰ ≈ 10⁻²⁹.
-	for range 300 {
-		got := get(t, ts.URL+"/v2?pkey=exp")
-		id, _ := got.json["experimentId"].(string)
-		seen[id]++
-	}
-	for _, id := range []string{"", "waterfall-b", "spacing-c"} {
-		if seen[id] == 0 {
-			t.Errorf("300 requests without a uid: none in arm %q (%v)", id, seen)
+	for _, query := range []string{"", "&uid=00000000-0000-0000-0000-000000000000"} {
+		seen := map[string]int{}
+		// The chance that 300 requests miss an arm of 20% is 0.8³⁰⁰ ≈ 10⁻²⁹.
+		for range 300 {
+			got := get(t, ts.URL+"/v2?pkey=exp"+query)
+			id, _ := got.json["experimentId"].(string)
+			seen[id]++
+		}
+		for _, id := range []string{"", "waterfall-b", "spacing-c"} {
+			if seen[id] == 0 {
+				t.Errorf("300 requests ?pkey=exp%s: none in arm %q (%v)", query, id, seen)
+			}
 		}
 	}
 }

@@ -48,9 +48,9 @@ func (s *Server) v2(c echo.Context) error {
 }
 
 // bucket returns the experiment bucket of a GET /v2 request: from its uid, else
-// from its mrid (as placement.Bucket says).
+// (none, or a zeroed one) from its mrid, as placement.Bucket says.
 func bucket(pkey, uid string, mrid uuid.UUID) int {
-	if uid != "" {
+	if !placement.NoUID(uid) {
 		return placement.Bucket(pkey, uid)
 	}
 	var s [36]byte

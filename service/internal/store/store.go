@@ -5,7 +5,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,12 +24,13 @@ import (
 type Store struct {
 	client  redis.UniversalClient
 	prefix  string
+	history string
 	channel string
 }
 
 // NewStore returns a store of the placements under keyPrefix (for example "asap:").
 func NewStore(client redis.UniversalClient, keyPrefix string) *Store {
-	return &Store{client: client, prefix: keyPrefix + "placement:", channel: keyPrefix + "placements"}
+	return &Store{client: client, prefix: keyPrefix + "placement:", history: keyPrefix + "placement-history:", channel: keyPrefix + "placements"}
 }
 
 // Key returns the Redis key of placement pkey.
@@ -78,8 +78,10 @@ func (s *Store) Get(ctx context.Context, pkey string) (*placement.Placement, err
 	return placement.DecodeStored(data, pkey) // an invalid record: an error wrapping placement.ErrInvalid
 }
 
-// Put validates p, writes it and then publishes its pkey, in that order, so that an
-// instance that reads after the message sees the new record.
+// Put validates p and writes it as its placement's next version (Write, by
+// nobody in particular), then publishes its pkey, in that order, so that an
+// instance that reads after the message sees the new record. Writes that should
+// say who made them go through package admin.
 func (s *Store) Put(ctx context.Context, p *placement.Placement) error {
 	if err := p.Validate(); err != nil {
 		return err
@@ -88,19 +90,18 @@ func (s *Store) Put(ctx context.Context, p *placement.Placement) error {
 	if err != nil {
 		return fmt.Errorf("encode placement %q: %w", p.PKey, err)
 	}
-	if err := s.client.Set(ctx, s.Key(p.PKey), data, 0).Err(); err != nil {
-		return fmt.Errorf("write placement %q: %w", p.PKey, err)
-	}
-	return s.publish(ctx, p.PKey)
+	_, err = s.Write(ctx, Write{PKey: p.PKey, Record: data, Expect: AnyVersion})
+	return err
 }
 
-// Delete removes placement pkey and publishes the change. Deleting a missing
-// placement is not an error.
+// Delete deletes placement pkey (a version of its own) and publishes the change.
+// Deleting a missing placement is not an error.
 func (s *Store) Delete(ctx context.Context, pkey string) error {
-	if err := s.client.Del(ctx, s.Key(pkey)).Err(); err != nil {
-		return fmt.Errorf("delete placement %q: %w", pkey, err)
+	_, err := s.Write(ctx, Write{PKey: pkey, Expect: AnyVersion})
+	if errors.Is(err, placement.ErrNotFound) {
+		return nil
 	}
-	return s.publish(ctx, pkey)
+	return err
 }
 
 func (s *Store) publish(ctx context.Context, pkeys ...string) error {
@@ -121,8 +122,8 @@ func (s *Store) publish(ctx context.Context, pkeys ...string) error {
 	return nil
 }
 
-// PutAll validates every placement, writes them all in one pipeline and then
-// publishes the pkey of each record whose stored JSON changed. It returns the pkeys
+// PutAll validates every placement and then writes each one whose stored JSON
+// differs as its next version (Write), publishing its pkey. It returns the pkeys
 // it published. Nothing is written when any placement is invalid.
 func (s *Store) PutAll(ctx context.Context, ps []placement.Placement) (changed []string, err error) {
 	var errs []error
@@ -139,45 +140,18 @@ func (s *Store) PutAll(ctx context.Context, ps []placement.Placement) (changed [
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if len(ps) == 0 {
-		return nil, nil
-	}
-	data := make([][]byte, len(ps))
 	for i := range ps {
-		if data[i], err = placement.Encode(&ps[i]); err != nil {
-			return nil, fmt.Errorf("encode placement %q: %w", ps[i].PKey, err)
+		data, err := placement.Encode(&ps[i])
+		if err != nil {
+			return changed, fmt.Errorf("encode placement %q: %w", ps[i].PKey, err)
 		}
-	}
-
-	gets := make([]*redis.StringCmd, len(ps))
-	if _, err := s.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		for i := range ps {
-			gets[i] = pipe.Get(ctx, s.Key(ps[i].PKey))
+		res, err := s.Write(ctx, Write{PKey: ps[i].PKey, Record: data, Expect: AnyVersion})
+		if err != nil {
+			return changed, err
 		}
-		return nil
-	}); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("read current placements: %w", err)
-	}
-	for i, g := range gets {
-		old, err := g.Bytes()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("read placement %q: %w", ps[i].PKey, err)
-		}
-		if err != nil || !bytes.Equal(old, data[i]) {
+		if res.Changed {
 			changed = append(changed, ps[i].PKey)
 		}
-	}
-
-	if _, err := s.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		for i := range ps {
-			pipe.Set(ctx, s.Key(ps[i].PKey), data[i], 0)
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("write placements: %w", err)
-	}
-	if err := s.publish(ctx, changed...); err != nil {
-		return nil, err
 	}
 	return changed, nil
 }

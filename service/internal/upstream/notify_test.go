@@ -96,17 +96,24 @@ func TestNotifierCloseBounded(t *testing.T) {
 
 func counter(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
 	t.Helper()
+	return counterOf(t, reg, "asap_upstream_win_notices_total", "outcome", outcome)
+}
+
+// counterOf returns the value of the counter name whose label is value (0 when
+// there is none).
+func counterOf(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range fams {
-		if f.GetName() != "asap_upstream_win_notices_total" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "outcome" && l.GetValue() == outcome {
+				if l.GetName() == label && l.GetValue() == value {
 					return m.GetCounter().GetValue()
 				}
 			}

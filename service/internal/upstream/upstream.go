@@ -33,6 +33,11 @@ var (
 	ErrOpen = errors.New("upstream circuit breaker is open")
 	// ErrTimeout means no answer came within the request's deadline (tmax).
 	ErrTimeout = errors.New("upstream timed out")
+	// ErrLocalTimeout, always with ErrTimeout, means the deadline was spent inside
+	// ASAP, not by the upstream: before the request was written (waiting for a CPU
+	// or a connection), too late for the upstream to answer in time, or with the
+	// answer already there, unread. It never counts against the breaker.
+	ErrLocalTimeout = errors.New("deadline spent inside ASAP")
 	// ErrStatus means the upstream answered with a status other than 200 or 204.
 	ErrStatus = errors.New("upstream answered an unexpected status")
 	// ErrTooLarge means the answer exceeded ASAP_UPSTREAM_MAX_RESPONSE_BYTES.
@@ -144,8 +149,9 @@ func newClient(up config.Upstream, cfg config.Ad, transport http.RoundTripper, m
 		MaxRequests: 1,
 		Timeout:     cfg.BreakerOpenTimeout,
 		ReadyToTrip: func(counts gobreaker.Counts) bool { return counts.ConsecutiveFailures >= failures },
-		// The SDK hanging up says nothing about the upstream's health.
-		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		// The SDK hanging up says nothing about the upstream's health, nor does a
+		// deadline spent inside ASAP.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) || errors.Is(err, ErrLocalTimeout) },
 	})
 	return c
 }
@@ -191,8 +197,11 @@ func NewBody() *bytes.Buffer { return bytes.NewBuffer(make([]byte, 0, 2048)) }
 // an error wrapping ErrOpen, ErrTimeout, ErrStatus, ErrTooLarge or ErrTransport.
 // The deadline of ctx bounds the whole exchange: pass one of tmax.
 //
-// Timeouts, transport errors and 5xx answers count as failures of the breaker; 204,
-// 4xx and oversized answers do not (the upstream is alive).
+// The breaker counts only the upstream's own failures: 5xx answers, transport
+// errors (a refused or reset connection, an answer that is not HTTP), and timeouts
+// of requests written in time whose answer had not come (see blame). 204, 4xx and
+// oversized answers count as successes (the upstream is alive); a deadline spent
+// inside ASAP (ErrLocalTimeout) and the SDK hanging up count as neither.
 func (c *Client) Do(ctx context.Context, body *bytes.Buffer, dst *bytes.Buffer) (int, error) {
 	c.requests.Inc()
 	done, err := c.breaker.Allow()
@@ -232,7 +241,7 @@ func (c *Client) do(ctx context.Context, body []byte, dst *bytes.Buffer) (status
 	resp, err := c.rt.RoundTrip(req)
 	if err != nil {
 		c.latency.Observe(time.Since(start).Seconds())
-		return 0, false, c.transportError(ctx, err)
+		return 0, false, c.transportError(ctx, start, err)
 	}
 	defer resp.Body.Close()
 
@@ -246,7 +255,7 @@ func (c *Client) do(ctx context.Context, body []byte, dst *bytes.Buffer) (status
 			return resp.StatusCode, true, fmt.Errorf("%w: %s: over %d bytes", ErrTooLarge, c.name, c.maxBytes)
 		}
 		if err != nil {
-			return 0, false, c.transportError(ctx, err)
+			return 0, false, c.transportError(ctx, start, err)
 		}
 		return resp.StatusCode, true, nil
 	default:
@@ -261,10 +270,17 @@ func (c *Client) do(ctx context.Context, body []byte, dst *bytes.Buffer) (status
 	}
 }
 
-func (c *Client) transportError(ctx context.Context, err error) error {
+// transportError is the error of an exchange begun at start that got no whole
+// answer, counted by reason.
+func (c *Client) transportError(ctx context.Context, start time.Time, err error) error {
 	var netErr net.Error
-	if ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) ||
-		(errors.As(err, &netErr) && netErr.Timeout()) {
+	expired := ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded)
+	if expired || (errors.As(err, &netErr) && netErr.Timeout()) {
+		deadline, _ := ctx.Deadline()
+		if !blame(err, expired, start, deadline) {
+			c.m.errors.WithLabelValues(c.name, "local_timeout").Inc()
+			return fmt.Errorf("%w: %w: %s", ErrTimeout, ErrLocalTimeout, c.name)
+		}
 		c.m.timeouts.WithLabelValues(c.name).Inc()
 		return fmt.Errorf("%w: %s", ErrTimeout, c.name)
 	}
@@ -278,6 +294,37 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 	}
 	c.m.errors.WithLabelValues(c.name, "transport").Inc()
 	return fmt.Errorf("%w: %s: %w", ErrTransport, c.name, err)
+}
+
+// blame reports whether a timeout, err, of an exchange begun at start is the
+// upstream's own, as Envoy's outlier detection tells gateway failures from local
+// origin ones. expired tells that the request's deadline (deadline), not a
+// transport timeout of its own such as the dial's, ended it. The upstream is
+// blamed unless the deadline was spent inside ASAP:
+//   - expired before the request was written whole (waiting for a CPU, a dial, a
+//     connection): the upstream never had it;
+//   - written with less than half of the time from start to the deadline left:
+//     the upstream was given too little of it;
+//   - with bytes of the answer (or the upstream's close) waiting unread when the
+//     exchange failed: the upstream had answered, or begun to, and ASAP did not
+//     read it in time.
+//
+// A timeout of the transport's own before the request was written (the dial's)
+// is the upstream's: it did not accept the connection in time.
+func blame(err error, expired bool, start, deadline time.Time) bool {
+	var xe *h1.ExchangeError
+	if !errors.As(err, &xe) {
+		return !expired // no connection: the dial timed out, or the deadline passed first
+	}
+	switch {
+	case xe.Pending:
+		return false
+	case xe.Wrote.IsZero():
+		return !expired
+	case !deadline.IsZero() && deadline.Sub(xe.Wrote) < deadline.Sub(start)/2:
+		return false
+	}
+	return true
 }
 
 // readLimited appends r to dst, failing with ErrTooLarge past limit bytes.
@@ -334,11 +381,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"upstream", "class"}),
 		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "asap_upstream_timeouts_total",
-			Help: "Bid requests the upstream did not answer within tmax.",
+			Help: "Bid requests the upstream did not answer within tmax (its own timeouts: local_timeout errors are not counted here).",
 		}, []string{"upstream"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "asap_upstream_errors_total",
-			Help: "Bid requests without an answer, by reason: transport, canceled, too_large, headers_too_large, breaker_open.",
+			Help: "Bid requests without an answer, by reason: transport, canceled, too_large, headers_too_large, breaker_open, " +
+				"local_timeout (the deadline was spent inside ASAP, not by the upstream: never counted by the breaker).",
 		}, []string{"upstream", "reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "asap_upstream_bids_rejected_total",

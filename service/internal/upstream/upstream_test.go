@@ -67,7 +67,7 @@ func TestClientDo(t *testing.T) {
 			http.Redirect(w, r, "http://192.0.2.1/elsewhere", http.StatusTemporaryRedirect)
 		}, wantStatus: 307, wantErr: upstream.ErrStatus, wantState: gobreaker.StateClosed},
 		{name: "timeout", handler: func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body); <-r.Context().Done() },
-			timeout: 30 * time.Millisecond, wantErr: upstream.ErrTimeout, wantState: gobreaker.StateOpen},
+			timeout: 200 * time.Millisecond, wantErr: upstream.ErrTimeout, wantState: gobreaker.StateOpen},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,6 +128,68 @@ func TestClientSendsOpenRTBHeadersAndBody(t *testing.T) {
 	}
 	if _, ok := set.Client("other"); ok {
 		t.Errorf("Client(other) found; want only configured upstreams")
+	}
+}
+
+// TestBreakerCountsOnlyTheUpstreamsTimeouts: a bid request whose deadline was spent
+// inside ASAP (here: before the call, waiting in ASAP's queues) is a timeout under
+// a reason of its own, local_timeout, and never counts against the breaker,
+// however many there are; one the upstream let time out, written at once and
+// never answered, does.
+func TestBreakerCountsOnlyTheUpstreamsTimeouts(t *testing.T) {
+	var calls atomic.Int64
+	hold := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		io.Copy(io.Discard, r.Body)
+		select { // the upstream lets it time out
+		case <-r.Context().Done():
+		case <-hold:
+		}
+	}))
+	defer srv.Close()
+	defer close(hold)
+	reg := prometheus.NewRegistry()
+	set, err := upstream.NewSet(adConfig(t, "primary="+srv.URL), reg) // BreakerFailures: 2
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.CloseIdleConnections()
+	c, _ := set.Client("primary")
+
+	spent, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
+	defer cancel()
+	for range 5 {
+		_, err := c.Do(spent, body("{}"), new(bytes.Buffer))
+		if !errors.Is(err, upstream.ErrTimeout) || !errors.Is(err, upstream.ErrLocalTimeout) {
+			t.Fatalf("deadline spent before the call: %v; want ErrTimeout and ErrLocalTimeout", err)
+		}
+	}
+	if got := c.Breaker(); got != gobreaker.StateClosed {
+		t.Errorf("breaker %s after 5 timeouts inside ASAP; want closed", got)
+	}
+	if got := counterOf(t, reg, "asap_upstream_errors_total", "reason", "local_timeout"); got != 5 {
+		t.Errorf(`asap_upstream_errors_total{reason="local_timeout"} = %v; want 5`, got)
+	}
+	if got := calls.Load(); got != 0 {
+		t.Errorf("upstream called %d times; want 0: the deadline had passed", got)
+	}
+
+	// Generous deadlines (make test holds no wall-clock bound): each request is
+	// written at once, and the upstream never answers it.
+	for range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := c.Do(ctx, body("{}"), new(bytes.Buffer))
+		cancel()
+		if !errors.Is(err, upstream.ErrTimeout) || errors.Is(err, upstream.ErrLocalTimeout) {
+			t.Fatalf("upstream never answering: %v; want ErrTimeout, not ErrLocalTimeout", err)
+		}
+	}
+	if got := c.Breaker(); got != gobreaker.StateOpen {
+		t.Errorf("breaker %s after the upstream let 2 requests time out (BreakerFailures 2); want open", got)
+	}
+	if got := counterOf(t, reg, "asap_upstream_timeouts_total", "upstream", "primary"); got != 2 {
+		t.Errorf("asap_upstream_timeouts_total = %v; want 2", got)
 	}
 }
 
