@@ -62,7 +62,7 @@ soak: ## ASAP at 1,000 req/s for 10 minutes; fails unless resident memory stays 
 # the fault suite runs in `make test`; these are the full forms.
 FUZZTIME ?= 10m
 
-faults: ## the fault suite in full: Redis outages, upstream faults, overload, SIGTERM, slowloris, junk (about 3 minutes); prints each scenario's figures
+faults: ## the fault suite in full: Redis outages, upstream faults, overload and its curve, SIGTERM, slowloris, junk (about 6 minutes); prints each scenario's figures, draws docs/overload.svg and writes the curve's table into docs/operations.md
 	scripts/with-redis.sh $(GO) test ./service/internal/faults -run . -faults.full -v -count=1 -timeout 30m
 
 fuzz: ## every fuzz target for FUZZTIME (default 10m) each, one after the other: targets × FUZZTIME in all

@@ -39,7 +39,7 @@ for tool in "$@"; do
     if ! command -v pulumi >/dev/null 2>&1; then
       problems+=("pulumi is not installed: https://www.pulumi.com/docs/iac/download-install/ (curl -fsSL https://get.pulumi.com | sh)")
     elif ! out=$(pulumi whoami 2>&1); then
-      problems+=("pulumi: not logged in to a state backend (pulumi whoami: $(first_line "$out")): run 'pulumi login' (Pulumi Cloud, or 'pulumi login s3://BUCKET'), or set PULUMI_ACCESS_TOKEN")
+      problems+=("pulumi: not logged in to a state backend (pulumi whoami: $(first_line "$out")): run 'make login' (PULUMI_BACKEND_URL, the stacks' backend: docs/deployment.md)")
     fi
     ;;
   go)

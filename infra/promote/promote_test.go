@@ -122,3 +122,26 @@ func TestCopyRefuses(t *testing.T) {
 		})
 	}
 }
+
+// FuzzTarget: any -image and -repository (operator input) either gives a reference by
+// the source's digest in the named repository, or an error; never a panic.
+func FuzzTarget(f *testing.F) {
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	f.Add("123456789012.dkr.ecr.us-east-1.amazonaws.com/asap-staging@"+digest, "asap-production")
+	f.Add("127.0.0.1:5000/asap-staging@"+digest, "127.0.0.1:5000/asap-production")
+	f.Add("asap-staging:src-1", "asap-production")
+	f.Add("x@sha256:", "")
+	f.Fuzz(func(t *testing.T, source, repository string) {
+		got, err := promote.Target(source, repository)
+		if err != nil {
+			return
+		}
+		src, err := name.NewDigest(source, name.StrictValidation)
+		if err != nil {
+			t.Fatalf("Target(%q) accepted a source that is not a digest reference: %v", source, err)
+		}
+		if got.DigestStr() != src.DigestStr() || !strings.HasSuffix(got.Context().RepositoryStr(), strings.TrimPrefix(repository, got.RegistryStr()+"/")) {
+			t.Errorf("Target(%q, %q) = %s: want %s in %s", source, repository, got, src.DigestStr(), repository)
+		}
+	})
+}

@@ -12,11 +12,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -186,6 +189,13 @@ type Ad struct {
 	// Upstreams are the named upstream ad servers. A placement names one of them;
 	// no request can make ASAP call any other URL.
 	Upstreams Upstreams `envconfig:"UPSTREAMS"`
+	// UpstreamVendors gives upstreams their IAB Global Vendor List ids, for the
+	// TCF v2 checks (docs/privacy.md). An upstream without one counts as a vendor
+	// without consent: under GDPR it is not called. Empty: no upstream has an id.
+	UpstreamVendors UpstreamVendors `envconfig:"UPSTREAM_VENDORS"`
+	// GDPRDefault says whether GDPR applies to a request that sends no gdpr flag.
+	// False (the default) treats such a request as outside GDPR.
+	GDPRDefault bool `envconfig:"GDPR_DEFAULT" default:"0"`
 	// DefaultTmax is the OpenRTB tmax when the placement sets none.
 	DefaultTmax time.Duration `envconfig:"AD_DEFAULT_TMAX" default:"250ms"`
 	// MaxTmax caps a placement's tmax.
@@ -303,6 +313,46 @@ func (u Upstreams) String() string {
 	return strings.Join(parts, ",")
 }
 
+// UpstreamVendors is the ASAP_UPSTREAM_VENDORS list: name=gvlid pairs separated
+// by commas, each name an upstream of ASAP_UPSTREAMS (Validate checks that).
+type UpstreamVendors map[string]int
+
+// maxVendorID is the largest id a TC string can carry (16 bits).
+const maxVendorID = 65535
+
+// Decode parses name=gvlid,name=gvlid.
+func (v *UpstreamVendors) Decode(value string) error {
+	out := UpstreamVendors{}
+	var errs []error
+	for _, pair := range strings.Split(value, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		name, raw, ok := strings.Cut(pair, "=")
+		name, raw = strings.TrimSpace(name), strings.TrimSpace(raw)
+		if !ok || !upstreamName.MatchString(name) {
+			errs = append(errs, fmt.Errorf("%q: want name=gvlid with a name of [A-Za-z0-9_-]", pair))
+			continue
+		}
+		id, err := strconv.Atoi(raw)
+		if err != nil || id < 1 || id > maxVendorID || raw[0] == '+' {
+			errs = append(errs, fmt.Errorf("upstream %q: vendor id %q is not a whole number from 1 to %d", name, raw, maxVendorID))
+			continue
+		}
+		if _, dup := out[name]; dup {
+			errs = append(errs, fmt.Errorf("upstream %q is named twice", name))
+			continue
+		}
+		out[name] = id
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	*v = out
+	return nil
+}
+
 // Load reads the configuration: defaults, then the env file of ASAP_ENV, then the
 // process environment. It reports every problem at once.
 func Load() (Config, error) {
@@ -376,7 +426,8 @@ func process(spec any) []error {
 // parseProblem words a ParseError for an operator. The value is left out: it may
 // be a secret.
 func parseProblem(e *envconfig.ParseError) error {
-	if e.TypeName == "config.Upstreams" || e.TypeName == "config.AdminTokens" {
+	switch e.TypeName {
+	case "config.Upstreams", "config.UpstreamVendors", "config.AdminTokens":
 		// Their Decode names the bad pair itself (an admin token never).
 		return fmt.Errorf("%s: %w", e.KeyName, e.Err)
 	}
@@ -576,6 +627,11 @@ func (c Config) Validate() error {
 	}
 	if c.Ad.DefaultTmax > c.Ad.MaxTmax {
 		bad("AD_DEFAULT_TMAX", "%s is above ASAP_AD_MAX_TMAX %s", c.Ad.DefaultTmax, c.Ad.MaxTmax)
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Ad.UpstreamVendors)) {
+		if _, ok := c.Ad.Upstreams.Lookup(name); !ok {
+			bad("UPSTREAM_VENDORS", "%q is not an upstream of ASAP_UPSTREAMS", name)
+		}
 	}
 	for _, cidr := range c.Ad.TrustedProxies {
 		if _, _, err := net.ParseCIDR(strings.TrimSpace(cidr)); err != nil {

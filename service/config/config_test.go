@@ -137,6 +137,8 @@ func otherValue(k, v string) string {
 		return "other:another-demo-token-value"
 	case k == "ASAP_UPSTREAMS":
 		return "primary=http://127.0.0.1:7777/auction"
+	case k == "ASAP_GDPR_DEFAULT": // a flag written 0 or 1, as the contract writes it
+		return map[string]string{"0": "1", "1": "0"}[v]
 	case k == "ASAP_ACCESS_LOG_SAMPLE": // a fraction from 0 to 1
 		return "0.5"
 	case strings.HasSuffix(v, "MiB"):

@@ -28,10 +28,13 @@ import (
 const (
 	nameASAP       = "ASAP"
 	nameASAPNoNURL = "ASAP, bid without nurl"
-	nameEcho       = "bare Echo"
-	nameProxy      = "httputil.ReverseProxy"
-	nameNginx      = "nginx proxy_pass"
-	nameUpstream   = "upstream direct"
+	// nameASAPConsent is the row without nurl again, under GDPR with a consent
+	// string that lets the upstream have everything: the cost of enforcement.
+	nameASAPConsent = "ASAP, bid without nurl, GDPR consent string"
+	nameEcho        = "bare Echo"
+	nameProxy       = "httputil.ReverseProxy"
+	nameNginx       = "nginx proxy_pass"
+	nameUpstream    = "upstream direct"
 )
 
 // The requests ASAP is measured with: an SDK asking for the feed placement's
@@ -40,9 +43,22 @@ const (
 	v2URI = "/v2?pkey=demo-feed&pubAppName=Example%20News&pubAppVersion=4.2.0&customKeys%5Bsection%5D=sports"
 	adURI = "/v2/ad?pkey=demo-feed-lean&uid=6f1c2c4e-4a9e-4b5e-9c3a-0d6e7b8a9f10&appId=com.example.news" +
 		"&appName=Example%20News&appVersion=4.2.0&creative_key=ck-123&w=300&h=250&os=android&osv=14" +
-		"&make=Google&model=Pixel%208&gdpr=1&gdpr_consent=CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA&us_privacy=1YNN&lmt=0"
+		"&make=Google&model=Pixel%208" + adPrivacy + "&us_privacy=1YNN&lmt=0"
+	// adPrivacy is the GDPR part of adURI: GDPR does not apply, so every upstream
+	// gets the ids whatever the (empty) string says.
+	adPrivacy    = "&gdpr=0&gdpr_consent=CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA"
 	sdkUserAgent = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"
 	auctionPath  = "/openrtb2/auction"
+)
+
+// The consent row's GDPR part: a TC string as large CMPs send, 1,000 vendors
+// with consent out of ids up to 3,000, range-encoded (2,628 bytes), granting
+// consentVendor, the lean upstream's vendor id (ASAP_UPSTREAM_VENDORS), every
+// purpose ASAP checks and special feature 1. TestConsentString holds it to that.
+const (
+	consentVendor = 755
+	consentString = "CP1R2oAP1R2oAAHABBENCWEoAPLAAEPAAAYgK8RkYAAgAFAAQABYADgARAAoAC4AGgAdABAAEYAJgAvABkAGoAOAA7AB8AIIARABHACUAJoAUABZAC4AL4AYgBlADQANYAbgBxADoAO4AegCDAEMARIAjACPAEkASoAmACbAE8AUIApACtAFgAWYAtgC5AF4AX4AwgDFAGQAZYAzgDXAG0AboA4ADjAHMAdIA7ADvAHkAeoA-AEBAIIAg4BCgENAIgAiYBFgEZAI4Aj4BIgErAJcAmIBNAE3AJ0AnoBQAFDAKMApIBTAFVAKwArYBXgFhALIAs4BagFtALgAuYBdgF_AMEAwoBiAGLAMcAyIBlAGXAM0AzoBoAGpANYA14BsgG1ANwA3YBvgHBAOIA44BygHTAOsA7IB3AHfAPEA8oB6AHrAPcA-IB9AH9AQABAYCBgIJAQYBB4CEgIVAQwBDYCHgInARUBFoCMAIzARsBHICPAI_ASEBIoCSAJRASoBK4CWgJdATABMYCZgJpATYBN4CcgJ7AT8BQIChAKHAUUBRoCkAKTAUsBTICnAKlAVQBVYCrgKxAVoBW4CugK9AWABYYCxgLPAWkBaoC2ALbAW8BcIC5ALnAXUBdoC8AL5AX4Bf4DAgMFAYQBhYDDgMRAYoBi4DGgMjAZMBlIDLAMvAZkBmoDOAM7AZ8BoIDRANNAagBqYDVgNZAa4Br4DYgNlAbQBtYDbgN3Ab0BvoDgAODAcMBxIDjAOPAckByoDmAOhAdIB04DqgOtAdgB2YDtgO5Ad4B34DwgPLAecB6ID1APXAe0B7oD4APjAfMB9ID7AP1AfwB_YD_gQBAgICA4ECgQNAggCCYEFgQfAhECEoEKAQrAhcCGIENAQ3Ah0CHoEQARJAiYCJ4EUgRVAiwCLYEXgRhAjICM4EagRzAjsCPIEfAR_AkECQoEiASLAkcCSIElASdAlACUYEpgSpAlYCV4EsgS1AlwCXYEvgTHAmUCZoE0ATTAmsCbIE3ATfAnECcoE6ATxAnoCe4E-gT9AoACgYFBgUJAoYCh4FEgUbAo8CkIFJAUnApUCloFMAUzApsCnIFPAVFAqQCpYFTgVRAqoCq4FWgVdArACsYFZgVvArkCuoFeAV7Ar8CwIFhAWHAsUCxoFkAWZAs4Cz4FogWlAtQC1YFrgWxAtoC24FugXDAuMC5IFzAXPAukC6oF2AXbAu8C8IF5AXtAvgC-YF9gX5Av4C_4GAgYFAwQDBYGDgYXAw0DDoGIAYjAxMDFIGLAYvAxkDGoGOAZBAyIDI4GSgZNAygDKYGVgZZAy4DL4GYgZrAzcDOIGdAZ3Az0DPoGgAaDA0MDRIGjAaVA0wDTYGngahA1IDU4GqgatA1gDWYGtga_A2EDYoGyAbLA2cDaIG1AbXA20DboG4AbpA3YDd4G8gb1A3wDfYG_gcBA4IDg4HCgcTA4sDjIHHAcfA5EDkoHKAcrA5cDmIHNAc9A6ADoYHRgdJA6YDp4HUgdVA6wDrYHXgdnA7UDtoHcAdzA7sDvIHfAd_A8EDwoHiAeRA8oDy4HmgedA9AD0YHpgepA9YD14Hsge7A98D4IHxAfHA-UD5oH0AfTA-sD7IH3AflA_QD9YH7gfxA_oD-4H-gf9BAAEAYIBggPBAkECoIGAgbBA8EEIIJAgnBBUEFoIMAg5BB4EH4IQghFBCQEJYITghRBCoEK4IWghjBDMENIIbAhvBDkEOoIeAh7BD8EQIIhAiNBEgESYIlgiZBE4ET4IogilBFQEVYIrgi3BF0EXoIwAjDBGMEZIIzAjPBGkEaoI2AjhBHIEc4I6gjtBHgEeYI9gj5BH4Ef4JAgkLBIcEiIJFAkXBI0EjoJIAkjBJMElIJLAk1BJwEnYJPglBBKIEo4JSglNBKgEqYJVglfBLEEsoJaAlrBLcEuIJdAl3BL0EvoJgAmJBMYEx4JkgmVBMwEzYJngmhBNIE04JqgmzBNsE3IJvAm_BOEE4oJyAnLBOcE6IJ1AndBPAE8YJ5gnpBPYE94J8gn1BPwE_YJ_goHBQUFBoKEAoTBQsFDIKHAofBREFEoKKAoxBRoFG4KOgo9BSAFIYKRgpJBSYFJ4KUgpbBS8FMIKZApnBTUFNoKcApzBTsFPIKfAqFBUQFRYKjgqRBUoFS4KmgqdBVAFUYKpgqvBVkFWoKuAq7BV8FYIKxArHBWUFZoK0ArZBW4Fb4K4grlBXQFdYK7grwCusH8ABYAFgAQgAsABuAEIAJoAWAAxgBuADyAIQAR4AmgBSgCwAF2AMYAaIA3ABzgDyAH6AQgAiYBHgCUgE0AJ-AUoAqoBYAC1gF2AMCAYwAy4BogDWgG4AOGAc4A7IB5AD3gH6AQKAhABDYCJgEYgI8ASOAlIBLoCaAE5gJ-AUSApQBT4CqgFagLAAWWAtYBcIC7AF7gMCAYaAxgBkYDLgGcgNEAaeA1oBsoDcAG9gOGAciA5wB04DsgHegPIAemA94B9ID9AH_gQKAgqBCACFYENgIggRMAiuBGICNoEeAJBgSOAkyBKQCV4EugJigTQAm2BOYCeIE_AKDgUSAo6BSgCmYFPgKkgVUAq-BWoCuoAISAIAAoACgAHgF5g"
+	adPrivacyGDPR = "&gdpr=1&gdpr_consent=" + consentString
 )
 
 // latencySettle is how long each open-loop run sends before its latencies count.
@@ -144,6 +160,10 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	// The ASAP row is what production does: a bid with a nurl (and an lurl, which a
 	// lone bidder never loses) that ASAP fires at the demo ad server's /win, a live
 	// sink. The row without one is ASAP doing only what the proxies do.
+	// The consent row: the same ad request under GDPR, with a consent string that
+	// keeps nothing from the upstream, so only enforcement's cost differs.
+	asapAdConsent := asapAd
+	asapAdConsent.uri = strings.Replace(adURI, adPrivacy, adPrivacyGDPR, 1)
 	asapAdNURL := asapAd
 	asapAdNURL.uri = strings.Replace(adURI, "pkey=demo-feed-lean&", "pkey=demo-feed&", 1)
 	bidRequest, err := sampleBidRequest()
@@ -194,6 +214,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 		for _, c := range []contender{
 			{route: "/v2/ad", name: nameASAP, target: asapAdNURL, asap: true, pid: asap.cmd.Process.Pid, upPID: upNURL.cmd.Process.Pid},
 			{route: "/v2/ad", name: nameASAPNoNURL, target: asapAd, asap: true, pid: asap.cmd.Process.Pid, upPID: up.cmd.Process.Pid},
+			{route: "/v2/ad", name: nameASAPConsent, target: asapAdConsent, asap: true, pid: asap.cmd.Process.Pid, upPID: up.cmd.Process.Pid},
 		} {
 			status, body, err := fetch(ctx, c.target)
 			switch {

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"asap/service/internal/consent"
+	"asap/service/internal/consent/consenttest"
+	"asap/service/internal/privacy"
 	"asap/service/internal/testwait"
 )
 
@@ -261,5 +264,29 @@ func TestCPUTicks(t *testing.T) {
 	})
 	if steal1, _, _ := cpuTicks(); steal1 < steal0 {
 		t.Errorf("steal went back from %d to %d", steal0, steal1)
+	}
+}
+
+// The consent row's string is what its comment says: 1,000 vendors, range-encoded,
+// and the lean upstream's vendor keeps everything, so the row measures the cost of
+// enforcing, not a smaller request.
+func TestConsentString(t *testing.T) {
+	tc, err := consent.DecodeTCF(consentString)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tc.VendorConsents.IDs()); n != 1000 || tc.VendorConsents.Ranges() == 0 || len(consentString) != 2628 {
+		t.Errorf("%d vendors, %d ranges, %d bytes; want 1,000 range-encoded in 2,628 bytes", n, tc.VendorConsents.Ranges(), len(consentString))
+	}
+	s := privacy.Signals{GDPR: 1, GDPRConsent: consentString, COPPA: -1, LMT: -1, ATTS: -1}
+	e := privacy.NewDecider(false, 0).Evaluate(&s)
+	if d := e.For(consentVendor); d.Blocked || d.RemoveIDs || d.CoarsenGeo {
+		t.Errorf("vendor %d: %+v (%s); want the whole request", consentVendor, d, d.Why)
+	}
+	if consentString != consenttest.Large().Encode() {
+		t.Error("consentString is not consenttest.Large(), the string of the privacy benchmarks")
+	}
+	if !strings.Contains(adURI, adPrivacy) {
+		t.Errorf("adURI lacks %q, which the consent row replaces", adPrivacy)
 	}
 }

@@ -184,6 +184,22 @@ func (r *report) ratios(c contender) string {
 // targetResult is one line of the targets table.
 type targetResult struct{ what, measured, result string }
 
+// consentTarget checks the cost of privacy enforcement: /v2/ad under GDPR with a
+// 1,000-vendor consent string against the same request without GDPR, both
+// measured in the same run.
+func (r *report) consentTarget() targetResult {
+	what := "/v2/ad with a GDPR consent string: throughput within 5% of without (same run)"
+	c, ok1 := r.summary("/v2/ad", nameASAPConsent)
+	b, ok2 := r.summary("/v2/ad", nameASAPNoNURL)
+	if !ok1 || !ok2 || b.rps == 0 || b.cpu == 0 {
+		return targetResult{what, "not measured", "—"}
+	}
+	got := c.rps / b.rps
+	measured := fmt.Sprintf("%.3f× (%.0f vs %.0f req/s; CPU %s vs %s, %+.1f%%)", got, c.rps, b.rps,
+		fmtCPU(c.cpu, 0), fmtCPU(b.cpu, 0), (float64(c.cpu)/float64(b.cpu)-1)*100)
+	return targetResult{what, measured, verdict(got >= 0.95, fmt.Sprintf("%.1f%% slower", (1-got)*100))}
+}
+
 // targets checks the targets against the medians.
 func (r *report) targets() []targetResult {
 	var out []targetResult
@@ -230,6 +246,7 @@ func (r *report) targets() []targetResult {
 		out = append(out, targetResult{stable, why, "—"})
 	}
 
+	out = append(out, r.consentTarget())
 	out = append(out, r.auctionTargets()...)
 
 	// Requests that reach Redis are cache misses; the commands Redis counted are the

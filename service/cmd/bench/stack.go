@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -130,6 +131,7 @@ func (s *stack) asapEnv(httpAddr, adminAddr, upstreams string, debug bool) ([]st
 		"ASAP_REDIS_URL="+s.redisURL,
 		"ASAP_REDIS_KEY_PREFIX="+s.prefix,
 		"ASAP_UPSTREAMS="+upstreams,
+		"ASAP_UPSTREAM_VENDORS=lean="+strconv.Itoa(consentVendor),
 		// Stop at once: there is no load balancer to drain.
 		"ASAP_DRAIN_PERIOD=0s",
 	), nil

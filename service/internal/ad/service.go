@@ -57,6 +57,7 @@ type Service struct {
 	cfg        config.Ad
 	placements placement.Getter
 	exchange   *exchange.Exchange
+	privacy    *enforcer
 	newID      func() string
 	m          metrics
 	exp        *experiment.Metrics
@@ -78,6 +79,9 @@ func New(d Deps) (*Service, error) {
 	if s.m, err = newMetrics(d.Registerer); err != nil {
 		return nil, err
 	}
+	if s.privacy, err = newEnforcer(d.Config, d.Registerer); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -90,7 +94,7 @@ func New(d Deps) (*Service, error) {
 // upstreams. Otherwise every upstream of the placement gets the bid request
 // at once, and the answer comes by the placement's tmax (see exchange).
 func (s *Service) Serve(ctx context.Context, r *adquery.Request, out *bytes.Buffer) (int, error) {
-	return s.serve(ctx, r, out, nil)
+	return s.serve(ctx, r, out, nil, nil)
 }
 
 // Trace runs the auction of one ad request as Serve does, without firing any
@@ -99,9 +103,15 @@ func (s *Service) Trace(ctx context.Context, r *adquery.Request) (*exchange.Trac
 	tr := exchange.NewTrace()
 	h := tr.Hooks(s.exchange.Hooks())
 	var out bytes.Buffer
-	status, err := s.serve(ctx, r, &out, &h)
+	notes := map[string]privacyNote{}
+	status, err := s.serve(ctx, r, &out, &h, notes)
 	if err != nil {
 		return nil, err
+	}
+	for i := range tr.Upstreams {
+		if n, ok := notes[tr.Upstreams[i].Name]; ok {
+			tr.Upstreams[i].Privacy = n
+		}
 	}
 	tr.Status = status
 	if status == http.StatusOK {
@@ -113,8 +123,9 @@ func (s *Service) Trace(ctx context.Context, r *adquery.Request) (*exchange.Trac
 // route names GET /v2/ad in the experiment metrics.
 const route = "/v2/ad"
 
-// serve is Serve, the auction observed by h (nil: the exchange's defaults).
-func (s *Service) serve(ctx context.Context, r *adquery.Request, out *bytes.Buffer, h *exchange.Hooks) (status int, err error) {
+// serve is Serve, the auction observed by h (nil: the exchange's defaults), each
+// upstream's privacy decision noted in notes (nil: not noted).
+func (s *Service) serve(ctx context.Context, r *adquery.Request, out *bytes.Buffer, h *exchange.Hooks, notes map[string]privacyNote) (status int, err error) {
 	var filled bool // with an upstream's bid at cpm, for the experiment metrics
 	var cpm float64
 	start := time.Now()
@@ -153,8 +164,12 @@ func (s *Service) serve(ctx context.Context, r *adquery.Request, out *bytes.Buff
 		return http.StatusNoContent, nil
 	}
 	tmax := bidreq.Tmax(p.Ad, s.cfg.DefaultTmax, s.cfg.MaxTmax)
+	// Each upstream gets the request without what the user's privacy choices
+	// keep from it, or nothing (package privacy decides, the Variant applies).
+	rp := requestPrivacy{notes: notes}
+	req, variant := s.privacy.prepare(&rp, r, bidreq.Build(r, p, mrid, upstreamTmax(tmax, s.cfg.AuctionReturnMargin)))
 	a := exchange.Auction{
-		Request: bidreq.Build(r, p, mrid, upstreamTmax(tmax, s.cfg.AuctionReturnMargin)),
+		Request: req, Variant: variant,
 		Bidders: p.Ad.Bidders(), Floor: p.Ad.BidFloor,
 		Start: start, Tmax: tmax, Margin: s.cfg.AuctionReturnMargin,
 		Hooks: h,

@@ -225,7 +225,7 @@ func (h *harness) metric(t *testing.T, name string, labels ...string) float64 {
 func TestServeFill(t *testing.T) {
 	demo := demoad.New(demoad.Options{})
 	h := newHarness(t, demo.Handler(), nil, nil)
-	status, a, err := h.serve(t, "pkey=feed&uid=ifa-1&appId=com.example&w=300&h=250&gdpr=1&gdpr_consent=C")
+	status, a, err := h.serve(t, "pkey=feed&uid=ifa-1&appId=com.example&w=300&h=250&gdpr=0&gdpr_consent=C")
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("got %d, %v; want 200", status, err)
 	}

@@ -203,6 +203,14 @@ func TestPutValidation(t *testing.T) {
 			wantProblems: []string{"status is empty", "must not be negative", "mediationNetworks[0].parameters", "targeting[0]: no condition",
 				"ad.banner[0]: w and h must be positive", `ad.upstream "nowhere" is not one of ASAP_UPSTREAMS`},
 		},
+		{
+			name: "experiments and targeting, as asap load checks them",
+			path: "demo-feed",
+			body: `{"pkey": "demo-feed", "status": "OK", "targeting": [{"appVersion": ">=5.2.x", "keyType": "t", "keyValue": "v"}],
+			        "experiments": [{"id": "control", "percent": 60}, {"id": "b", "percent": 50, "override": {"mediationNetworks": [{"parameters": 1}]}}]}`,
+			wantProblems: []string{`targeting[0].appVersion ">=5.2.x": "5.2.x" is not a semantic version`, `experiments[0].id "control": reserved`,
+				"experiments[1].override.mediationNetworks[0].parameters: want a JSON object", "experiments: the percentages add up to 110"},
+		},
 		{name: "unknown field", path: "demo-feed", body: `{"pkey": "demo-feed", "status": "OK", "statsu": "x"}`, wantProblems: []string{`unknown field "statsu"`}},
 		{name: "cut short", path: "demo-feed", body: `{"pkey": `, wantProblems: []string{"the JSON ends before the record does"}},
 		{name: "not JSON", path: "demo-feed", body: `{"pkey": x}`, wantProblems: []string{"line 1, column 10"}},
@@ -237,6 +245,17 @@ func TestPutValidation(t *testing.T) {
 	body := `{"status": "OK", "adServer": "DFP", "keyType": "creative_key", "keyValue": "v", "mediationNetworks": []}`
 	if a := e.do(http.MethodPut, "/admin/placements/no-pkey", aliceToken, body); a.code != http.StatusCreated {
 		t.Fatalf("PUT without pkey = %d %s; want 201", a.code, a.raw)
+	}
+	// Experiments and appVersion ranges are stored as written.
+	body = `{"status": "OK", "adServer": "DFP", "keyType": "creative_key", "keyValue": "v", "mediationNetworks": [],
+		"targeting": [{"appVersion": ">=5.2.0 <6", "os": "android", "keyType": "campaign_key", "keyValue": "new"}],
+		"experiments": [{"id": "waterfall-b", "percent": 10, "override": {"articlesBetweenAds": 3}}]}`
+	if a := e.do(http.MethodPut, "/admin/placements/exp", aliceToken, body); a.code != http.StatusCreated {
+		t.Fatalf("PUT with experiments = %d %s; want 201", a.code, a.raw)
+	}
+	if p, err := e.store.Get(context.Background(), "exp"); err != nil || len(p.Experiments) != 1 ||
+		p.ForArm(0).ArticlesBetweenAds != 3 || !p.Targeting[0].AppVersion.Contains("5.3") {
+		t.Errorf("stored %+v, %v; want the experiment and the range", p, err)
 	}
 	// A body above the limit is a 413.
 	big := `{"pkey": "demo-feed", "keyValue": "` + strings.Repeat("x", admin.MaxBodyBytes) + `"}`

@@ -39,6 +39,9 @@ type Query struct {
 	GPPSID      []int
 	COPPA       int8
 	LMT         int8
+	// ATTS is the iOS App Tracking Transparency status: 0 not determined, 1
+	// restricted, 2 denied, 3 authorized; -1 when absent.
+	ATTS int8
 }
 
 // Bounds of the query parameters.
@@ -58,7 +61,7 @@ const (
 // so SDKs may send more than this version reads; a known parameter given twice is
 // an error, because it is ambiguous.
 func Parse(raw string) (Query, error) {
-	q := Query{GDPR: -1, COPPA: -1, LMT: -1}
+	q := Query{GDPR: -1, COPPA: -1, LMT: -1, ATTS: -1}
 	var (
 		seen uint32
 		vals [len(paramNames)]string // the decoded value of each parameter seen
@@ -107,7 +110,7 @@ func Parse(raw string) (Query, error) {
 // paramNames are the parameters GET /v2/ad reads; paramIndex numbers them.
 var paramNames = [...]string{"pkey", "uid", "appId", "appName", "appVersion", "creative_key", "campaign_key",
 	"w", "h", "os", "osv", "make", "model", "gdpr", "gdpr_consent", "us_privacy", "gpp", "gpp_sid",
-	"coppa", "lmt"}
+	"coppa", "lmt", "atts"}
 
 var paramIndex = func() map[string]int {
 	m := make(map[string]int, len(paramNames))
@@ -163,6 +166,8 @@ func (q *Query) set(key, val string) error {
 		q.COPPA, err = flag(key, val)
 	case "lmt":
 		q.LMT, err = flag(key, val)
+	case "atts":
+		q.ATTS, err = atts(key, val)
 	}
 	return err
 }
@@ -184,6 +189,14 @@ func flag(key, val string) (int8, error) {
 		return 1, nil
 	}
 	return 0, &query.Error{Param: key, Problem: "must be 0 or 1"}
+}
+
+// atts reads an App Tracking Transparency status, 0 to 3.
+func atts(key, val string) (int8, error) {
+	if len(val) == 1 && val[0] >= '0' && val[0] <= '3' {
+		return int8(val[0] - '0'), nil
+	}
+	return 0, &query.Error{Param: key, Problem: "want 0, 1, 2 or 3"}
 }
 
 func size(key, val string) (int, error) {

@@ -37,8 +37,9 @@ func Tmax(ad *placement.Ad, def, max time.Duration) time.Duration {
 // Build maps a request for placement p to the OpenRTB 2.6 BidRequest
 // with id mrid and the given tmax. p.Ad must not be nil.
 //
-// lmt=1 or coppa=1 strips the advertising id and truncates the IP (IPv4 to /24,
-// IPv6 to /48), as OpenRTB and COPPA expect.
+// The request carries every identifier the SDK sent: what each upstream may
+// receive of them (lmt, coppa, consent strings, ATT) is package privacy's to
+// decide, on a copy, before the request is encoded for that upstream.
 func Build(r *adquery.Request, p *placement.Placement, mrid string, tmax time.Duration) *openrtb.BidRequest {
 	ad := p.Ad
 	imp := openrtb.Imp{
@@ -81,19 +82,15 @@ func Build(r *adquery.Request, p *placement.Placement, mrid string, tmax time.Du
 		}
 	}
 
-	restricted := r.LMT == 1 || r.COPPA == 1
-	dev := &openrtb.Device{UA: r.UserAgent, OS: r.OS, OSV: r.OSV, Make: r.Make, Model: r.Model}
+	dev := &openrtb.Device{UA: r.UserAgent, OS: r.OS, OSV: r.OSV, Make: r.Make, Model: r.Model, IFA: r.UID}
 	if r.LMT >= 0 {
 		dev.Lmt = flagPtr[r.LMT]
 	}
-	if !restricted {
-		dev.IFA = r.UID
+	if r.ATTS >= 0 {
+		dev.Ext = attsExt[r.ATTS]
 	}
 	if ip, err := netip.ParseAddr(r.IP); err == nil {
 		ip = ip.Unmap()
-		if restricted {
-			ip = truncate(ip)
-		}
 		if ip.Is4() {
 			dev.IP = ip.String()
 		} else {
@@ -174,17 +171,9 @@ func video(r *adquery.Request, v *placement.Video) *openrtb.Video {
 	return out
 }
 
-// truncate keeps the network part of ip: /24 of IPv4, /48 of IPv6.
-func truncate(ip netip.Addr) netip.Addr {
-	bits := 48
-	if ip.Is4() {
-		bits = 24
-	}
-	p, err := ip.Prefix(bits)
-	if err != nil {
-		return ip
-	}
-	return p.Addr()
+// attsExt is device.ext for each App Tracking Transparency status.
+var attsExt = [4]json.RawMessage{
+	json.RawMessage(`{"atts":0}`), json.RawMessage(`{"atts":1}`), json.RawMessage(`{"atts":2}`), json.RawMessage(`{"atts":3}`),
 }
 
 // keysExt is imp.ext: the creative or campaign key the SDK got from GET /v2, so the

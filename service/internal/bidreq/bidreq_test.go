@@ -92,7 +92,9 @@ func TestBuildBidRequestMapsEveryField(t *testing.T) {
 	}
 }
 
-func TestBuildBidRequestPrivacy(t *testing.T) {
+// Build carries what the SDK sent; what an upstream may receive of it is
+// package privacy's (its tests, and package ad's with real upstreams).
+func TestBuildBidRequestDevice(t *testing.T) {
 	tests := []struct {
 		name     string
 		query    string
@@ -100,28 +102,25 @@ func TestBuildBidRequestPrivacy(t *testing.T) {
 		wantIFA  string
 		wantIP   string
 		wantIPv6 string
+		wantExt  string
 	}{
-		{name: "no restriction", query: "pkey=p&uid=ifa-1", ip: "198.51.100.23", wantIFA: "ifa-1", wantIP: "198.51.100.23"},
-		{name: "lmt=0", query: "pkey=p&uid=ifa-1&lmt=0", ip: "198.51.100.23", wantIFA: "ifa-1", wantIP: "198.51.100.23"},
-		{name: "lmt=1", query: "pkey=p&uid=ifa-1&lmt=1", ip: "198.51.100.23", wantIP: "198.51.100.0"},
-		{name: "coppa=1", query: "pkey=p&uid=ifa-1&coppa=1", ip: "198.51.100.23", wantIP: "198.51.100.0"},
-		{name: "coppa=1 ipv6", query: "pkey=p&uid=ifa-1&coppa=1", ip: "2001:db8:85a3:8d3:1319:8a2e:370:7348", wantIPv6: "2001:db8:85a3::"},
-		{name: "lmt=1 ipv4-mapped", query: "pkey=p&uid=ifa-1&lmt=1", ip: "::ffff:192.0.2.200", wantIP: "192.0.2.0"},
-		{name: "ipv6 kept", query: "pkey=p", ip: "2001:db8::1", wantIPv6: "2001:db8::1"},
+		{name: "as sent", query: "pkey=p&uid=ifa-1", ip: "198.51.100.23", wantIFA: "ifa-1", wantIP: "198.51.100.23"},
+		{name: "lmt=1 still carries the ids for privacy to remove", query: "pkey=p&uid=ifa-1&lmt=1", ip: "198.51.100.23", wantIFA: "ifa-1", wantIP: "198.51.100.23"},
+		{name: "ipv4-mapped", query: "pkey=p&uid=ifa-1", ip: "::ffff:192.0.2.200", wantIFA: "ifa-1", wantIP: "192.0.2.200"},
+		{name: "ipv6", query: "pkey=p", ip: "2001:db8::1", wantIPv6: "2001:db8::1"},
 		{name: "no ip", query: "pkey=p&uid=ifa-1", ip: "", wantIFA: "ifa-1"},
 		{name: "garbage ip", query: "pkey=p&uid=ifa-1", ip: "not-an-ip", wantIFA: "ifa-1"},
+		{name: "atts", query: "pkey=p&atts=2", wantExt: `{"atts":2}`},
+		{name: "atts 0", query: "pkey=p&atts=0", wantExt: `{"atts":0}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := &adquery.Request{Query: mustQuery(t, tt.query), IP: tt.ip}
 			req := Build(r, feedPlacement(), "m", time.Second)
-			body := encode(t, req)
+			encode(t, req)
 			d := req.Device
-			if d.IFA != tt.wantIFA || d.IP != tt.wantIP || d.IPv6 != tt.wantIPv6 {
-				t.Errorf("got ifa %q ip %q ipv6 %q; want %q %q %q", d.IFA, d.IP, d.IPv6, tt.wantIFA, tt.wantIP, tt.wantIPv6)
-			}
-			if tt.wantIFA == "" && bytes.Contains(body, []byte("ifa-1")) {
-				t.Errorf("the advertising id reached the body: %s", body)
+			if d.IFA != tt.wantIFA || d.IP != tt.wantIP || d.IPv6 != tt.wantIPv6 || string(d.Ext) != tt.wantExt {
+				t.Errorf("got ifa %q ip %q ipv6 %q ext %s; want %q %q %q %s", d.IFA, d.IP, d.IPv6, d.Ext, tt.wantIFA, tt.wantIP, tt.wantIPv6, tt.wantExt)
 			}
 		})
 	}

@@ -37,11 +37,14 @@ var sextet = func() (t [256]int8) {
 	return t
 }()
 
-// bits reads big-endian bit fields from base64 characters in place.
+// bits reads big-endian bit fields from base64 characters in place, a few
+// characters at a time through a 64-bit buffer.
 type bits struct {
 	s   string // the segment's characters, 6 bits each
-	pos int    // the next bit to read
-	err error  // the first read past the end
+	i   int    // the next character to load
+	acc uint64 // loaded bits; the low n are unread
+	n   int
+	err error // the first read past the end
 }
 
 // newBits checks that s is a base64 segment (trailing '=' padding allowed) and
@@ -61,30 +64,41 @@ func newBits(s string) (bits, error) {
 	return bits{s: s}, nil
 }
 
-// left is the number of bits not yet read.
-func (b *bits) left() int { return len(b.s)*6 - b.pos }
+// pos is the next bit to read.
+func (b *bits) pos() int { return b.i*6 - b.n }
 
-// read returns the next n (at most 64) bits as an unsigned integer. Past the end
+// left is the number of bits not yet read.
+func (b *bits) left() int { return len(b.s)*6 - b.pos() }
+
+// read returns the next n (at most 48) bits as an unsigned integer. Past the end
 // it returns 0 and records the error, so a decoder checks b.err once per section.
 func (b *bits) read(n int) uint64 {
 	if b.err != nil {
 		return 0
 	}
 	if n > b.left() {
-		b.err = malformed("truncated: %d bits wanted at bit %d, %d left", n, b.pos, b.left())
-		b.pos = len(b.s) * 6
+		b.err = malformed("truncated: %d bits wanted at bit %d, %d left", n, b.pos(), b.left())
+		b.i, b.n = len(b.s), 0
 		return 0
 	}
-	var v uint64
-	for n > 0 {
-		c := uint64(sextet[b.s[b.pos/6]])
-		off := b.pos % 6
-		take := min(6-off, n)
-		v = v<<take | (c>>(6-off-take))&(1<<take-1)
-		b.pos += take
-		n -= take
+	for b.n < n {
+		b.acc = b.acc<<6 | uint64(sextet[b.s[b.i]])
+		b.i++
+		b.n += 6
 	}
-	return v
+	b.n -= n
+	return b.acc >> b.n & (1<<n - 1)
+}
+
+// skip moves past n bits, which the caller has checked are there.
+func (b *bits) skip(n int) {
+	p := b.pos() + n
+	b.i, b.n = p/6, 0
+	if r := p % 6; r != 0 {
+		b.acc = uint64(sextet[b.s[b.i]])
+		b.i++
+		b.n = 6 - r
+	}
 }
 
 // int reads n bits as an int.

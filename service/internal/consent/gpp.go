@@ -159,7 +159,7 @@ func fibonacci(b *bits) int {
 			return v
 		}
 		if i > 40 { // terms beyond this exceed any section id by far
-			b.err = malformed("Fibonacci integer too long at bit %d", b.pos)
+			b.err = malformed("Fibonacci integer too long at bit %d", b.pos())
 			return 0
 		}
 		if bit {

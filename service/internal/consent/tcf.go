@@ -192,7 +192,7 @@ func letters(b *bits) string {
 	c1, c2 := b.read(6), b.read(6)
 	if c1 > 25 || c2 > 25 {
 		if b.err == nil {
-			b.err = malformed("letter code out of range at bit %d", b.pos-12)
+			b.err = malformed("letter code out of range at bit %d", b.pos()-12)
 		}
 		return ""
 	}
@@ -219,8 +219,8 @@ func vendorSection(b *bits) (VendorSet, error) {
 		if max > b.left() {
 			return VendorSet{}, malformed("vendor bit field of %d bits, %d left", max, b.left())
 		}
-		v := VendorSet{max: max, field: b.s, at: b.pos}
-		b.pos += max
+		v := VendorSet{max: max, field: b.s, at: b.pos()}
+		b.skip(max)
 		return v, nil
 	}
 	ranges, err := rangeList(b)
@@ -291,3 +291,7 @@ func restrictions(b *bits) ([]Restriction, error) {
 	}
 	return out, nil
 }
+
+// Ranges is the number of ranges the set holds (0 for a bit field), a measure
+// of its memory.
+func (v VendorSet) Ranges() int { return len(v.ranges) }

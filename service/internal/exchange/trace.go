@@ -33,6 +33,9 @@ type TraceUpstream struct {
 	// BidRequest is what this upstream was sent, when it is not the trace's
 	// BidRequest (a Variant changed it).
 	BidRequest json.RawMessage `json:"bidRequest,omitempty"`
+	// Privacy is what the user's privacy choices allowed this upstream: the
+	// caller fills it in (package ad, from package privacy's decision).
+	Privacy any `json:"privacy,omitempty"`
 	// Outcome is answered, or why there was no answer to judge: after_tmax (none
 	// by tmax), timeout, upstream_204, error, breaker_open, invalid_response,
 	// unknown_upstream, blocked.

@@ -16,6 +16,7 @@ import (
 // event is one request of a load run.
 type event struct {
 	start   time.Duration // since the run began
+	end     time.Duration // since the run began: when the answer (or the failure) came
 	latency time.Duration
 	code    int    // 0 when no answer came
 	problem string // why the request failed: transport error or wrong answer; "" when it did not
@@ -97,7 +98,7 @@ func openLoop(ctx context.Context, c *http.Client, rate float64, d time.Duration
 				start := time.Since(run.began)
 				// Stopping the run stops the dispatch; requests already sent finish.
 				e := do(context.WithoutCancel(ctx), c, url(j.i), check)
-				e.start = start
+				e.start, e.end = start, time.Since(run.began)
 				run.add(e)
 			}
 		})
@@ -146,7 +147,7 @@ func closedLoop(ctx context.Context, c *http.Client, conns int, d time.Duration,
 				if ctx.Err() != nil && e.code == 0 {
 					return // cut by the end of the run, not a failure
 				}
-				e.start = start
+				e.start, e.end = start, time.Since(run.began)
 				run.add(e)
 			}
 		})
@@ -242,7 +243,8 @@ func wantStatus(codes ...int) checkFunc {
 // pacedConns runs conns workers for d, each on a connection of its own, together
 // sending rate requests per second (each worker rate/conns, staggered), whatever
 // the answers' latency up to the worker's next turn. Unlike openLoop, every one of
-// the conns connections stays open and in use.
+// the conns connections stays open and in use. A worker behind its schedule sends
+// on until ctx ends.
 func pacedConns(ctx context.Context, conns int, rate float64, d time.Duration, url func(i int) string, check checkFunc) *loadRun {
 	run := &loadRun{began: time.Now()}
 	interval := time.Duration(float64(conns) / rate * float64(time.Second))
@@ -252,7 +254,7 @@ func pacedConns(ctx context.Context, conns int, rate float64, d time.Duration, u
 			c := newClient(1)
 			defer c.CloseIdleConnections()
 			next := time.Duration(w) * interval / time.Duration(conns)
-			for i := w; next < d; i += conns {
+			for i := w; next < d && ctx.Err() == nil; i += conns {
 				if wait := next - time.Since(run.began); wait > 0 {
 					select {
 					case <-ctx.Done():
@@ -265,7 +267,7 @@ func pacedConns(ctx context.Context, conns int, rate float64, d time.Duration, u
 					run.mu.Unlock()
 				}
 				e := do(context.WithoutCancel(ctx), c, url(i), check)
-				e.start = next
+				e.start, e.end = next, time.Since(run.began)
 				run.add(e)
 				next += interval
 			}

@@ -221,52 +221,102 @@ func mustDuration(t *testing.T, env map[string]string, name string) time.Duratio
 // sequence behind a target group: deregister; wait until the target is unused, at
 // most the deregistration delay; SIGTERM; SIGKILL after stopTimeout.
 func TestShutdownOrderInStackFiles(t *testing.T) {
-	root := filepath.Join("..", "..", "..")
-	defaults := projectDefaults(t, filepath.Join(root, "Pulumi.yaml"))
 	for _, stack := range []string{"staging", "production"} {
 		t.Run(stack, func(t *testing.T) {
-			keys := stackConfig(t, filepath.Join(root, "Pulumi."+stack+".yaml"))
-			env, err := config.EnvFile(stack)
-			if err != nil {
-				t.Fatal(err)
-			}
-			seconds := func(key string) time.Duration {
-				v, ok := keys["asap:"+key]
-				if !ok {
-					v = defaults[key]
-				}
-				n, err := strconv.Atoi(v)
-				if err != nil {
-					t.Fatalf("Pulumi.%s.yaml (or Pulumi.yaml's default): asap:%s = %q: want a number of seconds", stack, key, v)
-				}
-				return time.Duration(n) * time.Second
-			}
-			duration := func(name string) time.Duration { return mustDuration(t, env, name) }
-			stop, dereg, albIdle := seconds("stopTimeout"), seconds("deregistrationDelay"), seconds("albIdleTimeout")
-			drain, shutdown, notice := duration("ASAP_DRAIN_PERIOD"), duration("ASAP_SHUTDOWN_TIMEOUT"), duration("ASAP_NOTICE_TIMEOUT")
-			longestRequest := duration("ASAP_READ_HEADER_TIMEOUT") + duration("ASAP_WRITE_TIMEOUT")
+			st := stackTiming(t, stack)
 			t.Logf("deregistration delay %s; then SIGTERM: drain %s + shutdown %s + notices %s; stop timeout %s; ALB idle %s < ASAP_IDLE_TIMEOUT %s",
-				dereg, drain, shutdown, notice, stop, albIdle, duration("ASAP_IDLE_TIMEOUT"))
+				st.dereg, st.drain, st.shutdown, st.notice, st.stop, st.albIdle, st.idle)
 
 			// Before SIGTERM: a request the ALB sent just before deregistering
 			// finishes while ECS waits for the target to become unused.
-			if dereg < longestRequest {
-				t.Errorf("deregistrationDelay %s < ASAP_READ_HEADER_TIMEOUT + ASAP_WRITE_TIMEOUT %s: ECS may send SIGTERM while a request is still being answered", dereg, longestRequest)
+			if st.dereg < st.longestRequest {
+				t.Errorf("deregistrationDelay %s < ASAP_READ_HEADER_TIMEOUT + ASAP_WRITE_TIMEOUT %s: ECS may send SIGTERM while a request is still being answered", st.dereg, st.longestRequest)
 			}
 			// After SIGTERM the ALB sends nothing new: the drain only covers a
 			// request sent in the last instant, and anything longer idles.
-			if drain <= 0 || drain > maxDrain {
-				t.Errorf("ASAP_DRAIN_PERIOD %s: want above 0 (a request sent in the last instant) and at most %s (the ALB sends nothing after deregistration; a longer drain only delays every stop)", drain, maxDrain)
+			if st.drain <= 0 || st.drain > maxDrain {
+				t.Errorf("ASAP_DRAIN_PERIOD %s: want above 0 (a request sent in the last instant) and at most %s (the ALB sends nothing after deregistration; a longer drain only delays every stop)", st.drain, maxDrain)
 			}
-			if drain+shutdown+notice >= stop {
-				t.Errorf("drain %s + shutdown %s + notices %s >= stopTimeout %s: SIGKILL cuts the shutdown short", drain, shutdown, notice, stop)
+			if st.drain+st.shutdown+st.notice >= st.stop {
+				t.Errorf("drain %s + shutdown %s + notices %s >= stopTimeout %s: SIGKILL cuts the shutdown short", st.drain, st.shutdown, st.notice, st.stop)
 			}
 			// The ALB, not ASAP, closes idle keep-alive connections, so it never
 			// sends a request on a connection ASAP is closing.
-			if idle := duration("ASAP_IDLE_TIMEOUT"); albIdle >= idle {
-				t.Errorf("albIdleTimeout %s >= ASAP_IDLE_TIMEOUT %s: ASAP would close connections the ALB still uses (502s)", albIdle, idle)
+			if st.albIdle >= st.idle {
+				t.Errorf("albIdleTimeout %s >= ASAP_IDLE_TIMEOUT %s: ASAP would close connections the ALB still uses (502s)", st.albIdle, st.idle)
 			}
 		})
+	}
+}
+
+// TestOperationsDocShutdownFigures holds the shutdown figures of docs/operations.md
+// (its Shutdown section, its log example and the fault table) to the env files
+// and stack files, which both stacks must agree on, so that the page cannot drift
+// from what the stacks run.
+func TestOperationsDocShutdownFigures(t *testing.T) {
+	st, prod := stackTiming(t, "staging"), stackTiming(t, "production")
+	if st != prod {
+		t.Fatalf("staging's shutdown timing %+v differs from production's %+v: docs/operations.md gives one set of figures for both", st, prod)
+	}
+	path := filepath.Join("..", "..", "..", "docs", "operations.md")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(string(data)), " ")
+	for _, want := range []string{
+		fmt.Sprintf("for `ASAP_DRAIN_PERIOD` (%s in staging and production)", spaced(st.drain)),
+		fmt.Sprintf("at most the deregistration delay (%s)", spaced(st.dereg)),
+		fmt.Sprintf("Drain plus shutdown timeout plus notice timeout (%s + %s + %s) stays below the container's stop timeout (%s)",
+			spaced(st.drain), spaced(st.shutdown), spaced(st.notice), spaced(st.stop)),
+		fmt.Sprintf("drain_period=%s", st.drain),
+		fmt.Sprintf("timeout=%s", st.shutdown),
+		fmt.Sprintf("both stacks: drain %s + shutdown %s + notices %s < stop timeout %s; deregistration delay %s ≥ the longest request (%s)",
+			spaced(st.drain), spaced(st.shutdown), spaced(st.notice), spaced(st.stop), spaced(st.dereg), spaced(st.longestRequest)),
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("%s does not say %q (from the env and stack files)", path, want)
+		}
+	}
+}
+
+// spaced writes d in whole seconds as the docs do: "10 s".
+func spaced(d time.Duration) string { return fmt.Sprintf("%g s", d.Seconds()) }
+
+// shutdownTiming is a stack's shutdown timing, from its stack file (with
+// Pulumi.yaml's defaults) and its env file.
+type shutdownTiming struct {
+	stop, dereg, albIdle          time.Duration // the stack file's
+	drain, shutdown, notice, idle time.Duration // the env file's
+	longestRequest                time.Duration // ASAP_READ_HEADER_TIMEOUT + ASAP_WRITE_TIMEOUT
+}
+
+func stackTiming(t *testing.T, stack string) shutdownTiming {
+	t.Helper()
+	root := filepath.Join("..", "..", "..")
+	defaults := projectDefaults(t, filepath.Join(root, "Pulumi.yaml"))
+	keys := stackConfig(t, filepath.Join(root, "Pulumi."+stack+".yaml"))
+	env, err := config.EnvFile(stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seconds := func(key string) time.Duration {
+		v, ok := keys["asap:"+key]
+		if !ok {
+			v = defaults[key]
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("Pulumi.%s.yaml (or Pulumi.yaml's default): asap:%s = %q: want a number of seconds", stack, key, v)
+		}
+		return time.Duration(n) * time.Second
+	}
+	duration := func(name string) time.Duration { return mustDuration(t, env, name) }
+	return shutdownTiming{
+		stop: seconds("stopTimeout"), dereg: seconds("deregistrationDelay"), albIdle: seconds("albIdleTimeout"),
+		drain: duration("ASAP_DRAIN_PERIOD"), shutdown: duration("ASAP_SHUTDOWN_TIMEOUT"), notice: duration("ASAP_NOTICE_TIMEOUT"),
+		idle:           duration("ASAP_IDLE_TIMEOUT"),
+		longestRequest: duration("ASAP_READ_HEADER_TIMEOUT") + duration("ASAP_WRITE_TIMEOUT"),
 	}
 }
 

@@ -24,9 +24,10 @@ func TestOperationsDocMatchesLimiter(t *testing.T) {
 	doc := strings.Join(strings.Fields(string(data)), " ")
 	for _, want := range []string{
 		fmt.Sprintf("gradient = clamp(minRTT × %g ÷ (median latency of the last %s), 0.5, 2)", 1+limiter.Buffer, spaced(limiter.Window)),
-		fmt.Sprintf("limit = clamp(limit × gradient + √(limit × gradient), %d, ASAP_MAX_IN_FLIGHT)", limiter.Floor),
-		fmt.Sprintf("median latency of %d requests admitted with the limit pinned to %d: whenever the limit falls to %d, and when a request is refused while the last such measurement is older than %s.",
-			limiter.MinRTTSamples, limiter.Floor, limiter.Floor, spaced(limiter.MinRTTInterval)),
+		"limit = clamp(limit × gradient + √(limit × gradient), floor, ASAP_MAX_IN_FLIGHT)",
+		fmt.Sprintf("floor = max(ASAP_MAX_IN_FLIGHT ÷ %d, %d)", limiter.FloorShare, limiter.Floor),
+		fmt.Sprintf("median latency of %d requests admitted with the limit pinned to its floor: whenever the limit falls to the floor, and when a request is refused while the last such measurement is older than %s.",
+			limiter.MinRTTSamples, spaced(limiter.MinRTTInterval)),
 		fmt.Sprintf("take no longer than `minRTT` plus %g %%", 100*limiter.Buffer),
 	} {
 		if !strings.Contains(doc, want) {

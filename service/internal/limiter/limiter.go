@@ -46,8 +46,13 @@ const (
 	Window = 100 * time.Millisecond
 	// WindowSamples is the fewest finished requests an update takes.
 	WindowSamples = 5
-	// Floor is the lowest limit, and the limit while minRTT is measured.
-	Floor = 3
+	// Floor is the lowest limit, and the limit while minRTT is measured: a
+	// FloorShare of the maximum, at least Floor (or the maximum when lower). A
+	// floor that grows with the maximum keeps a server whose latency grows for
+	// reasons no lower concurrency removes (a CPU shared with other processes, a
+	// slower upstream) from starving itself while minRTT catches up.
+	Floor      = 3
+	FloorShare = 16
 	// MinRTTSamples is the number of requests, admitted at the floor, whose median
 	// latency is minRTT.
 	MinRTTSamples = 15
@@ -118,8 +123,8 @@ func New(maxInFlight, maxQueued int, queueTimeout time.Duration) *Limiter {
 	return l
 }
 
-// floor is the lowest limit: Floor, or the maximum when that is lower.
-func (l *Limiter) floor() float64 { return float64(min(Floor, l.max)) }
+// floor is the lowest limit (see Floor).
+func (l *Limiter) floor() float64 { return float64(min(max(Floor, l.max/FloorShare), l.max)) }
 
 // Acquire admits a request, waiting in the queue when the limit is reached. It
 // refuses it, admitting nothing, with ErrQueueFull when the queue is full (at

@@ -102,13 +102,13 @@ func TestLimitFallsWhenLatencyGrowsWithLoad(t *testing.T) {
 		const work = time.Millisecond
 		l := limiter.New(64, 64, 5*time.Millisecond)
 		served, refused, _ := serve(l, 128, 5*time.Second, cpuBound(2, work))
-		if got, want := l.MinRTT(), cpuBound(2, work)(limiter.Floor); got != want {
+		if got, want := l.MinRTT(), cpuBound(2, work)(64/limiter.FloorShare); got != want {
 			t.Errorf("MinRTT = %s; want %s, the latency at the floor", got, want)
 		}
 		// At the limit L, latency is L/2 ms: within minRTT × (1 + Buffer) plus the
 		// headroom's share, L stays under 8.
-		if got := l.Limit(); got < limiter.Floor || got > 8 {
-			t.Errorf("Limit = %d; want between the floor %d and 8", got, limiter.Floor)
+		if got := l.Limit(); got < 64/limiter.FloorShare || got > 8 {
+			t.Errorf("Limit = %d; want between the floor %d and 8", got, 64/limiter.FloorShare)
 		}
 		// The CPUs serve 2 requests a millisecond from 2 in flight on.
 		if capacity := 2000; served < capacity*95/100 {
@@ -166,7 +166,7 @@ func TestBaselineTakenUnderOverloadIsMeasuredAgain(t *testing.T) {
 			t.Fatalf("MinRTT = %s after the flood's first seconds; want %s", got, want)
 		}
 		served, _, _ := serve(l, 128, 5*time.Second, cpuBound(2, time.Millisecond))
-		if got, want := l.MinRTT(), cpuBound(2, time.Millisecond)(limiter.Floor); got != want {
+		if got, want := l.MinRTT(), cpuBound(2, time.Millisecond)(64/limiter.FloorShare); got != want {
 			t.Errorf("MinRTT = %s; want %s, measured again at the floor", got, want)
 		}
 		if got := l.Limit(); got > 8 {

@@ -190,12 +190,7 @@ func (w *writer) bidRequest(r *BidRequest) {
 	}
 	if r.User != nil {
 		w.key("user")
-		w.open()
-		w.str("id", r.User.ID, true)
-		w.str("buyeruid", r.User.BuyerUID, true)
-		w.str("consent", r.User.Consent, true)
-		w.raw("ext", r.User.Ext)
-		w.close()
+		w.user(r.User)
 	}
 	w.int("test", int64(r.Test))
 	w.int("at", int64(r.At))
@@ -362,6 +357,79 @@ func (w *writer) app(a *App) {
 		w.close()
 	}
 	w.raw("ext", a.Ext)
+	w.close()
+}
+
+func (w *writer) user(u *User) {
+	w.open()
+	w.str("id", u.ID, true)
+	w.str("buyeruid", u.BuyerUID, true)
+	w.str("consent", u.Consent, true)
+	if len(u.Data) > 0 {
+		w.key("data")
+		w.b = append(w.b, '[')
+		for i := range u.Data {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			d := &u.Data[i]
+			w.open()
+			w.str("id", d.ID, true)
+			w.str("name", d.Name, true)
+			if len(d.Segment) > 0 {
+				w.key("segment")
+				w.b = append(w.b, '[')
+				for j := range d.Segment {
+					if j > 0 {
+						w.b = append(w.b, ',')
+					}
+					sg := &d.Segment[j]
+					w.open()
+					w.str("id", sg.ID, true)
+					w.str("name", sg.Name, true)
+					w.str("value", sg.Value, true)
+					w.raw("ext", sg.Ext)
+					w.close()
+				}
+				w.b = append(w.b, ']')
+			}
+			w.raw("ext", d.Ext)
+			w.close()
+		}
+		w.b = append(w.b, ']')
+	}
+	if len(u.EIDs) > 0 {
+		w.key("eids")
+		w.b = append(w.b, '[')
+		for i := range u.EIDs {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := &u.EIDs[i]
+			w.open()
+			w.str("source", e.Source, true)
+			if len(e.UIDs) > 0 {
+				w.key("uids")
+				w.b = append(w.b, '[')
+				for j := range e.UIDs {
+					if j > 0 {
+						w.b = append(w.b, ',')
+					}
+					id := &e.UIDs[j]
+					w.open()
+					w.str("id", id.ID, true)
+					w.int("atype", int64(id.AType))
+					w.raw("ext", id.Ext)
+					w.close()
+				}
+				w.b = append(w.b, ']')
+			}
+			w.raw("ext", e.Ext)
+			w.close()
+		}
+		w.b = append(w.b, ']')
+	}
+	w.raw("ext", u.Ext)
 	w.close()
 }
 

@@ -190,12 +190,45 @@ type Geo struct {
 	Ext     json.RawMessage `json:"ext,omitempty"`
 }
 
-// User describes the audience (§3.2.20). Consent is the TCF consent string.
+// User describes the audience (§3.2.20). Consent is the TCF consent string;
+// Data and EIDs are identifying data that privacy enforcement removes.
 type User struct {
 	ID       string          `json:"id,omitempty"`
 	BuyerUID string          `json:"buyeruid,omitempty"`
 	Consent  string          `json:"consent,omitempty"`
+	Data     []Data          `json:"data,omitempty"`
+	EIDs     []EID           `json:"eids,omitempty"`
 	Ext      json.RawMessage `json:"ext,omitempty"`
+}
+
+// Data is a data provider's segments about the user (§3.2.21).
+type Data struct {
+	ID      string          `json:"id,omitempty"`
+	Name    string          `json:"name,omitempty"`
+	Segment []Segment       `json:"segment,omitempty"`
+	Ext     json.RawMessage `json:"ext,omitempty"`
+}
+
+// Segment is one data segment (§3.2.22).
+type Segment struct {
+	ID    string          `json:"id,omitempty"`
+	Name  string          `json:"name,omitempty"`
+	Value string          `json:"value,omitempty"`
+	Ext   json.RawMessage `json:"ext,omitempty"`
+}
+
+// EID is an extended identifier from one source (§3.2.27).
+type EID struct {
+	Source string          `json:"source,omitempty"`
+	UIDs   []UID           `json:"uids,omitempty"`
+	Ext    json.RawMessage `json:"ext,omitempty"`
+}
+
+// UID is one identifier of an EID (§3.2.28).
+type UID struct {
+	ID    string          `json:"id,omitempty"`
+	AType int             `json:"atype,omitempty"`
+	Ext   json.RawMessage `json:"ext,omitempty"`
 }
 
 // Regs carries the regulations in force (§3.2.3). The flags are pointers because

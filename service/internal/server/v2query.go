@@ -141,12 +141,12 @@ func parseV2Query(raw string) (v2Query, error) {
 			if err := query.Text("customKeys", name, maxCustomKeyName); err != nil {
 				return q, err
 			}
-			v, err := query.UnescapeValue(customKeyParam(name), rawValue)
-			if err != nil {
-				return q, err
+			v, err := query.UnescapeValue("customKeys", rawValue)
+			if err == nil {
+				err = query.Text("customKeys", v, maxCustomKeyValue)
 			}
-			if err := query.Text(customKeyParam(name), v, maxCustomKeyValue); err != nil {
-				return q, err
+			if err != nil {
+				return q, renamed(err, customKeyParam(name))
 			}
 			if old, dup := q.customKey(name); dup {
 				if err := query.Repeated(customKeyParam(name), old, v); err != nil {
@@ -167,6 +167,16 @@ func parseV2Query(raw string) (v2Query, error) {
 // 16 at a time by 256, rather than a crypto/rand read per request. mrids identify
 // requests; they are not secrets.
 func init() { uuid.EnableRandPool() }
+
+// renamed returns err, a fresh *query.Error, naming param: the parameter name
+// of a customKeys[<name>] pair is built only when an error names it, as building
+// it for every pair would cost GET /v2 an allocation per key.
+func renamed(err error, param string) error {
+	if e, ok := err.(*query.Error); ok {
+		e.Param = param
+	}
+	return err
+}
 
 // customKeyParam names the parameter of customKeys[name] in an error.
 func customKeyParam(name string) string { return "customKeys[" + name + "]" }

@@ -29,6 +29,25 @@ type TCF struct {
 	Restrictions []Restriction
 }
 
+// Large is a TC string as large CMPs send: 1,000 vendors with consent out of ids
+// up to 3,000 (755 among them), range-encoded, vendors with legitimate interest,
+// every purpose ASAP checks, special feature 1, and a publisher restriction
+// (require consent for purpose 2) naming 755. Encoded, it is 2,628 bytes.
+func Large() TCF {
+	var consents, lis []int
+	for id := 1; id <= 3000 && len(consents) < 1000; id++ {
+		if id%3 != 0 || id%7 == 0 {
+			consents = append(consents, id)
+		}
+		if id%11 == 0 {
+			lis = append(lis, id)
+		}
+	}
+	return TCF{PurposeConsents: []int{1, 2, 3, 4, 7, 9, 10}, PurposeLI: []int{2, 7, 8, 9, 10},
+		SpecialFeatures: []int{1}, VendorConsents: consents, VendorLI: lis, Ranges: true,
+		Restrictions: []Restriction{{Purpose: 2, Type: 1, Vendors: []int{10, 20, 30, 755}}}}
+}
+
 // Restriction is a publisher restriction: for Purpose, Type (0 not allowed, 1
 // require consent, 2 require legitimate interest) applies to Vendors.
 type Restriction struct {
