@@ -5,7 +5,7 @@ GO ?= go
 ENV ?= staging
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: help run test test-go lint bench soak faults fuzz image deploy promote verify release seed login preflight
+.PHONY: help run test test-go lint bench soak faults fuzz image deploy promote verify release seed login preflight admin
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -155,6 +155,14 @@ seed: ## load the sample placements into the ENV stack's Redis (a one-off `asap 
 	$(call want-env,staging production)
 	@scripts/require.sh --for seed pulumi aws
 	scripts/seed.sh $(ENV)
+
+# ADMIN_PORT is the local port `make admin` forwards to a task's admin port (9090).
+ADMIN_PORT ?= 9090
+
+admin: ## the ENV stack's admin port (admin API, ad-ops page /admin/ui/) on 127.0.0.1:ADMIN_PORT, through an SSM session into one task; needs pulumi, aws, session-manager-plugin
+	$(call want-env,staging production)
+	@scripts/require.sh --for admin pulumi aws
+	scripts/admin.sh $(ENV) $(ADMIN_PORT)
 
 release: ## test; check production's committed stack file; deploy and verify staging; then promote the verified digest to production and verify it
 	@scripts/require.sh --for release docker aws pulumi go git

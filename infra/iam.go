@@ -83,8 +83,9 @@ type Roles struct {
 
 // newRoles creates the instance role and profile, the task execution role (pull the
 // task's image, write the task log group, read the task's secrets) and the task role,
-// which may only write the metrics log group (the CloudWatch agent sidecar; ASAP
-// itself calls no AWS API, and cannot read its secrets: ECS injects them).
+// which may only write the metrics log group (the CloudWatch agent sidecar) and open
+// ECS Exec's channels (make admin); ASAP itself calls no AWS API, and cannot read its
+// secrets: ECS injects them.
 func newRoles(ctx *pulumi.Context, c Config, pullRepositoryArn pulumi.StringOutput, logs *LogGroups, secrets []taskSecret) (*Roles, error) {
 	instanceRole, err := newServiceRole(ctx, c, "instance", "ec2.amazonaws.com", "ASAP ECS container instances")
 	if err != nil {
@@ -191,6 +192,19 @@ func taskPolicyDocument(metricsLogGroupArn string) policyDocument {
 			Effect:   "Allow",
 			Action:   []string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
 			Resource: []string{metricsLogGroupArn, metricsLogGroupArn + ":log-stream:*"},
+		}, {
+			// ECS Exec's channels (make admin): these actions take no resource ARN.
+			Sid:      "ExecChannels",
+			Effect:   "Allow",
+			Action:   execChannelActions,
+			Resource: []string{"*"},
 		}},
 	}
+}
+
+// execChannelActions are what the SSM agent ECS Exec runs in the task needs to open
+// a Session Manager session (here, the port forward of `make admin`).
+var execChannelActions = []string{
+	"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+	"ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
 }

@@ -21,7 +21,8 @@ func program(ctx *pulumi.Context) error {
 // outputs that the delivery tooling reads with `pulumi stack output --json`: url,
 // albDnsName, clusterName, serviceName, repositoryUrl, logGroupName, targetGroupArn,
 // taskDefinitionArn, region, image (the reference by digest the task runs),
-// smokePkey and deploymentAlarms (the alarms that roll a deployment back).
+// smokePkey, deploymentAlarms (the alarms that roll a deployment back) and
+// adminTokensSecret (the secret holding ASAP_ADMIN_TOKENS, which `make admin` names).
 func deploy(ctx *pulumi.Context) (map[string]pulumi.Output, error) {
 	c, err := configure(ctx)
 	if err != nil {
@@ -53,6 +54,11 @@ func deploy(ctx *pulumi.Context) (map[string]pulumi.Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	adminTokens, err := newAdminTokens(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	secrets = append(secrets, adminTokens)
 	roles, err := newRoles(ctx, c, image.PullRepositoryArn, logs, secrets)
 	if err != nil {
 		return nil, err
@@ -106,6 +112,7 @@ func deploy(ctx *pulumi.Context) (map[string]pulumi.Output, error) {
 		"image":             image.Ref,
 		"smokePkey":         pulumi.String(c.SmokePkey).ToStringOutput(),
 		"deploymentAlarms":  alarmNames.ToStringArrayOutput(),
+		"adminTokensSecret": adminTokens.Arn,
 	}, nil
 }
 

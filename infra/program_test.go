@@ -77,8 +77,8 @@ func TestInventory(t *testing.T) {
 		tLaunchTemplate: {"instances"},
 		tASG:            {"instances"},
 		tRepo:           {"asap"},
-		tSecret:         {"redis-auth"},
-		tSecretVersion:  {"redis-auth"},
+		tSecret:         {"admin-tokens", "redis-auth"},
+		tSecretVersion:  {"admin-tokens", "redis-auth"},
 		tLifecycle:      {"asap"},
 		tCluster:        {"cluster"},
 		tCapacity:       {"instances"},
@@ -660,6 +660,7 @@ func TestOutputs(t *testing.T) {
 			"region":            "us-east-1",
 			"image":             derefString(container(t, run, containerName).Image),
 			"smokePkey":         run.config["asap:smokePkey"],
+			"adminTokensSecret": str(run.one(t, tSecret, "admin-tokens").Outputs, "arn"),
 		}
 		for k, v := range want {
 			if got := run.outputs[k]; got != v {

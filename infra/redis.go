@@ -27,7 +27,7 @@ func newRedisAuth(ctx *pulumi.Context, c Config) (*secretsmanager.SecretVersion,
 	if !c.Redis.Created() {
 		return nil, nil, nil
 	}
-	auth, err := newGeneratedSecret(ctx, c, "redis-auth", "AUTH token of ASAP's Redis ("+c.Stack+")", protect(c))
+	auth, err := newGeneratedSecret(ctx, c, "redis-auth", "AUTH token of ASAP's Redis ("+c.Stack+")", "", protect(c))
 	if err != nil {
 		return nil, nil, err
 	}

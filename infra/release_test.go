@@ -210,11 +210,12 @@ func TestRedisAuth(t *testing.T) {
 		}
 
 		def := container(t, run, containerName)
-		want := []ecstypes.Secret{{Name: ptr(redisPasswordEnv), ValueFrom: ptr(arn)}}
+		adminArn := str(run.one(t, tSecret, "admin-tokens").Outputs, "arn")
+		want := []ecstypes.Secret{{Name: ptr(redisPasswordEnv), ValueFrom: ptr(arn)}, {Name: ptr(adminTokensEnv), ValueFrom: ptr(adminArn)}}
 		if !slices.EqualFunc(def.Secrets, want, func(a, b ecstypes.Secret) bool {
 			return derefString(a.Name) == derefString(b.Name) && derefString(a.ValueFrom) == derefString(b.ValueFrom)
 		}) {
-			t.Errorf("ASAP's secrets: got %s, want %s from %s", secretsString(def.Secrets), redisPasswordEnv, arn)
+			t.Errorf("ASAP's secrets: got %s, want %s from %s and %s from %s", secretsString(def.Secrets), redisPasswordEnv, arn, adminTokensEnv, adminArn)
 		}
 		if _, inEnv := envOf(def)[redisPasswordEnv]; inEnv {
 			t.Errorf("%s is in the plain environment", redisPasswordEnv)
@@ -244,8 +245,8 @@ func TestRedisAuth(t *testing.T) {
 				}
 				continue
 			}
-			if !ok || !slices.Equal(read.Action, []string{"secretsmanager:GetSecretValue"}) || !slices.Equal(read.Resource, []string{arn}) {
-				t.Errorf("execution role ReadSecrets %+v: want secretsmanager:GetSecretValue on %s only", read, arn)
+			if !ok || !slices.Equal(read.Action, []string{"secretsmanager:GetSecretValue"}) || !slices.Equal(read.Resource, []string{arn, adminArn}) {
+				t.Errorf("execution role ReadSecrets %+v: want secretsmanager:GetSecretValue on %s and %s only", read, arn, adminArn)
 			}
 		}
 	})
@@ -255,11 +256,11 @@ func TestRedisAuth(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "asap:redisTransitEncryption") {
 		t.Errorf("AUTH without TLS: got %v, want a refusal naming asap:redisTransitEncryption", err)
 	}
-	// An existing Redis: no secret, no secrets entry, no ReadSecrets.
+	// An existing Redis: no AUTH secret, no secrets entry but the admin tokens.
 	run := mustRun(t, "staging", with(stackConfig(t, "staging"), "asap:redisUrl", "rediss://redis.internal:6379/0"))
-	if len(run.all(tSecret)) > 0 || len(container(t, run, containerName).Secrets) > 0 ||
-		strings.Contains(str(run.one(t, tRolePolicy, "task-execution").Inputs, "policy"), "ReadSecrets") {
-		t.Error("an existing Redis still gets a generated AUTH secret")
+	secrets := container(t, run, containerName).Secrets
+	if slices.Contains(run.names(tSecret), "redis-auth") || len(secrets) != 1 || derefString(secrets[0].Name) != adminTokensEnv {
+		t.Errorf("an existing Redis still gets a generated AUTH secret: secrets %v, task secrets %s", run.names(tSecret), secretsString(secrets))
 	}
 }
 

@@ -43,7 +43,9 @@ const generatedSecretLength = 64
 // the secret keeps its first value until its version is replaced. Read the value
 // from the version's SecretString, never from the invoke, so every consumer sees the
 // one that is stored.
-func newGeneratedSecret(ctx *pulumi.Context, c Config, name, description string, opts ...pulumi.ResourceOption) (*secretsmanager.SecretVersion, error) {
+//
+// The stored value is valuePrefix followed by the random part ("" for the value alone).
+func newGeneratedSecret(ctx *pulumi.Context, c Config, name, description, valuePrefix string, opts ...pulumi.ResourceOption) (*secretsmanager.SecretVersion, error) {
 	random, err := secretsmanager.GetRandomPassword(ctx, &secretsmanager.GetRandomPasswordArgs{
 		PasswordLength:     pulumi.IntRef(generatedSecretLength),
 		ExcludePunctuation: pulumi.BoolRef(true),
@@ -64,6 +66,6 @@ func newGeneratedSecret(ctx *pulumi.Context, c Config, name, description string,
 	}
 	return secretsmanager.NewSecretVersion(ctx, name, &secretsmanager.SecretVersionArgs{
 		SecretId:     secret.ID(),
-		SecretString: pulumi.ToSecret(pulumi.String(random.RandomPassword)).(pulumi.StringOutput),
+		SecretString: pulumi.ToSecret(pulumi.String(valuePrefix + random.RandomPassword)).(pulumi.StringOutput),
 	}, append(opts, pulumi.IgnoreChanges([]string{"secretString"}))...)
 }

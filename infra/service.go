@@ -335,6 +335,9 @@ func newService(ctx *pulumi.Context, c Config, nw *Network, image, redisURL pulu
 			Rollback:   pulumi.Bool(true),
 		},
 		HealthCheckGracePeriodSeconds: pulumi.Int(c.Tasks.HealthCheckGracePeriod),
+		// ECS Exec: `make admin` reaches a task's admin port through a Session
+		// Manager port forward into the task, the port staying off every network.
+		EnableExecuteCommand: pulumi.Bool(true),
 		OrderedPlacementStrategies: ecs.ServiceOrderedPlacementStrategyArray{
 			ecs.ServiceOrderedPlacementStrategyArgs{Type: pulumi.String("spread"), Field: pulumi.String("attribute:ecs.availability-zone")},
 			ecs.ServiceOrderedPlacementStrategyArgs{Type: pulumi.String("spread"), Field: pulumi.String("instanceId")},

@@ -104,3 +104,51 @@ func TestLoadRejectsBracesOutsideOneHashTag(t *testing.T) {
 		})
 	}
 }
+
+// FuzzAdminTokensDecode: ASAP_ADMIN_TOKENS comes from outside. Decode never
+// panics, never shows a token in its error or in String, and what it accepts
+// holds tokens that Decode's rules allow.
+func FuzzAdminTokensDecode(f *testing.F) {
+	f.Add("alice:s3cret-token-0123456789,bob:other:token:0123456789")
+	f.Add("s3cret-token-0123456789")
+	f.Add("a:b,,c:d:e")
+	f.Add(" alice : s3cret-token-0123456789 ")
+	f.Fuzz(func(t *testing.T, value string) {
+		var got config.AdminTokens
+		err := got.Decode(value)
+		// A would-be token is whatever follows the first ':' of a pair (or the pair).
+		// Names show in errors: what is left of the error without them must hold no token.
+		shown := ""
+		if err != nil {
+			shown = err.Error()
+		} else {
+			shown = got.String()
+		}
+		var secrets []string
+		for _, pair := range strings.Split(value, ",") {
+			name, secret, ok := strings.Cut(strings.TrimSpace(pair), ":")
+			if !ok {
+				secret = strings.TrimSpace(pair)
+			}
+			if name != "" && ok {
+				shown = strings.ReplaceAll(shown, name, "")
+			}
+			if len(secret) >= 8 {
+				secrets = append(secrets, secret)
+			}
+		}
+		for _, secret := range secrets {
+			if strings.Contains(shown, secret) {
+				t.Fatalf("Decode(%q) shows the token %q: %v / %q", value, secret, err, got.String())
+			}
+		}
+		if err != nil {
+			return
+		}
+		for _, tok := range got {
+			if len(tok.Token) < config.MinAdminTokenLength || strings.ContainsAny(tok.Token, ", ") || tok.Name == "" {
+				t.Fatalf("Decode accepted %+v", tok)
+			}
+		}
+	})
+}

@@ -24,6 +24,7 @@ import (
 	"asap/service/config"
 	"asap/service/internal/ad"
 	"asap/service/internal/admin"
+	"asap/service/internal/adminui"
 	"asap/service/internal/cache"
 	"asap/service/internal/embedredis"
 	"asap/service/internal/experiment"
@@ -171,7 +172,11 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer adminLn.Close()
 		placements := admin.NewManager(st, log, admin.Checks(cfg.Ad.Upstreams)...)
-		adminSrv = adminServer(cfg, reg, adService, admin.NewAPI(placements, cfg.AdminTokens, log), log)
+		// The admin API, and the page for ad ops over it (adminui.Prefix).
+		api := http.NewServeMux()
+		api.Handle("/admin/", admin.NewAPI(placements, cfg.AdminTokens, log))
+		api.Handle(adminui.Prefix, adminui.New(placements, cfg.AdminTokens, log))
+		adminSrv = adminServer(cfg, reg, adService, api, log)
 	}
 
 	failed := make(chan error, 2)

@@ -2,6 +2,7 @@ package privacy
 
 import (
 	"slices"
+	"sync"
 	"testing"
 
 	"asap/service/internal/consent/consenttest"
@@ -209,4 +210,36 @@ func TestBaseIsForWithoutTheVendorPart(t *testing.T) {
 			t.Errorf("%+v: Restricts() = %v", s, e.Restricts())
 		}
 	}
+}
+
+// One Decider serves every request at once: concurrent evaluations of shared
+// and distinct strings, through a cache small enough to start over often, decide
+// as a lone one does (run under -race).
+func TestDeciderConcurrent(t *testing.T) {
+	d := NewDecider(false, 16<<10)
+	strs := make([]string, 8)
+	for i := range strs {
+		strs[i] = consenttest.TCF{PurposeConsents: []int{2, 4}, SpecialFeatures: []int{1}, VendorConsents: []int{7 + i}, Ranges: i%2 == 0}.Encode()
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range 500 {
+				i := (g + n) % len(strs)
+				s := signals(strs[i])
+				e := d.Evaluate(&s)
+				if got := e.For(7 + i); got.Blocked || got.RemoveIDs || got.CoarsenGeo {
+					t.Errorf("string %d: %+v (%s); want the whole request", i, got, got.Why)
+					return
+				}
+				if got := e.For(100); !got.Blocked {
+					t.Errorf("string %d: vendor 100 %+v; want blocked", i, got)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
