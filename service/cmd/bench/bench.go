@@ -35,10 +35,10 @@ const (
 	// (demo-rewarded-video) from a demo ad server that builds it per request,
 	// read and checked by ASAP, answered with its facts.
 	nameASAPRewardedVideo = "ASAP, rewarded video (VAST), bid without nurl"
-	nameEcho        = "bare Echo"
-	nameProxy       = "httputil.ReverseProxy"
-	nameNginx       = "nginx proxy_pass"
-	nameUpstream    = "upstream direct"
+	nameEcho              = "bare Echo"
+	nameProxy             = "httputil.ReverseProxy"
+	nameNginx             = "nginx proxy_pass"
+	nameUpstream          = "upstream direct"
 )
 
 // The requests ASAP is measured with: an SDK asking for the feed placement's
