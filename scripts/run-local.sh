@@ -7,7 +7,8 @@
 #                              200 ms tmax: dropped and counted late
 # then runs ASAP in the foreground with ASAP_ENV=local, and stops the demo ad servers
 # when ASAP exits. demo-auction runs an auction across all three (see docs/auction.md);
-# the other samples use primary alone. ADSERVER_FLAGS passes flags to primary, e.g.
+# the other samples use primary alone, which bids every format a placement offers:
+# banner, a VAST 4.1 video (demo-rewarded-video), a Native 1.2 ad (demo-native). ADSERVER_FLAGS passes flags to primary, e.g.
 #   make run ADSERVER_FLAGS='-fill 1 -latency 5ms'
 set -euo pipefail
 

@@ -31,10 +31,14 @@ const (
 	// nameASAPConsent is the row without nurl again, under GDPR with a consent
 	// string that lets the upstream have everything: the cost of enforcement.
 	nameASAPConsent = "ASAP, bid without nurl, GDPR consent string"
-	nameEcho        = "bare Echo"
-	nameProxy       = "httputil.ReverseProxy"
-	nameNginx       = "nginx proxy_pass"
-	nameUpstream    = "upstream direct"
+	// nameASAPRewardedVideo is a rewarded video placement's ad: a VAST 4.1 bid
+	// (demo-rewarded-video) from a demo ad server that builds it per request,
+	// read and checked by ASAP, answered with its facts.
+	nameASAPRewardedVideo = "ASAP, rewarded video (VAST), bid without nurl"
+	nameEcho              = "bare Echo"
+	nameProxy             = "httputil.ReverseProxy"
+	nameNginx             = "nginx proxy_pass"
+	nameUpstream          = "upstream direct"
 )
 
 // The requests ASAP is measured with: an SDK asking for the feed placement's
@@ -99,8 +103,8 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "placement:", s.pin.note)
 
-	var addrs struct{ up, upNURL, asap, admin, echo, proxy, nginx string }
-	for _, a := range []*string{&addrs.up, &addrs.upNURL, &addrs.asap, &addrs.admin, &addrs.echo, &addrs.proxy, &addrs.nginx} {
+	var addrs struct{ up, upNURL, upVideo, asap, admin, echo, proxy, nginx string }
+	for _, a := range []*string{&addrs.up, &addrs.upNURL, &addrs.upVideo, &addrs.asap, &addrs.admin, &addrs.echo, &addrs.proxy, &addrs.nginx} {
 		if *a, err = harness.FreeAddr(); err != nil {
 			return err
 		}
@@ -118,10 +122,15 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// And one that bids what it is offered, built per request: the rewarded video row's.
+	upVideo, err := s.start("demo ad server (formats)", nil, false, s.adBin, "-addr", addrs.upVideo, "-nurl=false", "-fill", "1", "-latency", "0", "-jitter", "0")
+	if err != nil {
+		return err
+	}
 	for _, u := range []struct {
 		p    *proc
 		addr string
-	}{{up, addrs.up}, {upNURL, addrs.upNURL}} {
+	}{{up, addrs.up}, {upNURL, addrs.upNURL}, {upVideo, addrs.upVideo}} {
 		if err := waitHTTP(ctx, u.p, get(u.addr, "/stats"), http.StatusOK); err != nil {
 			return err
 		}
@@ -134,12 +143,13 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 
 	// ASAP, as shipped for production, its log lines counted. The sample placements
 	// name upstream "primary"; demo-feed-lean is demo-feed with upstream "lean".
-	upstreams := "primary=http://" + addrs.upNURL + auctionPath + ",lean=" + upURL + auc.upstreams()
+	upstreams := "primary=http://" + addrs.upNURL + auctionPath + ",lean=" + upURL +
+		",video=http://" + addrs.upVideo + auctionPath + auc.upstreams()
 	env, err := s.asapEnv(addrs.asap, addrs.admin, upstreams, o.profile != "")
 	if err != nil {
 		return err
 	}
-	extra := map[string]string{"demo-feed-lean": "lean"}
+	extra := map[string]string{"demo-feed-lean": "lean", "demo-rewarded-video-lean": "video"}
 	auc.placements(extra)
 	if err := s.loadPlacements(ctx, env, extra); err != nil {
 		return err
@@ -166,6 +176,8 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	asapAdConsent.uri = strings.Replace(adURI, adPrivacy, adPrivacyGDPR, 1)
 	asapAdNURL := asapAd
 	asapAdNURL.uri = strings.Replace(adURI, "pkey=demo-feed-lean&", "pkey=demo-feed&", 1)
+	asapAdVideo := asapAd
+	asapAdVideo.uri = strings.Replace(adURI, "pkey=demo-feed-lean&", "pkey=demo-rewarded-video-lean&", 1)
 	bidRequest, err := sampleBidRequest()
 	if err != nil {
 		return err
@@ -215,6 +227,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 			{route: "/v2/ad", name: nameASAP, target: asapAdNURL, asap: true, pid: asap.cmd.Process.Pid, upPID: upNURL.cmd.Process.Pid},
 			{route: "/v2/ad", name: nameASAPNoNURL, target: asapAd, asap: true, pid: asap.cmd.Process.Pid, upPID: up.cmd.Process.Pid},
 			{route: "/v2/ad", name: nameASAPConsent, target: asapAdConsent, asap: true, pid: asap.cmd.Process.Pid, upPID: up.cmd.Process.Pid},
+			{route: "/v2/ad", name: nameASAPRewardedVideo, target: asapAdVideo, asap: true, pid: asap.cmd.Process.Pid, upPID: upVideo.cmd.Process.Pid},
 		} {
 			status, body, err := fetch(ctx, c.target)
 			switch {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -146,9 +145,15 @@ func (s *stack) loadPlacements(ctx context.Context, env []string, extra map[stri
 		return err
 	}
 	for pkey, upstream := range extra {
-		i := slices.IndexFunc(list, func(p placement.Placement) bool { return p.PKey == "demo-feed" })
+		// pkey is a sample's pkey and "-lean" (demo-rewarded-video-lean), or
+		// another name, a copy of demo-feed.
+		source := strings.TrimSuffix(pkey, "-lean")
+		if !slices.ContainsFunc(list, func(p placement.Placement) bool { return p.PKey == source }) {
+			source = "demo-feed"
+		}
+		i := slices.IndexFunc(list, func(p placement.Placement) bool { return p.PKey == source })
 		if i < 0 || list[i].Ad == nil {
-			return errors.New("the sample placements have no demo-feed with an ad section")
+			return fmt.Errorf("the sample placements have no %s with an ad section", source)
 		}
 		p := list[i]
 		ad := *p.Ad

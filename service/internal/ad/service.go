@@ -23,6 +23,7 @@ import (
 	"asap/service/internal/bidreq"
 	"asap/service/internal/exchange"
 	"asap/service/internal/experiment"
+	"asap/service/internal/format"
 	"asap/service/internal/placement"
 	"asap/service/internal/promreg"
 	"asap/service/internal/upstream"
@@ -180,6 +181,19 @@ func (s *Service) serve(ctx context.Context, r *adquery.Request, out *bytes.Buff
 		return s.fallback(p, mrid, a.NoFill(), out)
 	}
 	ans := adanswer.Win(mrid, a.ResponseID(), w.Bid, w.Price, a.Replace(w.Bid.AdM), a.Replace(w.Bid.BURL))
+	c := &ans.Creatives[0].Creative
+	c.Type = w.Kind.String()
+	switch w.Kind {
+	case format.Video:
+		c.VASTVersion, c.Duration = w.VAST.Version, w.VAST.Duration
+	case format.Native:
+		// Parsed again from the markup the SDK gets, macros replaced: its
+		// trackers carry them too. The judge parsed it once, so it parses.
+		if n, err := exchange.ParseNative(w.Imp, c.Markup); err == nil {
+			c.Native = &n
+		}
+	}
+	c.Interstitial, c.Rewarded = p.Ad.Interstitial, p.Ad.Rewarded
 	if err := ans.Encode(out); err != nil {
 		return 0, fmt.Errorf("ad: encode answer: %w", err)
 	}
@@ -203,6 +217,7 @@ func (s *Service) fallback(p *placement.Placement, mrid string, why exchange.NoF
 		return http.StatusNoContent, nil
 	}
 	a := adanswer.House(mrid, p.Ad.HouseAd)
+	a.Creatives[0].Creative.Interstitial, a.Creatives[0].Creative.Rewarded = p.Ad.Interstitial, p.Ad.Rewarded
 	if err := a.Encode(out); err != nil {
 		return 0, fmt.Errorf("ad: encode house ad: %w", err)
 	}

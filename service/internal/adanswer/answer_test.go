@@ -6,6 +6,7 @@ import (
 	"math"
 	"testing"
 
+	"asap/service/internal/format"
 	"asap/service/internal/openrtb"
 	"asap/service/internal/placement"
 )
@@ -23,6 +24,13 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 		{"win without burl or adomain", Win("m", "r", &openrtb.Bid{ID: "b", Price: 1e-7}, 1e-7, "m", "")},
 		{"house ad", House("m", &placement.HouseAd{Markup: "<div>\u2028\n\t\x01\xff</div>", W: 320, H: 50})},
 		{"large price", Win("m", "r", &openrtb.Bid{Price: 1e21, W: -1}, 1e21, "m", "b")},
+		{"video", Answer{MRID: "m", Creatives: []Creative{{AuctionWinID: "v", Creative: CreativeBody{Type: "video", Markup: `<VAST version="4.1"><Ad/></VAST>`,
+			VASTVersion: "4.1", Duration: 30, Interstitial: true, Rewarded: true, ADomain: []string{}}, Beacons: Beacons{Impression: []string{}}}}}},
+		{"native, every field", Answer{Creatives: []Creative{{Creative: CreativeBody{Type: "native", Native: &format.NativeAd{
+			Title: "T <b>", Description: "D", Sponsored: "S & co", CTA: "Install", Image: &format.Image{URL: "https://cdn.example/m.jpg?a=1&b=2", W: 1200, H: 627},
+			Icon: &format.Image{URL: "i"}, ClickURL: "https://adv.example/?x=<y>", ClickTrackers: []string{"c"},
+			ImpressionTrackers: []string{"i1", "i2"}, PrivacyURL: "p"}}}}}},
+		{"native, least", Answer{Creatives: []Creative{{Creative: CreativeBody{Type: "native", Native: &format.NativeAd{Icon: &format.Image{URL: "i", H: 5}}}}}}},
 		{"zero value", Answer{}},
 		{"empty creatives", Answer{Creatives: []Creative{}}},
 		{"nil slices", Answer{Creatives: []Creative{{}}}},
@@ -58,7 +66,7 @@ func TestAnswerShape(t *testing.T) {
 	if err := a.Encode(&buf); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"mrid":"m","adserverRequestId":"r","creatives":[{"auctionWinId":"b","cpm":1.5,"creative":{"creative_key":"cr",` +
+	want := `{"mrid":"m","adserverRequestId":"r","creatives":[{"auctionWinId":"b","cpm":1.5,"creative":{"type":"banner","creative_key":"cr",` +
 		`"campaign_key":"c","deal_id":"d","markup":"<a href=\"x\">&</a>","w":320,"h":50,"adomain":["adv.example"]},` +
 		`"beacons":{"impression":["https://b.example/imp"]}}]}` + "\n"
 	if got := buf.String(); got != want {

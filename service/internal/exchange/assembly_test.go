@@ -24,7 +24,7 @@ func FuzzAuctionAnswer(f *testing.F) {
 	f.Add(one("1"), one("2"), []byte(`{"id":"other","seatbid":[{"bid":[{"id":"x","impid":"1","price":9,"crid":"c","adm":"m"}]}]}`), 2.0, 1.0, 0.0)
 	f.Add([]byte(`{}`), []byte(`null`), []byte(`{"id":"req","seatbid":[{"bid":[{"id":"d","impid":"1","price":0,"dealid":"x","crid":"c","adm":"m"}]}]}`), 1.0, 1.0, 0.0)
 	f.Add(one("1e308"), one("1e308"), one("5e-324"), 10.0, 1e-300, 1.0)
-	req := &openrtb.BidRequest{ID: "req", Imp: []openrtb.Imp{{ID: "1"}}, Cur: []string{"USD"}}
+	req := &openrtb.BidRequest{ID: "req", Imp: []openrtb.Imp{{ID: "1", Banner: &openrtb.Banner{}}}, Cur: []string{"USD"}}
 	f.Fuzz(func(t *testing.T, b1, b2, b3 []byte, adj1, adj2, floor float64) {
 		adjs := []float64{adj1, adj2, 1}
 		for _, a := range adjs {

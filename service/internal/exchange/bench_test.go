@@ -20,7 +20,7 @@ var benchResponse = []byte(`{"id":"0b1c8a9e-6f53-4a4e-9d6f-2f7c3d1e5a44","bidid"
 // and encodes the SDK's answer: ASAP's work after the upstream answers.
 func BenchmarkAnswer(b *testing.B) {
 	var out bytes.Buffer
-	req := &openrtb.BidRequest{ID: "0b1c8a9e-6f53-4a4e-9d6f-2f7c3d1e5a44", Imp: []openrtb.Imp{{ID: "1"}}, Cur: []string{"USD"}}
+	req := &openrtb.BidRequest{ID: "0b1c8a9e-6f53-4a4e-9d6f-2f7c3d1e5a44", Imp: []openrtb.Imp{{ID: "1", Banner: &openrtb.Banner{Format: []openrtb.Format{{W: 300, H: 250}}}}}, Cur: []string{"USD"}}
 	var fates []BidFate
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchResponse)))

@@ -260,7 +260,7 @@ func (a *Auction) Winner() (Winner, bool) {
 		return Winner{}, false
 	}
 	f := &a.fates[a.best]
-	return Winner{Bid: f.Bid, Seat: f.Seat, Price: f.Price}, true
+	return Winner{Bid: f.Bid, Seat: f.Seat, Price: f.Price, Imp: findImp(a.Request, f.Bid.ImpID), Kind: f.Kind, VAST: f.VAST}, true
 }
 
 // ResponseID returns the id of the winner's BidResponse.

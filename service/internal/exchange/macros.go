@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"asap/service/internal/bidreq"
+	"asap/service/internal/format"
 	"asap/service/internal/openrtb"
 )
 
@@ -16,6 +17,11 @@ type Winner struct {
 	Bid   *openrtb.Bid
 	Seat  string
 	Price float64
+	// Imp is the impression the bid answers; Kind its format, VAST the facts
+	// of a video bid's markup.
+	Imp  *openrtb.Imp
+	Kind format.Kind
+	VAST format.VAST
 }
 
 // BidFate is one bid of an auction and what became of it.
@@ -26,6 +32,10 @@ type BidFate struct {
 	// to a millionth.
 	Price  float64
 	Reason Reason
+	// Kind is the bid's format (format.Of), once its basic fields passed; VAST
+	// the facts of a valid video bid's markup.
+	Kind format.Kind
+	VAST format.VAST
 }
 
 // judge appends to dst the fate of every bid of resp, the answer to req of an
@@ -36,9 +46,9 @@ func judge(req *openrtb.BidRequest, resp *openrtb.BidResponse, adjustment float6
 		sb := &resp.SeatBid[i]
 		for j := range sb.Bid {
 			b := &sb.Bid[j]
-			r := whole
+			r, kind, vast := whole, format.Kind(0), format.VAST{}
 			if r == Valid {
-				r = judgeBid(req, b)
+				r, kind, vast = judgeBid(req, b)
 			}
 			price := b.Price
 			if adjustment != 1 {
@@ -48,7 +58,7 @@ func judge(req *openrtb.BidRequest, resp *openrtb.BidResponse, adjustment float6
 			if r == Valid && (math.IsInf(price, 0) || math.IsNaN(price)) {
 				r = RejectedPrice // a price no JSON number can carry to the SDK
 			}
-			dst = append(dst, BidFate{Seat: sb.Seat, Bid: b, Price: price, Reason: r})
+			dst = append(dst, BidFate{Seat: sb.Seat, Bid: b, Price: price, Reason: r, Kind: kind, VAST: vast})
 		}
 	}
 	return dst

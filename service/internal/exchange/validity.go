@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"asap/service/internal/bidreq"
+	"asap/service/internal/format"
 	"asap/service/internal/openrtb"
 )
 
@@ -46,6 +47,18 @@ const (
 	RejectedNoCreativeID
 	// RejectedNoMarkup is a bid without an adm.
 	RejectedNoMarkup
+	// RejectedFormat is a bid of a format its impression did not offer.
+	RejectedFormat
+	// RejectedCreative is a video bid whose markup is not a VAST document ASAP
+	// serves, or a native bid whose markup is not a Native response with every
+	// required asset.
+	RejectedCreative
+	// RejectedSize is a banner bid whose w and h are not a requested size.
+	RejectedSize
+	// RejectedAdvertiser is a bid whose adomain the request blocked (badv).
+	RejectedAdvertiser
+	// RejectedCategory is a bid whose cat the request blocked (bcat).
+	RejectedCategory
 
 	numReasons
 )
@@ -60,6 +73,11 @@ const (
 	lossMissingBidPrice    = 9
 	lossBelowAuctionFloor  = 100
 	lossLostToHigherBid    = 102
+	lossCreativeFiltered   = 200
+	lossCreativeSize       = 203
+	lossCreativeFormat     = 204
+	lossCreativeAdvertiser = 205
+	lossCreativeCategory   = 209
 )
 
 var reasons = [numReasons]struct {
@@ -78,6 +96,11 @@ var reasons = [numReasons]struct {
 	RejectedPrice:        {"invalid_price", lossInvalidBidResponse},
 	RejectedNoCreativeID: {"no_crid", lossMissingCreativeID},
 	RejectedNoMarkup:     {"no_markup", lossMissingMarkup},
+	RejectedFormat:       {"format_not_offered", lossCreativeFormat},
+	RejectedCreative:     {"invalid_creative", lossCreativeFiltered},
+	RejectedSize:         {"size_not_requested", lossCreativeSize},
+	RejectedAdvertiser:   {"blocked_advertiser", lossCreativeAdvertiser},
+	RejectedCategory:     {"blocked_category", lossCreativeCategory},
 }
 
 // String returns the reason's label, as metrics and logs show it.
@@ -105,7 +128,8 @@ func (r *Reason) UnmarshalText(text []byte) error {
 // LossCode returns the OpenRTB 2.6 loss reason code of r: 0 for a winner, 102
 // lost to a higher bid, 100 below the floor, and for a rejected bid the code of
 // the rule it broke (5 invalid auction id, 7 missing markup, 8 missing creative
-// id, 9 missing bid price, 3 invalid bid response for the rest).
+// id, 9 missing bid price, 200 invalid creative, 203 size, 204 format, 205
+// advertiser, 209 category, 3 invalid bid response for the rest).
 func (r Reason) LossCode() int {
 	if r >= numReasons {
 		return lossInvalidBidResponse
@@ -141,32 +165,120 @@ func judgeResponse(req *openrtb.BidRequest, resp *openrtb.BidResponse) Reason {
 	return RejectedCurrency
 }
 
-// judgeBid returns the first validity rule b breaks, or Valid.
-func judgeBid(req *openrtb.BidRequest, b *openrtb.Bid) Reason {
+// judgeBid returns the first validity rule b breaks, or Valid, and the bid's
+// format with what its markup says (the VAST facts of a video bid).
+func judgeBid(req *openrtb.BidRequest, b *openrtb.Bid) (Reason, format.Kind, format.VAST) {
+	imp := findImp(req, b.ImpID)
 	switch {
 	case b.ID == "":
-		return RejectedNoID
-	case !hasImp(req, b.ImpID):
-		return RejectedImpID
+		return RejectedNoID, 0, format.VAST{}
+	case imp == nil:
+		return RejectedImpID, 0, format.VAST{}
 	case math.IsNaN(b.Price) || math.IsInf(b.Price, 0) || b.Price < 0:
-		return RejectedPrice
+		return RejectedPrice, 0, format.VAST{}
 	case b.Price == 0 && b.DealID == "":
-		return RejectedNoPrice
+		return RejectedNoPrice, 0, format.VAST{}
 	case b.CrID == "":
-		return RejectedNoCreativeID
+		return RejectedNoCreativeID, 0, format.VAST{}
 	case b.AdM == "":
-		return RejectedNoMarkup
+		return RejectedNoMarkup, 0, format.VAST{}
 	}
-	return Valid
+	offered := format.Offered(imp)
+	kind := format.Of(b.MType, offered, b.AdM)
+	var vast format.VAST
+	switch {
+	case !offered.Has(kind):
+		return RejectedFormat, kind, vast
+	case kind == format.Video:
+		var err error
+		if vast, err = format.ReadVAST(b.AdM); err != nil {
+			return RejectedCreative, kind, vast
+		}
+	case kind == format.Native:
+		if _, err := ParseNative(imp, b.AdM); err != nil {
+			return RejectedCreative, kind, vast
+		}
+	case kind == format.Banner:
+		if !requestedSize(imp.Banner, b.W, b.H) {
+			return RejectedSize, kind, vast
+		}
+	}
+	switch {
+	case blockedAdvertiser(req.Badv, b.ADomain):
+		return RejectedAdvertiser, kind, vast
+	case blockedCategory(req.Bcat, b.Cat):
+		return RejectedCategory, kind, vast
+	}
+	return Valid, kind, vast
 }
 
-func hasImp(req *openrtb.BidRequest, id string) bool {
+// ParseNative reads the native ad of adm, a bid's markup for imp, with every
+// asset imp's Native request marked required.
+func ParseNative(imp *openrtb.Imp, adm string) (format.NativeAd, error) {
+	if imp.Native == nil || imp.Native.Request == format.NativeRequest {
+		return format.ParseNative(adm)
+	}
+	assets, err := format.NativeAssets(imp.Native.Request)
+	if err != nil {
+		return format.NativeAd{}, err
+	}
+	return format.ParseNativeFor(adm, assets)
+}
+
+func findImp(req *openrtb.BidRequest, id string) *openrtb.Imp {
 	if id == "" {
-		return false
+		return nil
 	}
 	for i := range req.Imp {
 		if req.Imp[i].ID == id {
+			return &req.Imp[i]
+		}
+	}
+	return nil
+}
+
+// requestedSize reports whether a banner bid of size w×h answers b: a size of
+// its formats, or its w and h. A bid without a size (w and h 0, which OpenRTB
+// allows) is taken to fit.
+func requestedSize(b *openrtb.Banner, w, h int64) bool {
+	if w == 0 && h == 0 {
+		return true
+	}
+	if b.W == w && b.H == h {
+		return true
+	}
+	for _, f := range b.Format {
+		if f.W == w && f.H == h {
 			return true
+		}
+	}
+	return false
+}
+
+// blockedAdvertiser reports whether an adomain of the bid is in badv, or a
+// subdomain of one of them, without regard to case.
+func blockedAdvertiser(badv, adomain []string) bool {
+	return anyBlocked(badv, adomain, func(d, b string) bool {
+		return len(d) > len(b) && d[len(d)-len(b)-1] == '.' && strings.EqualFold(d[len(d)-len(b):], b)
+	})
+}
+
+// blockedCategory reports whether a cat of the bid is in bcat or under one of
+// them (IAB25 covers IAB25-3), without regard to case.
+func blockedCategory(bcat, cat []string) bool {
+	return anyBlocked(bcat, cat, func(c, b string) bool {
+		return len(c) > len(b) && c[len(b)] == '-' && strings.EqualFold(c[:len(b)], b)
+	})
+}
+
+// anyBlocked reports whether a value of vals equals a non-empty entry of
+// blocked, without regard to case, or falls under one (under(value, entry)).
+func anyBlocked(blocked, vals []string, under func(v, b string) bool) bool {
+	for _, v := range vals {
+		for _, b := range blocked {
+			if b != "" && (strings.EqualFold(v, b) || under(v, b)) {
+				return true
+			}
 		}
 	}
 	return false

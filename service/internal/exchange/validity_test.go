@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"asap/service/internal/format"
 	"asap/service/internal/openrtb"
 )
 
@@ -12,7 +13,7 @@ func validBid() openrtb.Bid {
 	return openrtb.Bid{ID: "b", ImpID: "1", Price: 1.5, CrID: "cr", AdM: "<div/>"}
 }
 
-var validRequest = &openrtb.BidRequest{ID: "req", Imp: []openrtb.Imp{{ID: "1"}, {ID: "2"}}, Cur: []string{"USD"}}
+var validRequest = &openrtb.BidRequest{ID: "req", Imp: []openrtb.Imp{{ID: "1", Banner: &openrtb.Banner{}}, {ID: "2", Banner: &openrtb.Banner{}}}, Cur: []string{"USD"}}
 
 func TestJudgeBid(t *testing.T) {
 	tests := []struct {
@@ -40,7 +41,7 @@ func TestJudgeBid(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := validBid()
 			tt.change(&b)
-			if got := judgeBid(validRequest, &b); got != tt.want {
+			if got, _, _ := judgeBid(validRequest, &b); got != tt.want {
 				t.Errorf("got %s; want %s", got, tt.want)
 			}
 		})
@@ -94,6 +95,11 @@ func TestReasonLabelsAndLossCodes(t *testing.T) {
 		{RejectedPrice, "invalid_price", 3, true},
 		{RejectedNoCreativeID, "no_crid", 8, true},
 		{RejectedNoMarkup, "no_markup", 7, true},
+		{RejectedFormat, "format_not_offered", 204, true},
+		{RejectedCreative, "invalid_creative", 200, true},
+		{RejectedSize, "size_not_requested", 203, true},
+		{RejectedAdvertiser, "blocked_advertiser", 205, true},
+		{RejectedCategory, "blocked_category", 209, true},
 	}
 	if len(tests) != int(numReasons) {
 		t.Fatalf("%d reasons tested; there are %d", len(tests), numReasons)
@@ -136,9 +142,9 @@ func TestJudge(t *testing.T) {
 	}}
 	got := judge(validRequest, &resp, 0.5, nil)
 	want := []BidFate{
-		{Seat: "a", Bid: &resp.SeatBid[0].Bid[0], Price: 0.75, Reason: Valid},
+		{Seat: "a", Bid: &resp.SeatBid[0].Bid[0], Price: 0.75, Reason: Valid, Kind: format.Banner},
 		{Seat: "a", Bid: &resp.SeatBid[0].Bid[1], Price: 0.75, Reason: RejectedNoCreativeID},
-		{Seat: "b", Bid: &resp.SeatBid[1].Bid[0], Price: 0.75, Reason: Valid},
+		{Seat: "b", Bid: &resp.SeatBid[1].Bid[0], Price: 0.75, Reason: Valid, Kind: format.Banner},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d fates; want %d", len(got), len(want))
@@ -184,6 +190,79 @@ func TestRank(t *testing.T) {
 				if f.Reason != tt.want[i] {
 					t.Errorf("fate %d: %s; want %s", i, f.Reason, tt.want[i])
 				}
+			}
+		})
+	}
+}
+
+const (
+	testVAST = `<?xml version="1.0" encoding="UTF-8"?><VAST version="4.1"><Ad id="a"><InLine><AdSystem>x</AdSystem>` +
+		`<AdTitle>t</AdTitle><Impression><![CDATA[https://t.example/i]]></Impression><Creatives><Creative><Linear>` +
+		`<Duration>00:00:15</Duration><MediaFiles><MediaFile delivery="progressive" type="video/mp4" width="320" height="480">` +
+		`<![CDATA[https://cdn.example/v.mp4]]></MediaFile></MediaFiles></Linear></Creative></Creatives></InLine></Ad></VAST>`
+	testNative = `{"native":{"ver":"1.2","assets":[{"id":1,"title":{"text":"T"}},{"id":2,"img":{"url":"https://cdn.example/m.jpg","w":1200,"h":627}}],` +
+		`"link":{"url":"https://adv.example/"}}}`
+)
+
+// Each format and each creative rule: the bid's format from its mtype, else
+// the imp's only format, else its markup; a format not offered 204, broken
+// VAST or a native response missing a required asset 200, a banner size not
+// requested 203, a blocked advertiser 205, a blocked category 209.
+func TestJudgeFormats(t *testing.T) {
+	banner := &openrtb.Banner{Format: []openrtb.Format{{W: 300, H: 250}, {W: 320, H: 50}}, W: 320, H: 480}
+	video := &openrtb.Video{MIMEs: []string{"video/mp4"}}
+	native := &openrtb.Native{Request: format.NativeRequest, Ver: "1.2"}
+	imp := func(b *openrtb.Banner, v *openrtb.Video, n *openrtb.Native) []openrtb.Imp {
+		return []openrtb.Imp{{ID: "1", Banner: b, Video: v, Native: n}}
+	}
+	tests := []struct {
+		name     string
+		imps     []openrtb.Imp
+		bcat     []string
+		badv     []string
+		bid      func(*openrtb.Bid)
+		want     Reason
+		wantKind format.Kind
+	}{
+		{"banner by mtype", imp(banner, video, native), nil, nil, func(b *openrtb.Bid) { b.MType, b.W, b.H = 1, 300, 250 }, Valid, format.Banner},
+		{"banner, the slot size", imp(banner, nil, nil), nil, nil, func(b *openrtb.Bid) { b.W, b.H = 320, 480 }, Valid, format.Banner},
+		{"banner without a size", imp(banner, nil, nil), nil, nil, func(*openrtb.Bid) {}, Valid, format.Banner},
+		{"banner size not requested", imp(banner, nil, nil), nil, nil, func(b *openrtb.Bid) { b.W, b.H = 728, 90 }, RejectedSize, format.Banner},
+		{"video by mtype", imp(banner, video, nil), nil, nil, func(b *openrtb.Bid) { b.MType, b.AdM = 2, testVAST }, Valid, format.Video},
+		{"video, the imp's only format", imp(nil, video, nil), nil, nil, func(b *openrtb.Bid) { b.AdM = testVAST }, Valid, format.Video},
+		{"video sniffed", imp(banner, video, nil), nil, nil, func(b *openrtb.Bid) { b.AdM = testVAST }, Valid, format.Video},
+		{"VAST to a banner-only imp, mtype 2", imp(banner, nil, nil), nil, nil, func(b *openrtb.Bid) { b.MType, b.AdM = 2, testVAST }, RejectedFormat, format.Video},
+		// Without mtype the imp's only format decides (the design's rule): banner.
+		{"VAST to a banner-only imp, no mtype", imp(banner, nil, nil), nil, nil, func(b *openrtb.Bid) { b.AdM = testVAST }, Valid, format.Banner},
+		{"VAST sniffed, banner and native offered", imp(banner, nil, native), nil, nil, func(b *openrtb.Bid) { b.AdM = testVAST }, RejectedFormat, format.Video},
+		{"broken VAST", imp(nil, video, nil), nil, nil, func(b *openrtb.Bid) { b.AdM = "<VAST version=\"4.1\"></VAST>" }, RejectedCreative, format.Video},
+		{"VAST 1", imp(nil, video, nil), nil, nil, func(b *openrtb.Bid) { b.MType, b.AdM = 2, "<VideoAdServingTemplate><Ad/></VideoAdServingTemplate>" }, RejectedCreative, format.Video},
+		{"native by mtype", imp(banner, nil, native), nil, nil, func(b *openrtb.Bid) { b.MType, b.AdM = 4, testNative }, Valid, format.Native},
+		{"native sniffed", imp(banner, nil, native), nil, nil, func(b *openrtb.Bid) { b.AdM = testNative }, Valid, format.Native},
+		{"native missing a required asset", imp(nil, nil, native), nil, nil, func(b *openrtb.Bid) {
+			b.AdM = `{"native":{"assets":[{"id":1,"title":{"text":"T"}}],"link":{"url":"u"}}}`
+		}, RejectedCreative, format.Native},
+		{"native to a video imp", imp(nil, video, nil), nil, nil, func(b *openrtb.Bid) { b.MType, b.AdM = 4, testNative }, RejectedFormat, format.Native},
+		{"audio", imp(banner, video, nil), nil, nil, func(b *openrtb.Bid) { b.MType = 3 }, RejectedFormat, format.Audio},
+		{"undefined mtype", imp(banner, nil, nil), nil, nil, func(b *openrtb.Bid) { b.MType = 9 }, RejectedFormat, format.Kind(9)},
+		{"blocked advertiser", imp(banner, nil, nil), nil, []string{"Blocked.example"}, func(b *openrtb.Bid) { b.ADomain = []string{"ok.example", "blocked.example"} }, RejectedAdvertiser, format.Banner},
+		{"blocked advertiser's subdomain", imp(banner, nil, nil), nil, []string{"blocked.example"}, func(b *openrtb.Bid) { b.ADomain = []string{"ads.blocked.example"} }, RejectedAdvertiser, format.Banner},
+		{"a domain that only ends alike", imp(banner, nil, nil), nil, []string{"blocked.example"}, func(b *openrtb.Bid) { b.ADomain = []string{"notblocked.example"} }, Valid, format.Banner},
+		{"blocked category", imp(banner, nil, nil), []string{"IAB26"}, nil, func(b *openrtb.Bid) { b.Cat = []string{"IAB26"} }, RejectedCategory, format.Banner},
+		{"category under a blocked one", imp(banner, nil, nil), []string{"IAB25"}, nil, func(b *openrtb.Bid) { b.Cat = []string{"IAB1", "iab25-3"} }, RejectedCategory, format.Banner},
+		{"a category that only starts alike", imp(banner, nil, nil), []string{"IAB2"}, nil, func(b *openrtb.Bid) { b.Cat = []string{"IAB25-3"} }, Valid, format.Banner},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := &openrtb.BidRequest{ID: "req", Imp: tt.imps, Cur: []string{"USD"}, Bcat: tt.bcat, Badv: tt.badv}
+			b := validBid()
+			tt.bid(&b)
+			got, kind, vast := judgeBid(req, &b)
+			if got != tt.want || kind != tt.wantKind {
+				t.Errorf("got %s, %s; want %s, %s", got, kind, tt.want, tt.wantKind)
+			}
+			if got == Valid && kind == format.Video && (vast.Version != "4.1" || vast.Duration != 15) {
+				t.Errorf("VAST facts %+v; want 4.1, 15 s", vast)
 			}
 		})
 	}

@@ -96,6 +96,13 @@ func TestOverload(t *testing.T) {
 		time.Sleep(d / 2)
 		opened <- srv.inbound(srv.sockets(t))
 	}()
+	// The adaptive limit, read in the middle of the flood: what holds goodput
+	// down, the limit or the machine, shows here.
+	limitMid := make(chan float64, 1)
+	go func() {
+		time.Sleep(d / 2)
+		limitMid <- srv.metric(t, "asap_http_in_flight_limit", `route="/v2/ad"`)
+	}()
 	flood := pacedConns(ctx, conns, 10*capacity, d, url, ok)
 	cpu1 := srv.metric(t, "process_cpu_seconds_total")
 	all1, fast1 := served()
@@ -132,8 +139,8 @@ func TestOverload(t *testing.T) {
 	t.Logf("capacity with %d connections: %.0f bids/s (%s)", slots, capacity, capStats)
 	t.Logf("10× capacity (%.0f/s) over %d connections for %s (%d connections open): %s",
 		10*capacity, conns, d, open, floodAll)
-	t.Logf("  goodput %.0f bids/s after the first second = %.0f%% of capacity; asap used %.2f CPU s; load generator late for %d",
-		goodput, 100*goodput/capacity, cpu1-cpu0, flood.late)
+	t.Logf("  goodput %.0f bids/s after the first second = %.0f%% of capacity; asap used %.2f CPU s; load generator late for %d; in-flight limit %.0f of %d in the middle",
+		goodput, 100*goodput/capacity, cpu1-cpu0, flood.late, <-limitMid, slots)
 	t.Logf("  503s (as the load generator saw them): %s", shed)
 	t.Logf("  200s (as the load generator saw them): %s", answered)
 	t.Logf("  ASAP's own latency histogram: %.1f%% of %.0f answers within 250 ms", 100*fastShare, all1-all0)

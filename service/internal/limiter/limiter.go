@@ -18,8 +18,9 @@
 // minRTT starts as the first window's median and follows any lower window median.
 // It is measured by pinning the limit to its floor until MinRTTSamples requests
 // admitted there have finished: when the limit falls to its floor (latency that no
-// lower concurrency brings down is the new baseline: an upstream grown slower, not
-// the server's own queueing), and when a request is refused while the last such
+// lower concurrency brings down is the new baseline: an upstream grown slower, a
+// CPU shared with other work, not the server's own queueing; the limit then goes
+// back to its maximum), and when a request is refused while the last such
 // measurement is older than MinRTTInterval (a baseline taken while overloaded
 // would keep the limit high). A server that refuses nothing never pins its limit:
 // the measurement costs throughput only when the excess is being refused anyway.
@@ -37,11 +38,15 @@ import (
 
 // The gradient's parameters. Envoy's adaptive concurrency filter has the same
 // knobs (min_rtt_buffer, concurrency_update_interval, min_concurrency,
-// request_count, min_rtt_calc_interval); these are its defaults or near them.
+// request_count, min_rtt_calc_interval); these are its defaults or near them,
+// but for the buffer.
 const (
 	// Buffer is the share of minRTT the window's latency may exceed it by before
-	// the limit falls.
-	Buffer = 0.25
+	// the limit falls. Envoy's default is 25 %; latency on shared CPUs is noisier
+	// than that, and minRTT follows the lowest window, so a tight buffer would
+	// read noise as queueing and starve the server (Netflix's Gradient2 tolerates
+	// 50 %). Twice minRTT is still far inside any placement's tmax.
+	Buffer = 1.0
 	// Window is the shortest time between two updates of the limit.
 	Window = 100 * time.Millisecond
 	// WindowSamples is the fewest finished requests an update takes.
@@ -207,7 +212,15 @@ func (l *Limiter) sample(now time.Time, rtt time.Duration, epoch uint64) {
 		if len(l.samples) < MinRTTSamples {
 			return
 		}
-		l.minRTT = max(median(l.samples), time.Microsecond)
+		measured := max(median(l.samples), time.Microsecond)
+		if l.minRTT > 0 && float64(measured) > float64(l.minRTT)*(1+Buffer) {
+			// Even at the floor latency stayed up: it is not this server's
+			// queueing (a CPU shared with other work, a slower upstream), and a
+			// lower limit would only refuse what could be served. Back to the
+			// maximum, against the new baseline.
+			l.saved = float64(l.max)
+		}
+		l.minRTT = measured
 		l.measuring = false
 		l.limit = l.saved
 		l.measuredAt = now

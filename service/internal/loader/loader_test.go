@@ -83,12 +83,12 @@ func TestLoadWritesAndPublishesChanges(t *testing.T) {
 		wantOut      string
 		wantMessages []string
 	}{
-		{name: "first load: every sample", args: nil, wantOut: "3 loaded, 3 changed", wantMessages: []string{"demo-feed", "demo-article", "demo-paused"}},
-		{name: "same records again: nothing published", args: nil, wantOut: "3 loaded, 0 changed"},
+		{name: "first load: every sample", args: nil, wantOut: "5 loaded, 5 changed", wantMessages: []string{"demo-feed", "demo-article", "demo-paused", "demo-rewarded-video", "demo-native"}},
+		{name: "same records again: nothing published", args: nil, wantOut: "5 loaded, 0 changed"},
 		{
 			name:         "one record changed",
 			args:         []string{"-file", writeFile(t, strings.Replace(string(samples.JSON), `"ck-123"`, `"ck-124"`, 1))},
-			wantOut:      "3 loaded, 1 changed",
+			wantOut:      "5 loaded, 1 changed",
 			wantMessages: []string{"demo-feed"},
 		},
 		{
@@ -195,15 +195,15 @@ func TestLoadDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "3 placements valid") {
-		t.Errorf("output %q; want it to say 3 placements are valid", out)
+	if !strings.Contains(out, "5 placements valid") {
+		t.Errorf("output %q; want it to say 5 placements are valid", out)
 	}
 	out, err = run(t, "-dry-run", "-redis", redistest.URL(), "-prefix", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "3 placements valid") {
-		t.Errorf("output with -redis %q; want it to say 3 placements are valid", out)
+	if !strings.Contains(out, "5 placements valid") {
+		t.Errorf("output with -redis %q; want it to say 5 placements are valid", out)
 	}
 	keys, _ := client.Keys(context.Background(), prefix+"*").Result()
 	if len(keys) != 0 {
@@ -272,8 +272,8 @@ func TestLoadWritesVersions(t *testing.T) {
 		return errOut.String()
 	}
 	audit := load(string(samples.JSON))
-	if n := strings.Count(audit, "audit: placement changed"); n != 3 {
-		t.Errorf("first load logged %d audit lines; want 3:\n%s", n, audit)
+	if n := strings.Count(audit, "audit: placement changed"); n != 5 {
+		t.Errorf("first load logged %d audit lines; want 5 (every sample):\n%s", n, audit)
 	}
 	if !strings.Contains(audit, "who="+Who()) || !strings.HasPrefix(Who(), "load") {
 		t.Errorf("audit lines do not name %q:\n%s", Who(), audit)

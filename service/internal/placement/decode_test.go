@@ -18,7 +18,7 @@ func TestDecode(t *testing.T) {
 		wantN    int
 		wantErrs []string // every one must appear in the error
 	}{
-		{name: "samples", data: string(samples.JSON), wantN: 3},
+		{name: "samples", data: string(samples.JSON), wantN: 5},
 		{name: "minimal", data: `[{"pkey": "a", "status": "OK"}]`, wantN: 1},
 		{name: "not JSON", data: "[\n  {\"pkey\": \"a\",\n  }\n]", wantErrs: []string{"line 3, column 3"}},
 		{name: "not an array", data: `{"pkey": "a"}`, wantErrs: []string{"want a JSON array"}},
@@ -94,7 +94,8 @@ func TestDecodeChecks(t *testing.T) {
 		return nil
 	}
 	_, err := placement.Decode(samples.JSON, noNative)
-	want := "record 0: placement \"demo-feed\": native is off\nrecord 0: placement \"demo-feed\": really"
+	want := "record 0: placement \"demo-feed\": native is off\nrecord 0: placement \"demo-feed\": really\n" +
+		"record 4: placement \"demo-native\": native is off\nrecord 4: placement \"demo-native\": really"
 	if err == nil || err.Error() != want {
 		t.Errorf("placement.Decode with a check: error = %q; want %q", err, want)
 	}

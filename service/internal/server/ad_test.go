@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"asap/service/config"
 	"asap/service/internal/ad"
 	"asap/service/internal/demoad"
 	"asap/service/internal/openrtb"
@@ -26,12 +27,22 @@ type adServer struct {
 	srv        *server.Server
 	demo       *demoad.Server
 	placements *servertest.Placements
+	reg        *prometheus.Registry
 }
 
 func newAdServer(t *testing.T, opts demoad.Options) *adServer {
 	t.Helper()
 	demo := demoad.New(opts)
-	up := httptest.NewServer(demo.Handler())
+	s := newAdServerWith(t, demo.Handler(), nil)
+	s.demo = demo
+	return s
+}
+
+// newAdServerWith is the public server with GET /v2/ad wired to upstream
+// "primary" served by handler; tweak, when set, changes the configuration.
+func newAdServerWith(t *testing.T, handler http.Handler, tweak func(*config.Config)) *adServer {
+	t.Helper()
+	up := httptest.NewServer(handler)
 	t.Cleanup(up.Close)
 	cfg := testConfig()
 	if err := cfg.Ad.Upstreams.Decode("primary=" + up.URL + "/openrtb2/auction"); err != nil {
@@ -52,6 +63,9 @@ func newAdServer(t *testing.T, opts demoad.Options) *adServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { notices.Close(context.Background()); ups.CloseIdleConnections() })
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	placements := servertest.Samples(t)
 	svc, err := ad.New(ad.Deps{Config: cfg.Ad, Placements: placements, Upstreams: ups, Notifier: notices, Registerer: reg})
 	if err != nil {
@@ -61,7 +75,7 @@ func newAdServer(t *testing.T, opts demoad.Options) *adServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &adServer{srv: srv, demo: demo, placements: placements}
+	return &adServer{srv: srv, placements: placements, reg: reg}
 }
 
 func (s *adServer) get(t *testing.T, target, remoteAddr, xff string) *httptest.ResponseRecorder {

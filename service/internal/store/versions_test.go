@@ -311,3 +311,17 @@ func TestWriteInCluster(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWrite is one versioned write (the script, then the publish) of a
+// changed record, against the shared test Redis.
+func BenchmarkWrite(b *testing.B) {
+	client, prefix := redistest.Client(b)
+	st := NewStore(client, prefix)
+	ctx := context.Background()
+	records := [][]byte{record(b, "p", "a"), record(b, "p", "b")}
+	for i := 0; b.Loop(); i++ {
+		if _, err := st.Write(ctx, Write{PKey: "p", Record: records[i%2], Expect: AnyVersion, Who: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
