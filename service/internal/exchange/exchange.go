@@ -236,12 +236,14 @@ func (a *Auction) encode(h *Hooks) error {
 			}
 		}
 		if b.body == nil {
-			body := upstream.NewBody()
-			enc, err := bidreq.Append(body.AvailableBuffer(), b.req)
+			enc, err := bidreq.Append(upstream.NewBody().AvailableBuffer(), b.req)
 			if err != nil {
 				return err
 			}
-			body.Write(enc)
+			// A large request (a consent string of a few kB) outgrows the fresh
+			// buffer: adopt the encoding's bytes instead of growing the buffer and
+			// copying them into it a second time.
+			body := bytes.NewBuffer(enc)
 			b.body = body
 			if n < len(keys) {
 				keys[n], bodies[n] = b.key, body
