@@ -261,7 +261,36 @@ var oneHashTag = regexp.MustCompile(`^[^{}]*\{[^{}]+\}[^{}]*$`)
 
 // Decode parses name=url,name=url.
 func (u *Upstreams) Decode(value string) error {
+	pairs, err := namedPairs(value, "url", func(name, raw string) (*url.URL, error) {
+		parsed, err := url.Parse(raw)
+		if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+			return nil, fmt.Errorf("upstream %q: %q is not an http(s) URL", name, raw)
+		}
+		return parsed, nil
+	})
+	if err != nil {
+		return err
+	}
 	var out Upstreams
+	for _, p := range pairs {
+		out = append(out, Upstream{Name: p.name, URL: p.value})
+	}
+	*u = out
+	return nil
+}
+
+// named is one name=value pair of a list that namedPairs read.
+type named[T any] struct {
+	name  string
+	value T
+}
+
+// namedPairs reads a list of name=value pairs separated by commas (blanks
+// around them ignored), the form of ASAP_UPSTREAMS and ASAP_UPSTREAM_VENDORS:
+// each name an upstream name, given once, each value read by parse. want names
+// the value in messages. It reports every problem at once.
+func namedPairs[T any](value, want string, parse func(name, raw string) (T, error)) ([]named[T], error) {
+	var out []named[T]
 	var errs []error
 	seen := map[string]bool{}
 	for _, pair := range strings.Split(value, ",") {
@@ -272,12 +301,12 @@ func (u *Upstreams) Decode(value string) error {
 		name, raw, ok := strings.Cut(pair, "=")
 		name, raw = strings.TrimSpace(name), strings.TrimSpace(raw)
 		if !ok || !upstreamName.MatchString(name) {
-			errs = append(errs, fmt.Errorf("%q: want name=url with a name of [A-Za-z0-9_-]", pair))
+			errs = append(errs, fmt.Errorf("%q: want name=%s with a name of [A-Za-z0-9_-]", pair, want))
 			continue
 		}
-		parsed, err := url.Parse(raw)
-		if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
-			errs = append(errs, fmt.Errorf("upstream %q: %q is not an http(s) URL", name, raw))
+		v, err := parse(name, raw)
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		if seen[name] {
@@ -285,13 +314,9 @@ func (u *Upstreams) Decode(value string) error {
 			continue
 		}
 		seen[name] = true
-		out = append(out, Upstream{Name: name, URL: parsed})
+		out = append(out, named[T]{name, v})
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	*u = out
-	return nil
+	return out, errors.Join(errs...)
 }
 
 // Lookup returns the upstream called name.
@@ -322,32 +347,19 @@ const maxVendorID = 65535
 
 // Decode parses name=gvlid,name=gvlid.
 func (v *UpstreamVendors) Decode(value string) error {
-	out := UpstreamVendors{}
-	var errs []error
-	for _, pair := range strings.Split(value, ",") {
-		pair = strings.TrimSpace(pair)
-		if pair == "" {
-			continue
-		}
-		name, raw, ok := strings.Cut(pair, "=")
-		name, raw = strings.TrimSpace(name), strings.TrimSpace(raw)
-		if !ok || !upstreamName.MatchString(name) {
-			errs = append(errs, fmt.Errorf("%q: want name=gvlid with a name of [A-Za-z0-9_-]", pair))
-			continue
-		}
+	pairs, err := namedPairs(value, "gvlid", func(name, raw string) (int, error) {
 		id, err := strconv.Atoi(raw)
 		if err != nil || id < 1 || id > maxVendorID || raw[0] == '+' {
-			errs = append(errs, fmt.Errorf("upstream %q: vendor id %q is not a whole number from 1 to %d", name, raw, maxVendorID))
-			continue
+			return 0, fmt.Errorf("upstream %q: vendor id %q is not a whole number from 1 to %d", name, raw, maxVendorID)
 		}
-		if _, dup := out[name]; dup {
-			errs = append(errs, fmt.Errorf("upstream %q is named twice", name))
-			continue
-		}
-		out[name] = id
-	}
-	if err := errors.Join(errs...); err != nil {
+		return id, nil
+	})
+	if err != nil {
 		return err
+	}
+	out := UpstreamVendors{}
+	for _, p := range pairs {
+		out[p.name] = p.value
 	}
 	*v = out
 	return nil
