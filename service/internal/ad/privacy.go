@@ -58,12 +58,6 @@ func newEnforcer(cfg config.Ad, reg prometheus.Registerer) (*enforcer, error) {
 	return e, nil
 }
 
-// signals are the privacy signals of an ad request.
-func signals(r *adquery.Request) privacy.Signals {
-	return privacy.Signals{GDPR: r.GDPR, GDPRConsent: r.GDPRConsent, USPrivacy: r.USPrivacy, GPP: r.GPP, GPPSID: r.GPPSID,
-		COPPA: r.COPPA, LMT: r.LMT, ATTS: r.ATTS, OS: r.OS, OSV: r.OSV}
-}
-
 // privacyNote is one upstream's privacy decision as the auction trace shows it.
 type privacyNote struct {
 	GDPR     bool `json:"gdpr"`
@@ -88,7 +82,7 @@ var one int8 = 1
 // from (req itself, or a copy without what no upstream may receive), and the
 // auction's Variant: nil when nothing restricts any upstream.
 func (e *enforcer) prepare(p *requestPrivacy, r *adquery.Request, req *openrtb.BidRequest) (*openrtb.BidRequest, func(string, *openrtb.BidRequest) (*openrtb.BidRequest, string)) {
-	s := signals(r)
+	s := r.Signals
 	p.enf, p.eval = e, e.decider.Evaluate(&s)
 	if !p.eval.Restricts() && p.notes == nil {
 		return req, nil

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"asap/service/internal/privacy"
 	"asap/service/internal/query"
 )
 
@@ -30,18 +31,11 @@ type Query struct {
 	CreativeKey string // echoed from the mediation answer of GET /v2
 	CampaignKey string
 	W, H        int // slot size in device-independent pixels; 0 when absent
-	OS, OSV     string
 	Make, Model string
-	GDPR        int8
-	GDPRConsent string
-	USPrivacy   string
-	GPP         string
-	GPPSID      []int
-	COPPA       int8
-	LMT         int8
-	// ATTS is the iOS App Tracking Transparency status: 0 not determined, 1
-	// restricted, 2 denied, 3 authorized; -1 when absent.
-	ATTS int8
+	// Signals are the privacy signals (gdpr, gdpr_consent, us_privacy, gpp,
+	// gpp_sid, coppa, lmt, atts) and the device's os and osv, as privacy reads
+	// them; a flag is -1 when absent.
+	privacy.Signals
 }
 
 // Bounds of the query parameters.
@@ -61,7 +55,7 @@ const (
 // so SDKs may send more than this version reads; a known parameter given twice is
 // an error, because it is ambiguous.
 func Parse(raw string) (Query, error) {
-	q := Query{GDPR: -1, COPPA: -1, LMT: -1, ATTS: -1}
+	q := Query{Signals: privacy.Signals{GDPR: -1, COPPA: -1, LMT: -1, ATTS: -1}}
 	var (
 		seen uint32
 		vals [len(paramNames)]string // the decoded value of each parameter seen

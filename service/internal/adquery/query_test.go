@@ -8,8 +8,12 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"asap/service/internal/privacy"
 	"asap/service/internal/query"
 )
+
+// absent is the privacy signals of a query that sends none.
+var absent = privacy.Signals{GDPR: -1, COPPA: -1, LMT: -1, ATTS: -1}
 
 func TestParse(t *testing.T) {
 	tests := []struct {
@@ -18,7 +22,7 @@ func TestParse(t *testing.T) {
 		want      Query
 		wantParam string // the parameter a *query.Error names; "" for success
 	}{
-		{name: "pkey only", raw: "pkey=demo-feed", want: Query{PKey: "demo-feed", GDPR: -1, COPPA: -1, LMT: -1, ATTS: -1}},
+		{name: "pkey only", raw: "pkey=demo-feed", want: Query{PKey: "demo-feed", Signals: absent}},
 		{
 			name: "everything",
 			raw: "pkey=p1&uid=6D92078A-8246-4BA4-AE5B-76104861E7DC&appId=com.example.news&appName=Example+News&appVersion=4.2.1" +
@@ -27,29 +31,30 @@ func TestParse(t *testing.T) {
 				"&gpp_sid=2,6&coppa=0&lmt=0&atts=2&unknown=ignored",
 			want: Query{
 				PKey: "p1", UID: "6D92078A-8246-4BA4-AE5B-76104861E7DC", AppID: "com.example.news", AppName: "Example News",
-				AppVersion: "4.2.1", CreativeKey: "ck-1", CampaignKey: "cmp-1", W: 320, H: 50, OS: "Android", OSV: "14",
-				Make: "Google", Model: "Pixel 8", GDPR: 1, GDPRConsent: "CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA",
-				USPrivacy: "1YNN", GPP: "DBACNY~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA~1YNN", GPPSID: []int{2, 6},
-				COPPA: 0, LMT: 0, ATTS: 2,
+				AppVersion: "4.2.1", CreativeKey: "ck-1", CampaignKey: "cmp-1", W: 320, H: 50,
+				Make: "Google", Model: "Pixel 8", Signals: privacy.Signals{OS: "Android", OSV: "14",
+					GDPR: 1, GDPRConsent: "CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA",
+					USPrivacy: "1YNN", GPP: "DBACNY~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA~1YNN", GPPSID: []int{2, 6},
+					COPPA: 0, LMT: 0, ATTS: 2},
 			},
 		},
 		{name: "utf-8 app name", raw: "pkey=p&appName=%E6%97%A5%E6%9C%AC%E3%83%8B%E3%83%A5%E3%83%BC%E3%82%B9",
-			want: Query{PKey: "p", AppName: "日本ニュース", GDPR: -1, COPPA: -1, LMT: -1, ATTS: -1}},
-		{name: "empty pairs", raw: "&&pkey=p&&", want: Query{PKey: "p", GDPR: -1, COPPA: -1, LMT: -1, ATTS: -1}},
+			want: Query{PKey: "p", AppName: "日本ニュース", Signals: absent}},
+		{name: "empty pairs", raw: "&&pkey=p&&", want: Query{PKey: "p", Signals: absent}},
 		{name: "missing pkey", raw: "uid=x", wantParam: "pkey"},
 		{name: "empty pkey", raw: "pkey=", wantParam: "pkey"},
 		{name: "bad pkey", raw: "pkey=a/b", wantParam: "pkey"},
 		{name: "long pkey", raw: "pkey=" + strings.Repeat("a", 65), wantParam: "pkey"},
 		{name: "pkey twice", raw: "pkey=a&pkey=b", wantParam: "pkey"},
-		{name: "pkey twice, same value", raw: "pkey=a&pkey=a", want: Query{PKey: "a", GDPR: -1, COPPA: -1, LMT: -1, ATTS: -1}},
-		{name: "uid twice, same value once encoded", raw: "pkey=a&uid=x-y&uid=x%2Dy", want: Query{PKey: "a", UID: "x-y", GDPR: -1, COPPA: -1, LMT: -1, ATTS: -1}},
+		{name: "pkey twice, same value", raw: "pkey=a&pkey=a", want: Query{PKey: "a", Signals: absent}},
+		{name: "uid twice, same value once encoded", raw: "pkey=a&uid=x-y&uid=x%2Dy", want: Query{PKey: "a", UID: "x-y", Signals: absent}},
 		{name: "w twice", raw: "pkey=a&w=300&h=250&w=320", wantParam: "w"},
 		{name: "gdpr 2", raw: "pkey=p&gdpr=2", wantParam: "gdpr"},
 		{name: "gdpr true", raw: "pkey=p&gdpr=true", wantParam: "gdpr"},
 		{name: "coppa empty", raw: "pkey=p&coppa=", wantParam: "coppa"},
 		{name: "lmt x", raw: "pkey=p&lmt=x", wantParam: "lmt"},
-		{name: "atts 3", raw: "pkey=p&atts=3", want: Query{PKey: "p", GDPR: -1, COPPA: -1, LMT: -1, ATTS: 3}},
-		{name: "atts 0", raw: "pkey=p&atts=0", want: Query{PKey: "p", GDPR: -1, COPPA: -1, LMT: -1, ATTS: 0}},
+		{name: "atts 3", raw: "pkey=p&atts=3", want: Query{PKey: "p", Signals: privacy.Signals{GDPR: -1, COPPA: -1, LMT: -1, ATTS: 3}}},
+		{name: "atts 0", raw: "pkey=p&atts=0", want: Query{PKey: "p", Signals: privacy.Signals{GDPR: -1, COPPA: -1, LMT: -1, ATTS: 0}}},
 		{name: "atts 4", raw: "pkey=p&atts=4", wantParam: "atts"},
 		{name: "atts -1", raw: "pkey=p&atts=-1", wantParam: "atts"},
 		{name: "atts 03", raw: "pkey=p&atts=03", wantParam: "atts"},
