@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,7 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"asap/service/internal/app"
+	"asap/service/internal/app/apptest"
 	"asap/service/internal/logtest"
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
@@ -45,60 +44,22 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// server is ASAP started through app.Run, as `asap serve` starts it.
+// server is ASAP started through app.Run (apptest.Start).
 type server struct {
 	public, admin string
 	logs          *logtest.Buffer
 }
 
-// startServer runs app.Run in the local environment on free ports, reading
+// startServer runs ASAP in the local environment on free ports, reading
 // placements from the shared test Redis under a prefix of its own, with one
 // admin token, and waits until /readyz answers 200.
 func startServer(t *testing.T, token string) *server {
 	t.Helper()
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "ASAP_") && !strings.HasPrefix(k, "ASAP_TEST_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
 	_, prefix := redistest.Client(t) // deletes the prefix's keys at the end
-	for k, v := range map[string]string{
-		"ASAP_ENV": "local", "ASAP_HTTP_ADDR": "127.0.0.1:0", "ASAP_ADMIN_ADDR": "127.0.0.1:0", "ASAP_MEMORY_LIMIT": "",
+	in := apptest.Start(t, map[string]string{
 		"ASAP_REDIS_URL": redistest.URL(), "ASAP_REDIS_KEY_PREFIX": prefix, "ASAP_ADMIN_TOKENS": "ops:" + token,
-	} {
-		t.Setenv(k, v)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{logs: &logtest.Buffer{}}
-	listening, done := make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- app.Run(ctx, app.Options{Version: "test", Stdout: io.Discard, Stderr: s.logs,
-			Listening: func(public, admin net.Addr) {
-				s.public, s.admin = "http://"+public.String(), "http://"+admin.String()
-				close(listening)
-			}})
-	}()
-	select {
-	case <-listening:
-	case err := <-done:
-		t.Fatalf("app.Run returned before listening: %v\n%s", err, s.logs)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := testwait.Recv(t, "app.Run to return", done); err != nil {
-			t.Errorf("app.Run: %v", err)
-		}
 	})
-	testwait.For(t, "/readyz to answer 200", func() bool {
-		res, err := http.Get(s.public + "/readyz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	})
-	return s
+	return &server{public: in.URL, admin: in.Admin, logs: in.Logs}
 }
 
 // put writes p through the admin API and returns the version it became.

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"asap/service/internal/app"
+	"asap/service/internal/app/apptest"
 	"asap/service/internal/logtest"
 	"asap/service/internal/placement"
 	"asap/service/internal/placement/samples"
@@ -25,26 +25,14 @@ import (
 	"asap/service/internal/testwait"
 )
 
-// cleanEnv removes every ASAP_ variable (but the tests' own ASAP_TEST_*) and
-// GOMEMLIMIT for the duration of the test.
-func cleanEnv(t *testing.T) {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "ASAP_") && !strings.HasPrefix(k, "ASAP_TEST_") || k == "GOMEMLIMIT" {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-}
-
-// instance is an ASAP server started through app.Run.
+// instance is an ASAP server started through app.Run (apptest.Start), under
+// the names these tests use.
 type instance struct {
 	url, admin string
 	stop       context.CancelFunc // what SIGTERM does
 	done       chan struct{}      // closed when Run has returned
-	err        error              // what Run returned
 	logs       *logtest.Buffer
+	run        *apptest.Instance // its Err is what Run returned, once done is closed
 }
 
 func redisClient(url string) (*redis.Client, error) {
@@ -80,52 +68,8 @@ func seed(t *testing.T, url, prefix string) *store.Store {
 // and waits until /readyz answers 200. It stops the server at cleanup.
 func startApp(t *testing.T, env map[string]string, opts ...func(*app.Options)) *instance {
 	t.Helper()
-	cleanEnv(t)
-	base := map[string]string{
-		"ASAP_ENV":          "local",
-		"ASAP_HTTP_ADDR":    "127.0.0.1:0",
-		"ASAP_ADMIN_ADDR":   "127.0.0.1:0",
-		"ASAP_MEMORY_LIMIT": "",
-	}
-	for k, v := range env {
-		base[k] = v
-	}
-	for k, v := range base {
-		t.Setenv(k, v)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{stop: cancel, done: make(chan struct{}), logs: &logtest.Buffer{}}
-	listening := make(chan struct{})
-	o := app.Options{
-		Version: "test",
-		Stdout:  io.Discard,
-		Stderr:  in.logs,
-		Listening: func(public, admin net.Addr) {
-			in.url = "http://" + public.String()
-			if admin != nil {
-				in.admin = "http://" + admin.String()
-			}
-			close(listening)
-		},
-	}
-	for _, f := range opts {
-		f(&o)
-	}
-	go func() {
-		defer close(in.done)
-		in.err = app.Run(ctx, o)
-	}()
-	select {
-	case <-listening:
-	case <-in.done:
-		t.Fatalf("app.Run returned before listening: %v\n%s", in.err, in.logs)
-	}
-	t.Cleanup(func() {
-		cancel()
-		testwait.Recv(t, "app.Run to return after cancel", in.done)
-	})
-	testwait.For(t, "/readyz to answer 200", func() bool { return statusOf(in.url+"/readyz") == 200 })
-	return in
+	in := apptest.Start(t, env, opts...)
+	return &instance{url: in.URL, admin: in.Admin, stop: in.Stop, done: in.Done, logs: in.Logs, run: in}
 }
 
 // startWithRedis starts ASAP on the shared test Redis with its own key prefix,
@@ -161,15 +105,7 @@ func get(t *testing.T, url string) answer {
 	return a
 }
 
-func statusOf(url string) int {
-	res, err := http.Get(url)
-	if err != nil {
-		return 0
-	}
-	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res.StatusCode
-}
+func statusOf(url string) int { return apptest.StatusOf(url) }
 
 func TestServeFromRedis(t *testing.T) {
 	in, _ := startWithRedis(t, nil)
@@ -422,8 +358,8 @@ func TestShutdownDrains(t *testing.T) {
 		t.Errorf("request in flight at SIGTERM = %d, %v; want 200", r.code, r.err)
 	}
 	testwait.Recv(t, "Run to return after SIGTERM", in.done)
-	if in.err != nil {
-		t.Errorf("Run = %v; want nil (exit 0)", in.err)
+	if in.run.Err != nil {
+		t.Errorf("Run = %v; want nil (exit 0)", in.run.Err)
 	}
 	if _, err := http.Get(in.url + "/healthz"); err == nil {
 		t.Error("the listener still accepts after Run returned")
@@ -451,8 +387,8 @@ func TestShutdownTimeoutClosesStuckRequests(t *testing.T) {
 	in.stop()
 	// The shutdown timeout (200ms) ends the stuck request; Run then returns.
 	testwait.Recv(t, "Run to return past the shutdown timeout", in.done)
-	if in.err != nil {
-		t.Errorf("Run = %v; want nil", in.err)
+	if in.run.Err != nil {
+		t.Errorf("Run = %v; want nil", in.run.Err)
 	}
 	if r := <-stuck; r.err == nil {
 		t.Errorf("stuck request answered %d; want its connection closed", r.code)
@@ -473,7 +409,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cleanEnv(t)
+			apptest.CleanEnv(t)
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
@@ -497,7 +433,7 @@ func TestListenerInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cleanEnv(t)
+	apptest.CleanEnv(t)
 	t.Setenv("ASAP_HTTP_ADDR", ln.Addr().String())
 	t.Setenv("ASAP_ADMIN_ADDR", "127.0.0.1:0")
 	err = app.Main(context.Background(), "test", nil, io.Discard, io.Discard)
@@ -511,7 +447,7 @@ func TestListenerInUse(t *testing.T) {
 }
 
 func TestArgsRefused(t *testing.T) {
-	cleanEnv(t)
+	apptest.CleanEnv(t)
 	if err := app.Main(context.Background(), "test", []string{"-port", "1"}, io.Discard, io.Discard); err == nil {
 		t.Error("Main accepted arguments")
 	}
