@@ -236,13 +236,13 @@ func (a *Auction) encode(h *Hooks) error {
 			}
 		}
 		if b.body == nil {
-			enc, err := bidreq.Append(upstream.NewBody().AvailableBuffer(), b.req)
+			enc, err := bidreq.Append(upstream.NewBody(bidreq.Size(b.req)).AvailableBuffer(), b.req)
 			if err != nil {
 				return err
 			}
-			// A large request (a consent string of a few kB) outgrows the fresh
-			// buffer: adopt the encoding's bytes instead of growing the buffer and
-			// copying them into it a second time.
+			// A request larger than the estimate outgrows the fresh buffer: adopt
+			// the encoding's bytes instead of growing the buffer and copying them
+			// into it a second time.
 			body := bytes.NewBuffer(enc)
 			b.body = body
 			if n < len(keys) {

@@ -6,6 +6,7 @@ package h1
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -220,6 +221,7 @@ func (t *Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request, 
 	}()
 
 	c.written = 0
+	c.fit(req, body)
 	writeRequest(c.bw, req, body)
 	if err := c.flush(); err != nil {
 		return nil, c.failed(err, time.Time{})
@@ -563,10 +565,55 @@ func writeRequest(w *bufio.Writer, req *http.Request, body []byte) {
 	w.Write(body)
 }
 
+// maxWriteBuffer bounds how far a connection's writer grows to send a request in
+// one write (fit); a larger request goes out in more.
+const maxWriteBuffer = 64 << 10
+
+// fit grows c's writer, which holds nothing, to hold req's request line, headers
+// and body, so that they go out in one write: larger than the buffer, they would
+// go in two (the full buffer, then the rest), two system calls here and two reads
+// at the upstream. A few kB of consent string make a bid request outgrow the
+// first 4 kB. The writer stays grown for the connection's later requests.
+func (c *h1Conn) fit(req *http.Request, body []byte) {
+	n := len(body) + len(req.Method) + len(req.URL.Path) + len(req.URL.RawQuery) + len(req.Host) + len(req.URL.Host) + 64
+	for name, values := range req.Header {
+		for _, v := range values {
+			n += len(name) + len(v) + 4
+		}
+	}
+	if n <= c.bw.Size() || n > maxWriteBuffer {
+		return
+	}
+	size := c.bw.Size()
+	for size < n {
+		size *= 2
+	}
+	c.bw = bufio.NewWriterSize(connWriter{c}, min(size, maxWriteBuffer))
+}
+
+// Bytes is a request body that RoundTrip writes as it is, with no copy read
+// from it first; the caller leaves b unchanged until RoundTrip returns. Read as
+// an io.Reader, by any other transport, it is b.
+func Bytes(b []byte) io.ReadCloser {
+	body := &bytesBody{b: b}
+	body.Reset(b)
+	return body
+}
+
+type bytesBody struct {
+	bytes.Reader
+	b []byte
+}
+
+func (*bytesBody) Close() error { return nil }
+
 // readRequestBody reads and closes req's body; nil when it has none.
 func readRequestBody(req *http.Request) ([]byte, error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return nil, nil
+	}
+	if b, ok := req.Body.(*bytesBody); ok {
+		return b.b, nil
 	}
 	defer req.Body.Close()
 	if req.ContentLength > 0 {

@@ -8,7 +8,11 @@
 // writes is embedded in HTML by a browser.
 package jsonstr
 
-import "unicode/utf8"
+import (
+	"unicode/utf8"
+
+	"asap/service/internal/asciiscan"
+)
 
 // plain marks the ASCII bytes a JSON string holds as they are.
 var plain = func() (t [utf8.RuneSelf]bool) {
@@ -24,6 +28,10 @@ func Append(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		i = asciiscan.Skip(s, i, '"', '\\') // runs of plain ASCII, eight bytes at a time
+		if i == len(s) {
+			break
+		}
 		if c := s[i]; c < utf8.RuneSelf {
 			if plain[c] {
 				i++

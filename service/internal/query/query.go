@@ -18,6 +18,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"asap/service/internal/asciiscan"
 	"asap/service/internal/placement"
 )
 
@@ -80,7 +81,7 @@ func Repeated(param, old, value string) error {
 // Unescape decodes one query component (a name or a value of a raw query), as
 // url.QueryUnescape does, without allocating when nothing is encoded: the common case.
 func Unescape(s string) (string, error) {
-	if !strings.ContainsAny(s, "%+") {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 { // two vector scans, faster than ContainsAny's one bytewise
 		return s, nil
 	}
 	return url.QueryUnescape(s)
@@ -119,7 +120,7 @@ func Text(param, v string, max int) error {
 	if len(v) > max {
 		return Bad(param, "longer than %d bytes", max)
 	}
-	for i := 0; i < len(v); i++ {
+	for i := asciiscan.Skip(v, 0, 0x7f, 0x7f); i < len(v); i++ {
 		if c := v[i]; c < 0x20 || c == 0x7f {
 			return Bad(param, "holds a control character")
 		} else if c >= utf8.RuneSelf {

@@ -183,13 +183,13 @@ func (c *Client) Rejected(reason string) { c.m.rejected.WithLabelValues(c.name, 
 // Breaker returns the state of the upstream's circuit breaker.
 func (c *Client) Breaker() gobreaker.State { return c.breaker.State() }
 
-// NewBody returns an empty buffer for a bid request. Client.Do takes ownership of it.
+// NewBody returns an empty buffer for a bid request of about size bytes (at
+// least 2 kB). Client.Do takes ownership of it.
 //
-// It is not pooled: the transport may still be writing a body after Do returns (an
-// upstream may answer before reading it all), and only an in-memory body the
-// transport recognises (*bytes.Reader) goes out in one write with the headers; a
-// pooled body would need a Close hook, which costs a second write per request.
-func NewBody() *bytes.Buffer { return bytes.NewBuffer(make([]byte, 0, 2048)) }
+// It is not pooled: a body is shared by the upstreams that receive the same
+// request, and its bytes go to the transport as they are (h1.Bytes), with no copy
+// that would let the buffer be reused.
+func NewBody(size int) *bytes.Buffer { return bytes.NewBuffer(make([]byte, 0, max(size, 2048))) }
 
 // Do posts the encoded BidRequest body and appends the answer's body to dst. It
 // takes ownership of body (from NewBody). It
@@ -230,9 +230,9 @@ func (c *Client) do(ctx context.Context, body []byte, dst *bytes.Buffer) (status
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     http.Header{"Content-Type": contentJSON, "X-Openrtb-Version": openrtbVersion},
-		// A *bytes.Reader (behind NopCloser) is a body the transport knows to be in
-		// memory: it writes it with the headers in one system call.
-		Body:          io.NopCloser(bytes.NewReader(body)),
+		// h1.Bytes: the transport writes body itself, with the headers, in one
+		// system call, and does not read a copy of it first.
+		Body:          h1.Bytes(body),
 		ContentLength: int64(len(body)),
 		Host:          c.url.Host,
 	}).WithContext(ctx)
