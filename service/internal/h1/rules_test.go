@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -345,5 +346,87 @@ func TestH1HeaderTimeoutStillHolds(t *testing.T) {
 	var nerr net.Error
 	if !errors.As(err, &nerr) || !nerr.Timeout() {
 		t.Errorf("err = %v; want a timeout: an interim answer does not restart the header timeout", err)
+	}
+}
+
+// countingConn counts the writes its connection is given.
+type countingConn struct {
+	net.Conn
+	writes *int
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	*c.writes++
+	return c.Conn.Write(p)
+}
+
+// TestH1OneWritePerRequest: a request, headers and body, goes to the connection
+// in one write even when it outgrows the writer's first 4 kB (a bid request with
+// a consent string of a few kB), whether its body is h1.Bytes or any reader; a
+// request past maxWriteBuffer goes out whole, in more. An h1.Bytes body is sent
+// as it is, not read into a copy.
+func TestH1OneWritePerRequest(t *testing.T) {
+	up := startRawH1(t, func(r *rawH1, c net.Conn, br *bufio.Reader) {
+		for r.read(br) {
+			io.WriteString(c, answer("ok"))
+		}
+	})
+	raw, err := net.Dial("tcp", up.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := 0
+	tr := &Transport{MaxIdleConnsPerHost: 1}
+	c := &h1Conn{Conn: countingConn{raw, &writes}, raw: raw, key: "http://" + up.ln.Addr().String(), readLimit: math.MaxInt64}
+	c.br = bufio.NewReaderSize(connReader{c}, 8<<10)
+	c.bw = bufio.NewWriterSize(connWriter{c}, 4<<10)
+	tr.put(c)
+
+	var sent []string
+	for _, tt := range []struct {
+		size      int
+		bytesBody bool
+		oneWrite  bool
+	}{
+		{100, true, true}, {4000, true, true}, {9000, false, true}, {9000, true, true},
+		{maxWriteBuffer + 1, true, false},
+	} {
+		body := strings.Repeat("x", tt.size)
+		req, err := http.NewRequest(http.MethodPost, up.url(), strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if tt.bytesBody {
+			b := []byte(body)
+			req.Body = Bytes(b)
+			got, err := readRequestBody(req)
+			if err != nil || len(got) != len(b) || (len(b) > 0 && &got[0] != &b[0]) {
+				t.Fatalf("readRequestBody(Bytes(b)) = %d bytes, %v; want b itself", len(got), err)
+			}
+		}
+		writes = 0
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", tt.size, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		sent = append(sent, body)
+		if tt.oneWrite && writes != 1 {
+			t.Errorf("a request of %d bytes went out in %d writes; want 1", tt.size, writes)
+		}
+		if !tt.oneWrite && writes < 2 {
+			t.Errorf("a request of %d bytes, past maxWriteBuffer, went out in %d writes; want more than 1", tt.size, writes)
+		}
+	}
+	if got, conns := up.received(); len(got) != len(sent) || conns != 1 {
+		t.Fatalf("the upstream received %d requests on %d connections; want %d on 1", len(got), conns, len(sent))
+	} else {
+		for i := range got {
+			if got[i] != sent[i] {
+				t.Errorf("request %d: the upstream received %d bytes; want the %d sent", i, len(got[i]), len(sent[i]))
+			}
+		}
 	}
 }
