@@ -97,7 +97,7 @@ func (a *Auction) call(ctx context.Context, b *bidder, arrivals chan<- *bidder) 
 	defer cancel()
 	b.answer = bufpool.Get()
 	start := time.Now()
-	b.status, b.err = b.client.Do(ctx, b.body, b.answer)
+	b.status, b.err = b.client.Do(ctx, a.Start, b.body, b.answer)
 	b.latency = time.Since(start)
 	if b.err == nil && b.status == http.StatusOK {
 		if err := openrtb.DecodeBidResponse(b.answer.Bytes(), &b.resp); err != nil {

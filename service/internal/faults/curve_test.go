@@ -28,6 +28,7 @@ type curvePoint struct {
 	other    int           // anything else: no answer, a house ad, another status
 	late     int           // requests the load generator sent late (behind its schedule by more than a client's interval)
 	breakers float64       // bid requests refused by an open breaker during the level
+	limit    [3]float64    // the route's in-flight limit, requests in flight and queued, in the middle of the level
 }
 
 // curve is one route's overload curve.
@@ -51,9 +52,11 @@ func TestOverloadCurve(t *testing.T) {
 		d    = pick(1500*time.Millisecond, 5*time.Second) // per level
 		warm = pick(500*time.Millisecond, time.Second)    // of each level, not measured: connections opening
 	)
-	up := startAdserver(t, "-fill", "1", "-latency", "1ms", "-jitter", "0")
+	place := placeCurve(t)
+	t.Logf("placement: %s", place.note)
+	up := startAdserverOn(t, place.upstream, "-fill", "1", "-latency", "1ms", "-jitter", "0")
 	rdb := startRedis(t)
-	srv := startASAP(t, map[string]string{
+	srv := startASAPOn(t, place.asap, map[string]string{
 		"ASAP_REDIS_URL":  rdb.URL(),
 		"ASAP_UPSTREAMS":  "primary=" + up.auction,
 		"ASAP_ACCESS_LOG": "false", // it would measure the disk, not ASAP
@@ -82,10 +85,8 @@ func TestOverloadCurve(t *testing.T) {
 		c := curve{route: r.path}
 		// Capacity: a closed loop of 32 connections, far below the limit's maximum,
 		// so that nothing is refused.
-		client := newClient(32)
-		closedLoop(ctx, client, 32, warm, url, check)
-		run := closedLoop(ctx, client, 32, d, url, check)
-		client.CloseIdleConnections()
+		loadClosedLoop(ctx, 32, warm, url, check)
+		run := loadClosedLoop(ctx, 32, d, url, check)
 		c.capacity = rate(len(run.where(func(e event) bool { return e.code == http.StatusOK && e.problem == "" })), d)
 		t.Logf("%s capacity, 32 connections in a closed loop: %.0f good answers/s (%s)", r.path, c.capacity, summarize(run.all()))
 
@@ -97,9 +98,18 @@ func TestOverloadCurve(t *testing.T) {
 			// stops at d: a generator behind its schedule does not send the rest
 			// late, when it would measure its own backlog.
 			level, cancel := context.WithTimeout(ctx, d)
+			mid := make(chan [3]float64, 1) // the limit, in flight and queued, in the middle of the level
+			go func() {
+				var v [3]float64
+				defer func() { mid <- v }() // even when metric fails the test
+				time.Sleep(d / 2)
+				// In flight and queued are every route's: one route is loaded at a time.
+				v = [3]float64{srv.metric(t, "asap_http_in_flight_limit", `route="`+r.path+`"`),
+					srv.metric(t, "asap_http_in_flight"), srv.metric(t, "asap_http_queued")}
+			}()
 			run := pacedConns(level, conns, rps, d, url, check)
 			cancel()
-			p := curvePoint{level: m, late: run.late,
+			p := curvePoint{level: m, late: run.late, limit: <-mid,
 				breakers: srv.metric(t, "asap_upstream_errors_total", `reason="breaker_open"`) - open0}
 			// What was answered within the level's measured time: a load generator
 			// that fell behind its schedule sends on after d, and that is not counted.
@@ -123,8 +133,8 @@ func TestOverloadCurve(t *testing.T) {
 			}
 			c.points = append(c.points, p)
 			t.Logf("%s at %.1f× capacity (%.0f/s over %d connections): %s", r.path, m, rps, conns, summarize(run.all()))
-			t.Logf("  goodput %.0f/s = %.0f%% of capacity, p99 %s; 503s %d, other answers %d, late %d; refused by an open breaker %.0f",
-				p.goodput, 100*p.goodput/c.capacity, ms(p.p99), p.shed, p.other, p.late, p.breakers)
+			t.Logf("  goodput %.0f/s = %.0f%% of capacity, p99 %s; 503s %d, other answers %d, late %d; refused by an open breaker %.0f; in the middle: limit %.0f, in flight %.0f, queued %.0f",
+				p.goodput, 100*p.goodput/c.capacity, ms(p.p99), p.shed, p.other, p.late, p.breakers, p.limit[0], p.limit[1], p.limit[2])
 			time.Sleep(pick(100*time.Millisecond, 500*time.Millisecond)) // let the queue drain
 		}
 		curves = append(curves, c)
@@ -133,7 +143,7 @@ func TestOverloadCurve(t *testing.T) {
 		srv.metric(t, "asap_http_shed_total", `reason="queue_full"`), srv.metric(t, "asap_http_shed_total", `reason="queue_timeout"`),
 		srv.metric(t, "asap_http_shed_total", `reason="client_gone"`), srv.metric(t, "asap_upstream_timeouts_total"),
 		srv.metric(t, "asap_upstream_errors_total", `reason="local_timeout"`))
-	table := curveTable(curves)
+	table := curveTable(curves, place.note)
 	t.Logf("the curve:\n%s", table)
 
 	for _, c := range curves {
@@ -179,6 +189,72 @@ func TestOverloadCurve(t *testing.T) {
 	if svg, err := os.ReadFile(filepath.Join(docs, "overload.svg")); err != nil || !strings.Contains(string(svg), "<svg") {
 		t.Errorf("overload.svg: %v; want an SVG", err)
 	}
+}
+
+// curvePlacement is where the processes of the overload curve run.
+type curvePlacement struct {
+	asap     []string // the command prefix that starts ASAP (startProcOn); nil: as any process
+	upstream []string // the upstream's
+	note     string   // for the log and the table
+}
+
+// asapCPUShare is ASAP's CPU limit in the overload curve, as a share of the
+// machine's CPUs.
+const asapCPUShare = 0.3
+
+// placeCurve gives ASAP a CPU limit, as an ECS task has one (its cpu units, a
+// CFS quota), of asapCPUShare of the machine: 0.6 CPU on two. Capacity is then
+// ASAP's within its limit, and the rest of the machine is left to what, in
+// production, runs on other machines: the load generator at five times that
+// capacity and the upstream, which the curve wants fast and healthy throughout.
+// The limit is a cgroup of this machine's CPU controller (v1 or v2), with a
+// period of 10 ms so that a throttled ASAP waits milliseconds, not the default
+// period's tens. Where no cgroup can be made (not root, no CPU controller) every
+// process shares the CPUs, and the note says so.
+func placeCurve(t *testing.T) curvePlacement {
+	t.Helper()
+	const period = 10_000 // µs
+	quota := int(asapCPUShare * float64(runtime.NumCPU()) * period)
+	name := fmt.Sprintf("asap-faults-%d", os.Getpid())
+	type cgroup struct {
+		dir, procs string
+		files      map[string]string
+	}
+	var tried []string
+	for _, g := range []cgroup{
+		{"/sys/fs/cgroup/cpu/" + name, "cgroup.procs", map[string]string{"cpu.cfs_period_us": strconv.Itoa(period), "cpu.cfs_quota_us": strconv.Itoa(quota)}},
+		{"/sys/fs/cgroup/" + name, "cgroup.procs", map[string]string{"cpu.max": fmt.Sprintf("%d %d", quota, period)}},
+	} {
+		if err := os.Mkdir(g.dir, 0o755); err != nil {
+			tried = append(tried, err.Error())
+			continue
+		}
+		var err error
+		for file, v := range g.files {
+			if err = os.WriteFile(filepath.Join(g.dir, file), []byte(v), 0o644); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			os.Remove(g.dir)
+			tried = append(tried, err.Error())
+			continue
+		}
+		// Removed once ASAP, started later and stopped at its own cleanup, has left it.
+		t.Cleanup(func() {
+			for range 50 {
+				if os.Remove(g.dir) == nil {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			t.Logf("cgroup %s left behind", g.dir)
+		})
+		enter := fmt.Sprintf(`echo $$ > %s && exec "$@"`, filepath.Join(g.dir, g.procs))
+		return curvePlacement{asap: []string{"sh", "-c", enter, "sh"},
+			note: fmt.Sprintf("ASAP limited to %.1f CPU by a CFS quota (%s), as an ECS task's CPU limit; Redis, the upstream and the load generator at nice 10 on the rest", float64(quota)/period, g.dir)}
+	}
+	return curvePlacement{note: fmt.Sprintf("ASAP not limited (no cgroup: %s): it shares the CPUs with Redis, the upstream and the load generator at nice 10", strings.Join(tried, "; "))}
 }
 
 // lowerPriority raises the nice value of every thread of this process to nice
@@ -231,12 +307,13 @@ const (
 	curveEnd   = "<!-- end of the overload curve -->"
 )
 
-// curveTable is the Markdown table of the curves, with the date and machine.
-func curveTable(curves []curve) string {
+// curveTable is the Markdown table of the curves, with the date, the machine and
+// where the processes ran.
+func curveTable(curves []curve, placement string) string {
 	var b strings.Builder
 	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Fprintf(&b, "Measured %s by `make faults` on this machine (%d CPUs, load average %s at the end, shared with Redis, the upstream, the load generator at nice 10, and whatever else ran).\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), strings.Fields(string(load) + " ?")[0])
+	fmt.Fprintf(&b, "Measured %s by `make faults` on this machine (%d CPUs, load average %s at the end; %s).\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), strings.Fields(string(load) + " ?")[0], placement)
 	b.WriteString("| route | load asked | sent/s (× capacity) | goodput/s | % of goodput at 1× | p99 of good answers | 503s | other answers | sent late (generator behind) | refused by an open breaker |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range curves {

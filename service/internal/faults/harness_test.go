@@ -113,7 +113,19 @@ const keepLines = 200
 
 func startProc(t testing.TB, name, path string, args []string, env []string) *proc {
 	t.Helper()
+	return startProcOn(t, nil, name, path, args, env)
+}
+
+// startProcOn is startProc through the command prefix on (taskset -c 1, nice
+// -n -10: programs that exec the rest, so that the pid is the program's); nil
+// for none.
+func startProcOn(t testing.TB, on []string, name, path string, args []string, env []string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, done: make(chan struct{})}
+	if len(on) > 0 {
+		args = append(append(on[1:len(on):len(on)], path), args...)
+		path = on[0]
+	}
 	p.cmd = exec.Command(path, args...)
 	p.cmd.Env = env
 	out, err := p.cmd.StdoutPipe()
@@ -228,6 +240,13 @@ type asap struct {
 // on free loopback ports, with env overriding it, and waits until /readyz answers 200.
 func startASAP(t testing.TB, env map[string]string) *asap {
 	t.Helper()
+	return startASAPOn(t, nil, env)
+}
+
+// startASAPOn is startASAP through the command prefix on (see startProcOn); on
+// CPUs set by taskset, its GOMAXPROCS follows them.
+func startASAPOn(t testing.TB, on []string, env map[string]string) *asap {
+	t.Helper()
 	all := map[string]string{
 		"ASAP_ENV":        "production",
 		"ASAP_HTTP_ADDR":  "127.0.0.1:0",
@@ -244,7 +263,7 @@ func startASAP(t testing.TB, env map[string]string) *asap {
 	addrs := make(chan [2]string, 1)
 	bin := binary(t, "asap/service")
 	a := &asap{env: all}
-	a.proc = startProc(t, "asap", bin, []string{"serve"}, vars)
+	a.proc = startProcOn(t, on, "asap", bin, []string{"serve"}, vars)
 	a.watch(func(line string) bool {
 		var m struct {
 			Msg   string `json:"msg"`
@@ -421,8 +440,14 @@ type adserver struct {
 // free loopback port.
 func startAdserver(t testing.TB, args ...string) *adserver {
 	t.Helper()
+	return startAdserverOn(t, nil, args...)
+}
+
+// startAdserverOn is startAdserver through the command prefix on (see startProcOn).
+func startAdserverOn(t testing.TB, on []string, args ...string) *adserver {
+	t.Helper()
 	bin := binary(t, "asap/service/cmd/adserver")
-	p := startProc(t, "adserver", bin, append([]string{"-addr", "127.0.0.1:0"}, args...), baseEnv())
+	p := startProcOn(t, on, "adserver", bin, append([]string{"-addr", "127.0.0.1:0"}, args...), baseEnv())
 	urls := make(chan string, 1)
 	p.watch(func(line string) bool {
 		rest, ok := strings.CutPrefix(line, "demo ad server on ")

@@ -240,43 +240,6 @@ func wantStatus(codes ...int) checkFunc {
 	}
 }
 
-// pacedConns runs conns workers for d, each on a connection of its own, together
-// sending rate requests per second (each worker rate/conns, staggered), whatever
-// the answers' latency up to the worker's next turn. Unlike openLoop, every one of
-// the conns connections stays open and in use. A worker behind its schedule sends
-// on until ctx ends.
-func pacedConns(ctx context.Context, conns int, rate float64, d time.Duration, url func(i int) string, check checkFunc) *loadRun {
-	run := &loadRun{began: time.Now()}
-	interval := time.Duration(float64(conns) / rate * float64(time.Second))
-	var wg sync.WaitGroup
-	for w := range conns {
-		wg.Go(func() {
-			c := newClient(1)
-			defer c.CloseIdleConnections()
-			next := time.Duration(w) * interval / time.Duration(conns)
-			for i := w; next < d && ctx.Err() == nil; i += conns {
-				if wait := next - time.Since(run.began); wait > 0 {
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(wait):
-					}
-				} else if wait < -interval {
-					run.mu.Lock()
-					run.late++
-					run.mu.Unlock()
-				}
-				e := do(context.WithoutCancel(ctx), c, url(i), check)
-				e.start, e.end = next, time.Since(run.began)
-				run.add(e)
-				next += interval
-			}
-		})
-	}
-	wg.Wait()
-	return run
-}
-
 // latencyProblem judges, for budget, the latency of answers that ASAP must give within tmax:
 // the 99th percentile within tmax + slack, and the slowest within tmax + slack and
 // a margin for this shared machine's scheduling (the load generator measures its

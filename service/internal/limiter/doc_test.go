@@ -23,12 +23,13 @@ func TestOperationsDocMatchesLimiter(t *testing.T) {
 	}
 	doc := strings.Join(strings.Fields(string(data)), " ")
 	for _, want := range []string{
-		fmt.Sprintf("gradient = clamp(minRTT × %g ÷ (median latency of the last %s), 0.5, 2)", 1+limiter.Buffer, spaced(limiter.Window)),
+		fmt.Sprintf("gradient = clamp(min(minRTT × %g, ceiling) ÷ (median latency of the last %s), 0.5, 2)", 1+limiter.Buffer, spaced(limiter.Window)),
 		"limit = clamp(limit × gradient + √(limit × gradient), floor, ASAP_MAX_IN_FLIGHT)",
 		fmt.Sprintf("floor = max(ASAP_MAX_IN_FLIGHT ÷ %d, %d)", limiter.FloorShare, limiter.Floor),
 		fmt.Sprintf("median latency of %d requests admitted with the limit pinned to its floor: whenever the limit falls to the floor, and when a request is refused while the last such measurement is older than %s.",
 			limiter.MinRTTSamples, spaced(limiter.MinRTTInterval)),
 		fmt.Sprintf("take no longer than `minRTT` plus %g %%", 100*limiter.Buffer),
+		fmt.Sprintf("once the queue has not been empty for %s, a request joining it waits at most %s", spaced(limiter.CoDelInterval), spaced(limiter.CoDelTarget)),
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("%s does not say %q (the limiter's constants)", operationsDoc, want)

@@ -19,8 +19,9 @@
 // It is measured by pinning the limit to its floor until MinRTTSamples requests
 // admitted there have finished: when the limit falls to its floor (latency that no
 // lower concurrency brings down is the new baseline: an upstream grown slower, a
-// CPU shared with other work, not the server's own queueing; the limit then goes
-// back to its maximum), and when a request is refused while the last such
+// CPU shared with other work; the limit then grows again from the floor, up to
+// twice a window, for as long as latency stays within the buffer of it), and
+// when a request is refused while the last such
 // measurement is older than MinRTTInterval (a baseline taken while overloaded
 // would keep the limit high). A server that refuses nothing never pins its limit:
 // the measurement costs throughput only when the excess is being refused anyway.
@@ -66,7 +67,27 @@ const (
 	MinRTTInterval = 30 * time.Second
 	// maxWindowSamples bounds the samples a window keeps (the first ones).
 	maxWindowSamples = 256
+	// CoDelInterval and CoDelTarget bound the queue's wait under sustained
+	// overload, as Facebook's adaptive queue does (Maurer, "Fail at Scale",
+	// ACM Queue 2015, after CoDel): once the queue has not been empty for
+	// CoDelInterval, a request waits at most CoDelTarget, not the queue timeout.
+	// A queue that is always full only delays the requests it will refuse, and
+	// the time they wait is taken from their tmax.
+	CoDelInterval = 100 * time.Millisecond
+	CoDelTarget   = 5 * time.Millisecond
 )
+
+// Option configures a Limiter.
+type Option func(*Limiter)
+
+// WithCeiling bounds the latency the limit aims at, minRTT × (1 + Buffer), by
+// ceiling: the latency past which the requests admitted are no longer worth
+// serving (GET /v2/ad's: the default tmax, when the auction ends with what has
+// arrived). The baseline alone cannot bound it: under a flood it is measured at
+// the floor while the refused requests take the CPU as well, and a baseline
+// inflated there let the limit grow back to its maximum with every admitted
+// request taking longer than tmax.
+func WithCeiling(ceiling time.Duration) Option { return func(l *Limiter) { l.ceiling = ceiling } }
 
 // Why Acquire refused a request (besides its context's end).
 var (
@@ -78,16 +99,19 @@ var (
 
 // Limiter admits requests up to its adaptive limit, at most the maxInFlight it
 // was made with; up to maxQueued more wait for a turn, first come first served,
-// each at most the queue timeout. It is safe for concurrent use.
+// each at most the queue timeout, or CoDelTarget once the queue has not been
+// empty for CoDelInterval. It is safe for concurrent use.
 type Limiter struct {
 	max       int
 	maxQueued int
 	timeout   time.Duration
+	ceiling   time.Duration // 0: none (WithCeiling)
 
 	mu       sync.Mutex
 	inFlight int
 	limit    float64
 	waiters  list.List // of *waiter, the longest waiting first
+	busy     time.Time // since when the queue has not been empty; zero while it is
 
 	// The gradient: the samples of the current window, the latency baseline, and
 	// the state of its measurement (epoch tells the requests admitted during it).
@@ -117,12 +141,15 @@ type Ticket struct {
 // New returns a Limiter whose limit adapts up to maxInFlight (at least 1), with a
 // queue of maxQueued (0: nobody waits) in which a request waits at most
 // queueTimeout. Its limit starts at maxInFlight.
-func New(maxInFlight, maxQueued int, queueTimeout time.Duration) *Limiter {
+func New(maxInFlight, maxQueued int, queueTimeout time.Duration, opts ...Option) *Limiter {
 	l := &Limiter{
 		max:       max(maxInFlight, 1),
 		maxQueued: max(maxQueued, 0),
 		timeout:   queueTimeout,
 		samples:   make([]time.Duration, 0, maxWindowSamples),
+	}
+	for _, o := range opts {
+		o(l)
 	}
 	l.limit = float64(l.max)
 	return l
@@ -147,11 +174,18 @@ func (l *Limiter) Acquire(ctx context.Context) (Ticket, error) {
 		l.mu.Unlock()
 		return Ticket{}, ErrQueueFull
 	}
+	now := time.Now()
+	timeout := l.timeout
+	if l.busy.IsZero() {
+		l.busy = now
+	} else if now.Sub(l.busy) >= CoDelInterval {
+		timeout = min(timeout, CoDelTarget)
+	}
 	w := &waiter{ready: make(chan struct{})}
 	e := l.waiters.PushBack(w)
 	l.mu.Unlock()
 
-	timer := time.NewTimer(l.timeout)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	err := ErrQueueTimeout
 	select {
@@ -167,6 +201,9 @@ func (l *Limiter) Acquire(ctx context.Context) (Ticket, error) {
 		return w.ticket, nil
 	}
 	l.waiters.Remove(e)
+	if l.waiters.Len() == 0 {
+		l.busy = time.Time{}
+	}
 	if err == ErrQueueTimeout {
 		l.refused(time.Now())
 	}
@@ -199,6 +236,9 @@ func (l *Limiter) Release(t Ticket) {
 		w.granted, w.ticket = true, l.admit(now)
 		close(w.ready)
 	}
+	if l.waiters.Len() == 0 {
+		l.busy = time.Time{}
+	}
 }
 
 // sample counts the latency rtt of a request admitted in epoch, and updates the
@@ -212,15 +252,14 @@ func (l *Limiter) sample(now time.Time, rtt time.Duration, epoch uint64) {
 		if len(l.samples) < MinRTTSamples {
 			return
 		}
-		measured := max(median(l.samples), time.Microsecond)
-		if l.minRTT > 0 && float64(measured) > float64(l.minRTT)*(1+Buffer) {
-			// Even at the floor latency stayed up: it is not this server's
-			// queueing (a CPU shared with other work, a slower upstream), and a
-			// lower limit would only refuse what could be served. Back to the
-			// maximum, against the new baseline.
-			l.saved = float64(l.max)
-		}
-		l.minRTT = measured
+		// Even at the floor latency may stay up: a slower upstream, a CPU shared
+		// with other work, or this server's own CPU taken by the requests it
+		// refuses. It is the new baseline, and the limit goes on from where it
+		// was: doubling each window while latency stays within the buffer, it is
+		// back at the maximum within a few windows if nothing queues, and it
+		// does not jump there when something does (a flood's arrivals queueing
+		// for the CPU with the requests admitted).
+		l.minRTT = max(median(l.samples), time.Microsecond)
 		l.measuring = false
 		l.limit = l.saved
 		l.measuredAt = now
@@ -237,7 +276,11 @@ func (l *Limiter) sample(now time.Time, rtt time.Duration, epoch uint64) {
 	if l.minRTT == 0 || windowRTT < l.minRTT {
 		l.minRTT = windowRTT
 	}
-	gradient := float64(l.minRTT) * (1 + Buffer) / float64(windowRTT)
+	target := float64(l.minRTT) * (1 + Buffer)
+	if l.ceiling > 0 {
+		target = min(target, float64(l.ceiling))
+	}
+	gradient := target / float64(windowRTT)
 	gradient = min(max(gradient, 0.5), 2)
 	limit := l.limit * gradient
 	limit = min(max(limit+math.Sqrt(limit), l.floor()), float64(l.max))

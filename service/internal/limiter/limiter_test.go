@@ -122,7 +122,7 @@ func TestLimitFallsWhenLatencyGrowsWithLoad(t *testing.T) {
 
 // TestLimitFollowsSlowerUpstream: when latency grows for a reason no lower
 // concurrency removes (the upstream became slower), the limit falls to its floor,
-// minRTT is measured again there, and the limit goes back to its maximum: the
+// minRTT is measured again there, and the limit grows back to its maximum: the
 // server is not left refusing what it could serve.
 func TestLimitFollowsSlowerUpstream(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -293,5 +293,66 @@ func TestConcurrentNeverExceedsLimit(t *testing.T) {
 	}
 	if l.InFlight() != 0 || l.Queued() != 0 {
 		t.Errorf("InFlight, Queued = %d, %d at rest; want 0, 0", l.InFlight(), l.Queued())
+	}
+}
+
+// TestQueueWaitShortensUnderSustainedOverload: once the queue has not been
+// empty for CoDelInterval, a request joining it waits CoDelTarget, not the queue
+// timeout; once it has emptied, the queue timeout again.
+func TestQueueWaitShortensUnderSustainedOverload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 50 * time.Millisecond
+		l, _ := full(t, 1, 10, timeout)
+		start := time.Now()
+		waited := func(join time.Duration) chan time.Duration {
+			out := make(chan time.Duration, 1)
+			go func() {
+				time.Sleep(join - time.Since(start))
+				at := time.Now()
+				if _, err := l.Acquire(context.Background()); !errors.Is(err, limiter.ErrQueueTimeout) {
+					t.Errorf("Acquire joining at %s: %v; want ErrQueueTimeout", join, err)
+				}
+				out <- time.Since(at)
+			}()
+			return out
+		}
+		// Joining at 0, 40 and 80 ms keeps the queue busy from 0 to 130 ms.
+		for _, c := range []struct {
+			join, want time.Duration
+		}{{0, timeout}, {40 * time.Millisecond, timeout}, {80 * time.Millisecond, timeout}, {120 * time.Millisecond, limiter.CoDelTarget}} {
+			defer func(got chan time.Duration) {
+				if d := <-got; d != c.want {
+					t.Errorf("joining the queue at %s: waited %s; want %s", c.join, d, c.want)
+				}
+			}(waited(c.join))
+		}
+		synctest.Wait()
+		time.Sleep(time.Second) // every one refused: the queue empties
+		if d := <-waited(time.Since(start)); d != timeout {
+			t.Errorf("joining the emptied queue: waited %s; want the queue timeout %s", d, timeout)
+		}
+	})
+}
+
+// TestCeilingBoundsTheTarget: a baseline of 100 ms (measured while a flood's
+// refused requests took the CPU, say) would let latency grow to 200 ms; with a
+// ceiling of 50 ms, latency of 100 ms already brings the limit down to its
+// floor, and without one the limit stays at its maximum.
+func TestCeilingBoundsTheTarget(t *testing.T) {
+	for _, ceiling := range []time.Duration{0, 50 * time.Millisecond} {
+		synctest.Test(t, func(t *testing.T) {
+			var opts []limiter.Option
+			if ceiling > 0 {
+				opts = append(opts, limiter.WithCeiling(ceiling))
+			}
+			l := limiter.New(64, 64, 5*time.Millisecond, opts...)
+			serve(l, 128, 3*time.Second, constant(100*time.Millisecond))
+			switch floor := 64 / limiter.FloorShare; {
+			case ceiling > 0 && l.Limit() != floor:
+				t.Errorf("ceiling %s: Limit = %d; want the floor %d", ceiling, l.Limit(), floor)
+			case ceiling == 0 && l.Limit() != 64:
+				t.Errorf("no ceiling: Limit = %d; want the maximum 64", l.Limit())
+			}
+		})
 	}
 }

@@ -107,7 +107,13 @@ func New(deps Deps) (*Server, error) {
 	}
 	lim := deps.Config.Limits
 	for _, route := range limitedRoutes {
-		s.limiters[route] = limiter.New(lim.MaxInFlight, lim.MaxQueued, lim.QueueTimeout)
+		var opts []limiter.Option
+		if route == "/v2/ad" {
+			// Past the default tmax an admitted ad request ends with what has
+			// arrived: the limit aims below it whatever its baseline.
+			opts = append(opts, limiter.WithCeiling(deps.Config.Ad.DefaultTmax))
+		}
+		s.limiters[route] = limiter.New(lim.MaxInFlight, lim.MaxQueued, lim.QueueTimeout, opts...)
 	}
 	var err error
 	if s.metrics, err = newMetrics(deps.Registry, s.limiters); err != nil {

@@ -202,14 +202,18 @@ func NewBody(size int) *bytes.Buffer { return bytes.NewBuffer(make([]byte, 0, ma
 // of requests written in time whose answer had not come (see blame). 204, 4xx and
 // oversized answers count as successes (the upstream is alive); a deadline spent
 // inside ASAP (ErrLocalTimeout) and the SDK hanging up count as neither.
-func (c *Client) Do(ctx context.Context, body *bytes.Buffer, dst *bytes.Buffer) (int, error) {
+//
+// began is when the ad request's budget began (the auction's start; zero: now):
+// a timeout is the upstream's only if its request was written with at least half
+// of the budget, from began to ctx's deadline, still left (see blame).
+func (c *Client) Do(ctx context.Context, began time.Time, body *bytes.Buffer, dst *bytes.Buffer) (int, error) {
 	c.requests.Inc()
 	done, err := c.breaker.Allow()
 	if err != nil {
 		c.m.errors.WithLabelValues(c.name, "breaker_open").Inc()
 		return 0, fmt.Errorf("%w: %s", ErrOpen, c.name)
 	}
-	status, healthy, err := c.do(ctx, body.Bytes(), dst)
+	status, healthy, err := c.do(ctx, began, body.Bytes(), dst)
 	if healthy {
 		done(nil)
 	} else {
@@ -220,7 +224,7 @@ func (c *Client) Do(ctx context.Context, body *bytes.Buffer, dst *bytes.Buffer) 
 
 // do returns the status, whether the outcome shows a healthy upstream (what the
 // breaker counts) and the error for the caller.
-func (c *Client) do(ctx context.Context, body []byte, dst *bytes.Buffer) (status int, healthy bool, err error) {
+func (c *Client) do(ctx context.Context, began time.Time, body []byte, dst *bytes.Buffer) (status int, healthy bool, err error) {
 	// Built by hand from the URL parsed at start: http.NewRequest would parse it
 	// again for every request. The transport only reads the shared URL.
 	req := (&http.Request{
@@ -238,10 +242,13 @@ func (c *Client) do(ctx context.Context, body []byte, dst *bytes.Buffer) (status
 	}).WithContext(ctx)
 
 	start := time.Now()
+	if began.IsZero() {
+		began = start
+	}
 	resp, err := c.rt.RoundTrip(req)
 	if err != nil {
 		c.latency.Observe(time.Since(start).Seconds())
-		return 0, false, c.transportError(ctx, start, err)
+		return 0, false, c.transportError(ctx, began, err)
 	}
 	defer resp.Body.Close()
 
@@ -255,7 +262,7 @@ func (c *Client) do(ctx context.Context, body []byte, dst *bytes.Buffer) (status
 			return resp.StatusCode, true, fmt.Errorf("%w: %s: over %d bytes", ErrTooLarge, c.name, c.maxBytes)
 		}
 		if err != nil {
-			return 0, false, c.transportError(ctx, start, err)
+			return 0, false, c.transportError(ctx, began, err)
 		}
 		return resp.StatusCode, true, nil
 	default:
@@ -270,8 +277,8 @@ func (c *Client) do(ctx context.Context, body []byte, dst *bytes.Buffer) (status
 	}
 }
 
-// transportError is the error of an exchange begun at start that got no whole
-// answer, counted by reason.
+// transportError is the error of an exchange whose budget began at start that got
+// no whole answer, counted by reason.
 func (c *Client) transportError(ctx context.Context, start time.Time, err error) error {
 	var netErr net.Error
 	expired := ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded)
@@ -296,7 +303,8 @@ func (c *Client) transportError(ctx context.Context, start time.Time, err error)
 	return fmt.Errorf("%w: %s: %w", ErrTransport, c.name, err)
 }
 
-// blame reports whether a timeout, err, of an exchange begun at start is the
+// blame reports whether a timeout, err, of an exchange whose budget began at
+// start (the ad request's, not the exchange's own start) is the
 // upstream's own, as Envoy's outlier detection tells gateway failures from local
 // origin ones. expired tells that the request's deadline (deadline), not a
 // transport timeout of its own such as the dial's, ended it. The upstream is

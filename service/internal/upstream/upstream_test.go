@@ -89,7 +89,7 @@ func TestClientDo(t *testing.T) {
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), timeout)
 				var dst bytes.Buffer
-				status, err := c.Do(ctx, body(`{"id":"x","imp":[{"id":"1"}]}`), &dst)
+				status, err := c.Do(ctx, time.Time{}, body(`{"id":"x","imp":[{"id":"1"}]}`), &dst)
 				cancel()
 				if status != tt.wantStatus || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 					t.Fatalf("got %d, %v; want %d, %v", status, err, tt.wantStatus, tt.wantErr)
@@ -120,7 +120,7 @@ func TestClientSendsOpenRTBHeadersAndBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := set.Client("primary")
-	if _, err := c.Do(context.Background(), body(`{"id":"x"}`), new(bytes.Buffer)); err != nil {
+	if _, err := c.Do(context.Background(), time.Time{}, body(`{"id":"x"}`), new(bytes.Buffer)); err != nil {
 		t.Fatal(err)
 	}
 	if gotVersion != "2.6" || gotType != "application/json" || gotBody != `{"id":"x"}` || gotMethod != "POST" {
@@ -160,7 +160,7 @@ func TestBreakerCountsOnlyTheUpstreamsTimeouts(t *testing.T) {
 	spent, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
 	defer cancel()
 	for range 5 {
-		_, err := c.Do(spent, body("{}"), new(bytes.Buffer))
+		_, err := c.Do(spent, time.Time{}, body("{}"), new(bytes.Buffer))
 		if !errors.Is(err, upstream.ErrTimeout) || !errors.Is(err, upstream.ErrLocalTimeout) {
 			t.Fatalf("deadline spent before the call: %v; want ErrTimeout and ErrLocalTimeout", err)
 		}
@@ -175,11 +175,27 @@ func TestBreakerCountsOnlyTheUpstreamsTimeouts(t *testing.T) {
 		t.Errorf("upstream called %d times; want 0: the deadline had passed", got)
 	}
 
+	// The ad request's budget mostly spent inside ASAP before the call (began an
+	// hour before a deadline moments away): the upstream lets the request time
+	// out, but was given less than half of the budget, so the timeout is ASAP's
+	// own (whether the request was written in time or not).
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		_, err := c.Do(ctx, time.Now().Add(-time.Hour), body("{}"), new(bytes.Buffer))
+		cancel()
+		if !errors.Is(err, upstream.ErrTimeout) || !errors.Is(err, upstream.ErrLocalTimeout) {
+			t.Fatalf("budget spent before the call, then the upstream silent: %v; want ErrTimeout and ErrLocalTimeout", err)
+		}
+	}
+	if got := c.Breaker(); got != gobreaker.StateClosed {
+		t.Errorf("breaker %s after 3 timeouts with the budget spent inside ASAP; want closed", got)
+	}
+
 	// Generous deadlines (make test holds no wall-clock bound): each request is
 	// written at once, and the upstream never answers it.
 	for range 2 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := c.Do(ctx, body("{}"), new(bytes.Buffer))
+		_, err := c.Do(ctx, time.Time{}, body("{}"), new(bytes.Buffer))
 		cancel()
 		if !errors.Is(err, upstream.ErrTimeout) || errors.Is(err, upstream.ErrLocalTimeout) {
 			t.Fatalf("upstream never answering: %v; want ErrTimeout, not ErrLocalTimeout", err)
@@ -208,12 +224,12 @@ func TestClientOpenBreakerDoesNotCall(t *testing.T) {
 	}
 	c, _ := set.Client("primary")
 	for range 5 {
-		c.Do(context.Background(), body("{}"), new(bytes.Buffer))
+		c.Do(context.Background(), time.Time{}, body("{}"), new(bytes.Buffer))
 	}
 	if got := calls.Load(); got != 2 {
 		t.Errorf("upstream called %d times; want 2 (BreakerFailures), then not while open", got)
 	}
-	_, err = c.Do(context.Background(), body("{}"), new(bytes.Buffer))
+	_, err = c.Do(context.Background(), time.Time{}, body("{}"), new(bytes.Buffer))
 	if !errors.Is(err, upstream.ErrOpen) {
 		t.Errorf("got %v; want ErrOpen", err)
 	}
