@@ -111,15 +111,10 @@ type proc struct {
 
 const keepLines = 200
 
-func startProc(t testing.TB, name, path string, args []string, env []string) *proc {
-	t.Helper()
-	return startProcOn(t, nil, name, path, args, env)
-}
-
-// startProcOn is startProc through the command prefix on (taskset -c 1, nice
-// -n -10: programs that exec the rest, so that the pid is the program's); nil
-// for none.
-func startProcOn(t testing.TB, on []string, name, path string, args []string, env []string) *proc {
+// startProc starts path with args and env as a proc named name, through the
+// command prefix on (programs that exec the rest, as sh -c '... exec "$@"' does,
+// so that the pid is the program's; nil for none).
+func startProc(t testing.TB, on []string, name, path string, args []string, env []string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, done: make(chan struct{})}
 	if len(on) > 0 {
@@ -243,7 +238,7 @@ func startASAP(t testing.TB, env map[string]string) *asap {
 	return startASAPOn(t, nil, env)
 }
 
-// startASAPOn is startASAP through the command prefix on (see startProcOn); on
+// startASAPOn is startASAP through the command prefix on (see startProc); on
 // CPUs set by taskset, its GOMAXPROCS follows them.
 func startASAPOn(t testing.TB, on []string, env map[string]string) *asap {
 	t.Helper()
@@ -263,7 +258,7 @@ func startASAPOn(t testing.TB, on []string, env map[string]string) *asap {
 	addrs := make(chan [2]string, 1)
 	bin := binary(t, "asap/service")
 	a := &asap{env: all}
-	a.proc = startProcOn(t, on, "asap", bin, []string{"serve"}, vars)
+	a.proc = startProc(t, on, "asap", bin, []string{"serve"}, vars)
 	a.watch(func(line string) bool {
 		var m struct {
 			Msg   string `json:"msg"`
@@ -443,11 +438,11 @@ func startAdserver(t testing.TB, args ...string) *adserver {
 	return startAdserverOn(t, nil, args...)
 }
 
-// startAdserverOn is startAdserver through the command prefix on (see startProcOn).
+// startAdserverOn is startAdserver through the command prefix on (see startProc).
 func startAdserverOn(t testing.TB, on []string, args ...string) *adserver {
 	t.Helper()
 	bin := binary(t, "asap/service/cmd/adserver")
-	p := startProcOn(t, on, "adserver", bin, append([]string{"-addr", "127.0.0.1:0"}, args...), baseEnv())
+	p := startProc(t, on, "adserver", bin, append([]string{"-addr", "127.0.0.1:0"}, args...), baseEnv())
 	urls := make(chan string, 1)
 	p.watch(func(line string) bool {
 		rest, ok := strings.CutPrefix(line, "demo ad server on ")
