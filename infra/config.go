@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -30,6 +31,10 @@ type Config struct {
 	BuildImage bool
 	// Upstreams is ASAP_UPSTREAMS: name=url pairs separated by commas.
 	Upstreams string
+	// UpstreamVendors is ASAP_UPSTREAM_VENDORS: name=gvlid pairs, each upstream's
+	// IAB Global Vendor List id; optional, but under GDPR an upstream without one
+	// is never called (docs/privacy.md).
+	UpstreamVendors string
 	// RedisKeyPrefix is ASAP_REDIS_KEY_PREFIX.
 	RedisKeyPrefix string
 	// DemoAdServer runs the demo ad server (service/cmd/adserver) as a container of
@@ -207,6 +212,7 @@ func configure(ctx *pulumi.Context) (Config, error) {
 		Image:             r.optStr("image"),
 		BuildImage:        r.bool("buildImage"),
 		Upstreams:         r.str("upstreams"),
+		UpstreamVendors:   r.optStr("upstreamVendors"),
 		RedisKeyPrefix:    r.str("redisKeyPrefix"),
 		DemoAdServer:      r.bool("demoAdServer"),
 		SmokePkey:         r.str("smokePkey"),
@@ -413,6 +419,9 @@ func (c Config) validate() []error {
 	for _, err := range c.checkUpstreams() {
 		bad("upstreams", "%v", err)
 	}
+	for _, err := range c.checkUpstreamVendors() {
+		bad("upstreamVendors", "%v", err)
+	}
 
 	for _, p := range []struct {
 		key   string
@@ -503,6 +512,39 @@ func (c Config) checkUpstreams() []error {
 			errs = append(errs, fmt.Errorf("%s is %s, inside the VPC this stack creates (asap:vpcCidr %s), where the stack runs no ad server; "+
 				"name a real upstream", up.Name, host, c.Network.VpcCidr))
 		}
+	}
+	return errs
+}
+
+// checkUpstreamVendors refuses what ASAP would refuse at start, so that a bad
+// asap:upstreamVendors fails the preview, not the deployment's tasks: entries that
+// are not name=gvlid, a name that asap:upstreams does not configure or given
+// twice, an id outside 1–65535 (service/config, ASAP_UPSTREAM_VENDORS).
+func (c Config) checkUpstreamVendors() []error {
+	if strings.TrimSpace(c.UpstreamVendors) == "" {
+		return nil
+	}
+	known := map[string]bool{}
+	for _, up := range c.upstreams() {
+		known[up.Name] = true
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, pair := range strings.Split(c.UpstreamVendors, ",") {
+		name, raw, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		name, raw = strings.TrimSpace(name), strings.TrimSpace(raw)
+		id, err := strconv.Atoi(raw)
+		switch {
+		case !ok || name == "":
+			errs = append(errs, fmt.Errorf("want name=gvlid pairs separated by commas, got %q", pair))
+		case !known[name]:
+			errs = append(errs, fmt.Errorf("%s is not an upstream of asap:upstreams", name))
+		case seen[name]:
+			errs = append(errs, fmt.Errorf("%s is given twice", name))
+		case err != nil || id < 1 || id > 65535:
+			errs = append(errs, fmt.Errorf("%s: the vendor id must be a number from 1 to 65535, got %q", name, raw))
+		}
+		seen[name] = true
 	}
 	return errs
 }

@@ -64,6 +64,11 @@ func TestInvalidConfig(t *testing.T) {
 		{"redis url with password", []string{"asap:redisUrl", "redis://:hunter2@10.0.0.9:6379/0"}, "asap:redisUrl"},
 		{"redis url not redis", []string{"asap:redisUrl", "http://10.0.0.9:6379"}, "asap:redisUrl"},
 		{"upstream without url", []string{"asap:upstreams", "primary"}, "asap:upstreams"},
+		{"vendor id of an unknown upstream", []string{"asap:upstreamVendors", "other=755"}, "asap:upstreamVendors"},
+		{"vendor id out of range", []string{"asap:upstreamVendors", "primary=70000"}, "asap:upstreamVendors"},
+		{"vendor id not a number", []string{"asap:upstreamVendors", "primary=x"}, "asap:upstreamVendors"},
+		{"vendor id given twice", []string{"asap:upstreamVendors", "primary=755,primary=32"}, "asap:upstreamVendors"},
+		{"vendor ids not pairs", []string{"asap:upstreamVendors", "755"}, "asap:upstreamVendors"},
 		{"ssh from the internet", []string{"asap:sshKeyName", "ops", "asap:sshCidrs", `["0.0.0.0/0"]`}, "asap:sshCidrs"},
 		{"ssh range not a cidr", []string{"asap:sshKeyName", "ops", "asap:sshCidrs", `["10.0.0.1"]`}, "asap:sshCidrs"},
 		{"ssh ranges not a list", []string{"asap:sshKeyName", "ops", "asap:sshCidrs", `10.0.0.0/8`}, "asap:sshCidrs"},
@@ -377,5 +382,19 @@ func TestConfigKeysDocumented(t *testing.T) {
 		if !strings.Contains(table, "| `"+key+"`") && !strings.Contains(table, ", `"+key+"`") && !strings.Contains(table, " / `"+key+"`") {
 			t.Errorf("docs/infrastructure.md, \"Configuration keys\": no row for asap:%s", key)
 		}
+	}
+}
+
+// TestUpstreamVendors: asap:upstreamVendors reaches ASAP as ASAP_UPSTREAM_VENDORS,
+// the IAB vendor ids privacy enforcement needs under GDPR; a stack without it
+// sets no such variable.
+func TestUpstreamVendors(t *testing.T) {
+	run := mustRun(t, "staging", with(stackConfig(t, "staging"), "asap:upstreamVendors", "primary=755"))
+	if got := envOf(container(t, run, containerName))["ASAP_UPSTREAM_VENDORS"]; got != "primary=755" {
+		t.Errorf("ASAP_UPSTREAM_VENDORS = %q; want asap:upstreamVendors, primary=755", got)
+	}
+	run = mustRun(t, "staging", stackConfig(t, "staging"))
+	if got, set := envOf(container(t, run, containerName))["ASAP_UPSTREAM_VENDORS"]; set {
+		t.Errorf("ASAP_UPSTREAM_VENDORS = %q without asap:upstreamVendors; want it unset", got)
 	}
 }

@@ -349,6 +349,9 @@ func TestContainerDefinition(t *testing.T) {
 			"ASAP_TRUSTED_PROXIES":  publicCidrs(run),
 			"GOMEMLIMIT":            fmt.Sprintf("%dMiB", atoi(t, run.config["asap:taskMemory"])*memoryLimitPercent/100),
 		}
+		if v := run.config["asap:upstreamVendors"]; v != "" {
+			wantEnv["ASAP_UPSTREAM_VENDORS"] = v
+		}
 		for k, want := range wantEnv {
 			if env[k] != want {
 				t.Errorf("%s: got %q, want %q", k, env[k], want)

@@ -192,6 +192,9 @@ func containerDefinitions(c Config, in taskInputs) (string, error) {
 		ReadonlyRootFilesystem: true,
 		Ulimits:                []ulimit{{Name: "nofile", SoftLimit: openFiles, HardLimit: openFiles}},
 	}
+	if c.UpstreamVendors != "" {
+		asap.Environment = append(asap.Environment, keyValuePair{Name: "ASAP_UPSTREAM_VENDORS", Value: c.UpstreamVendors})
+	}
 	defs := []containerDefinition{}
 	if c.DemoAdServer {
 		asap.Links = []string{demoAdServerName + ":" + demoAdServerHost}
