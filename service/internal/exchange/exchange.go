@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"asap/service/internal/bidreq"
+	"asap/service/internal/bufpool"
 	"asap/service/internal/openrtb"
 	"asap/service/internal/placement"
 	"asap/service/internal/promreg"
@@ -220,11 +221,12 @@ func (e *Exchange) Run(ctx context.Context, a *Auction) {
 }
 
 // encode makes the body each bidder is sent: once per distinct variant (once
-// in all without a Variant), before anything is sent.
+// in all without a Variant), before anything is sent, into buffers of bufpool
+// that the calls give back (body).
 func (a *Auction) encode(h *Hooks) error {
 	var (
 		keys   [4]string
-		bodies [4]*bytes.Buffer
+		bodies [4]*body
 		n      int
 	)
 	for i := range a.bidders {
@@ -236,21 +238,29 @@ func (a *Auction) encode(h *Hooks) error {
 			}
 		}
 		if b.body == nil {
-			enc, err := bidreq.Append(upstream.NewBody(bidreq.Size(b.req)).AvailableBuffer(), b.req)
+			buf := bufpool.Get()
+			enc, err := bidreq.Append(buf.AvailableBuffer(), b.req)
 			if err != nil {
+				bufpool.Put(buf)
 				return err
 			}
-			// A request larger than the estimate outgrows the fresh buffer: adopt
-			// the encoding's bytes instead of growing the buffer and copying them
-			// into it a second time.
-			body := bytes.NewBuffer(enc)
-			b.body = body
+			if len(enc) <= buf.Available() {
+				buf.Write(enc) // encoded in place: the bytes are already there
+			} else {
+				// Larger than the pooled buffer (a consent string of a few kB): adopt
+				// the encoding's bytes instead of growing the buffer and copying
+				// them into it a second time; the larger buffer is pooled after.
+				bufpool.Put(buf)
+				buf = bytes.NewBuffer(enc)
+			}
+			b.body = &body{buf: buf}
 			if n < len(keys) {
-				keys[n], bodies[n] = b.key, body
+				keys[n], bodies[n] = b.key, b.body
 				n++
 			}
 		}
-		h.Sent(b.client.Name(), b.body.Bytes())
+		b.body.refs.Add(1)
+		h.Sent(b.client.Name(), b.body.buf.Bytes())
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package exchange_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -144,5 +146,43 @@ func TestEverySkipped(t *testing.T) {
 				t.Errorf("no fill %v; want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestPooledBodiesArriveWhole: the bodies come from a pool and go back to it when
+// the last upstream sent them is done; auctions run at once (under -race in make
+// test) never send one auction's bytes to another's upstream, or half of them.
+func TestPooledBodiesArriveWhole(t *testing.T) {
+	e, received := newExchange(t, "a", "b")
+	const workers, each = 8, 40
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				req := &openrtb.BidRequest{ID: fmt.Sprintf("r%d-%d", w, i), Imp: []openrtb.Imp{{ID: "1", TagID: "feed"}}, Cur: []string{"USD"},
+					User: &openrtb.User{Consent: strings.Repeat("C", 100*i)}} // some outgrow the pooled buffers
+				a := exchange.Auction{Request: req, Bidders: []placement.Bidder{{Name: "a"}, {Name: "b"}}, Start: time.Now(), Tmax: time.Minute}
+				e.Run(context.Background(), &a)
+				a.Release()
+			}
+		})
+	}
+	wg.Wait()
+	for _, name := range []string{"a", "b"} {
+		seen := map[string]bool{}
+		for _, body := range received()[name] {
+			var got openrtb.BidRequest
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatalf("%s received a body that is not JSON (%v): %.200q", name, err, body)
+			}
+			var w, i int
+			if _, err := fmt.Sscanf(got.ID, "r%d-%d", &w, &i); err != nil || got.User == nil || len(got.User.Consent) != 100*i || seen[got.ID] {
+				t.Fatalf("%s received request %q (%d bytes of consent), or twice; want each auction's own, once", name, got.ID, len(got.User.Consent))
+			}
+			seen[got.ID] = true
+		}
+		if len(seen) != workers*each {
+			t.Errorf("%s received %d requests; want %d", name, len(seen), workers*each)
+		}
 	}
 }

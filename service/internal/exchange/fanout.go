@@ -30,7 +30,7 @@ type bidder struct {
 	adjustment float64
 	req        *openrtb.BidRequest // the request it is sent (its Variant's)
 	key        string              // its variant's key
-	body       *bytes.Buffer       // req encoded, shared read-only with the bidders of the same key
+	body       *body               // req encoded, shared read-only with the bidders of the same key
 	state      atomic.Int32
 
 	status    int
@@ -42,6 +42,22 @@ type bidder struct {
 	own       []BidFate
 	// start and end bound the bidder's bids in auction.fates.
 	start, end int
+}
+
+// body is a bid request's encoding in a pooled buffer, shared by the bidders sent
+// the same request: the last of their calls to be done with it (Client.Do keeps
+// no reference once it returns) gives the buffer back to the pool. A late
+// upstream's call may end after the auction, so the count, not the auction,
+// decides when.
+type body struct {
+	buf  *bytes.Buffer
+	refs atomic.Int32
+}
+
+func (b *body) release() {
+	if b.refs.Add(-1) == 0 {
+		bufpool.Put(b.buf)
+	}
 }
 
 // fanOut calls every bidder at once and returns when all have answered, at the
@@ -97,7 +113,8 @@ func (a *Auction) call(ctx context.Context, b *bidder, arrivals chan<- *bidder) 
 	defer cancel()
 	b.answer = bufpool.Get()
 	start := time.Now()
-	b.status, b.err = b.client.Do(ctx, a.Start, b.body, b.answer)
+	b.status, b.err = b.client.Do(ctx, a.Start, b.body.buf, b.answer)
+	b.body.release()
 	b.latency = time.Since(start)
 	if b.err == nil && b.status == http.StatusOK {
 		if err := openrtb.DecodeBidResponse(b.answer.Bytes(), &b.resp); err != nil {

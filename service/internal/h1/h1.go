@@ -165,6 +165,8 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // RoundTrip sends req and returns the answer; its Body reads from the connection,
 // which goes back to the pool when the body has been read to its end (and closed).
+// Unlike net/http's Transport, it has written the request, body included, when it
+// returns, and keeps no reference to it: the caller may reuse the body's bytes.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	body, err := readRequestBody(req)
 	if err != nil {

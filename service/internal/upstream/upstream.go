@@ -85,9 +85,7 @@ func (s *Set) Client(name string) (*Client, bool) {
 // CloseIdleConnections closes the idle keep-alive connections of every upstream.
 func (s *Set) CloseIdleConnections() {
 	for _, c := range s.clients {
-		if t, ok := c.rt.(interface{ CloseIdleConnections() }); ok {
-			t.CloseIdleConnections()
-		}
+		c.rt.CloseIdleConnections()
 	}
 }
 
@@ -95,7 +93,7 @@ func (s *Set) CloseIdleConnections() {
 type Client struct {
 	name     string
 	url      *url.URL
-	rt       http.RoundTripper
+	rt       *h1.Transport // which has written a body when RoundTrip returns (Do)
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
 	maxBytes int64
 	m        *metrics
@@ -125,7 +123,7 @@ func newTransport(cfg config.Ad) *h1.Transport {
 	}
 }
 
-func newClient(up config.Upstream, cfg config.Ad, transport http.RoundTripper, m *metrics) *Client {
+func newClient(up config.Upstream, cfg config.Ad, transport *h1.Transport, m *metrics) *Client {
 	c := &Client{
 		name: up.Name,
 		url:  up.URL,
@@ -183,17 +181,9 @@ func (c *Client) Rejected(reason string) { c.m.rejected.WithLabelValues(c.name, 
 // Breaker returns the state of the upstream's circuit breaker.
 func (c *Client) Breaker() gobreaker.State { return c.breaker.State() }
 
-// NewBody returns an empty buffer for a bid request of about size bytes (at
-// least 2 kB). Client.Do takes ownership of it.
-//
-// It is not pooled: a body is shared by the upstreams that receive the same
-// request, and its bytes go to the transport as they are (h1.Bytes), with no copy
-// that would let the buffer be reused.
-func NewBody(size int) *bytes.Buffer { return bytes.NewBuffer(make([]byte, 0, max(size, 2048))) }
-
 // Do posts the encoded BidRequest body and appends the answer's body to dst. It
-// takes ownership of body (from NewBody). It
-// returns 200 with the BidResponse in dst, or 204 for no bid; any other outcome is
+// has sent body when it returns and keeps no reference to it: the caller may
+// reuse it (the transport writes the bytes as they are, h1.Bytes). It returns 200 with the BidResponse in dst, or 204 for no bid; any other outcome is
 // an error wrapping ErrOpen, ErrTimeout, ErrStatus, ErrTooLarge or ErrTransport.
 // The deadline of ctx bounds the whole exchange: pass one of tmax.
 //

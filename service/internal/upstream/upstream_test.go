@@ -36,7 +36,7 @@ func adConfig(t *testing.T, upstreams string) config.Ad {
 }
 
 func body(s string) *bytes.Buffer {
-	b := upstream.NewBody(len(s))
+	b := new(bytes.Buffer)
 	b.WriteString(s)
 	return b
 }
