@@ -245,6 +245,32 @@ func TestTargetsVerdicts(t *testing.T) {
 	}
 }
 
+// TestConsentTargetPairsRounds: the consent target judges the median of the
+// rounds' own ratios, not the ratio of the medians, which a slow round of the
+// baseline alone would move.
+func TestConsentTargetPairsRounds(t *testing.T) {
+	rounds := func(cpu time.Duration, rps ...float64) []sample {
+		var out []sample
+		for _, n := range rps {
+			out = append(out, sample{tput: throughput{ok: int64(n), elapsed: time.Second}, cpu: cpu * time.Duration(n)})
+		}
+		return out
+	}
+	r := &report{results: map[string][]sample{
+		// Each round the string costs 3%; the third round, the machine was busy.
+		"/v2/ad " + nameASAPNoNURL:  rounds(100*time.Microsecond, 10000, 10000, 6000),
+		"/v2/ad " + nameASAPConsent: rounds(103*time.Microsecond, 9700, 9700, 5820),
+	}}
+	got := r.consentTarget()
+	if got.result != "met" || !strings.Contains(got.measured, "0.970×") || !strings.Contains(got.measured, "(0.97, 0.97, 0.97)") {
+		t.Errorf("consent target: %q, %q; want met at 0.970×, each round 0.97", got.measured, got.result)
+	}
+	r.results["/v2/ad "+nameASAPConsent] = rounds(110*time.Microsecond, 9000, 9000, 6000)
+	if got := r.consentTarget(); got.result == "met" {
+		t.Errorf("consent target with the string 10%% slower in two rounds of three: %q, %q; want missed", got.measured, got.result)
+	}
+}
+
 // cpuTicks reads /proc/stat where there is one: stolen time within the total,
 // and both counting up.
 func TestCPUTicks(t *testing.T) {
