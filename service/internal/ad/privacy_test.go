@@ -12,7 +12,6 @@ import (
 	"asap/service/config"
 	"asap/service/internal/adquery"
 	"asap/service/internal/consent/consenttest"
-	"asap/service/internal/demoad"
 	"asap/service/internal/openrtb/openrtbtest"
 	"asap/service/internal/placement"
 )
@@ -324,13 +323,11 @@ func TestPrivacyAllBlocked(t *testing.T) {
 // string but without GDPR: the last two send the upstream the same request, so
 // they differ by enforcement alone.
 func BenchmarkServePrivacy(b *testing.B) {
-	h := newHarness(b, demoad.New(demoad.Options{Fixed: true}).Handler(), func(c *config.Ad) {
+	h := newBenchHarness(b, func(c *config.Ad) {
 		if err := c.UpstreamVendors.Decode("primary=755"); err != nil {
 			b.Fatal(err)
 		}
-	}, roundTrip(func(r *http.Request) (*http.Response, error) {
-		return &http.Response{StatusCode: 204, Body: http.NoBody, Request: r}, nil
-	}))
+	})
 	base := "pkey=feed&uid=ifa-1&appId=com.example&w=300&h=250"
 	for _, c := range []struct{ name, query string }{
 		{"gdpr=0", base + "&gdpr=0"},
@@ -340,27 +337,11 @@ func BenchmarkServePrivacy(b *testing.B) {
 		{"gdpr=1 with the string", base + "&gdpr=1&gdpr_consent=" + consenttest.Large().Encode()},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			q, err := adquery.Parse(c.query)
-			if err != nil {
-				b.Fatal(err)
-			}
-			r := &adquery.Request{Query: q, UserAgent: "bench", IP: "192.0.2.10"}
-			var out bytes.Buffer
-			b.ReportAllocs()
-			for b.Loop() {
-				out.Reset()
-				status, err := h.svc.Serve(context.Background(), r, &out)
-				if err != nil || status != http.StatusOK {
-					b.Fatalf("got %d, %v", status, err)
+			benchServe(b, h, c.query, func(body []byte) {
+				if !bytes.Contains(body, []byte(`"ifa":"ifa-1"`)) {
+					b.Fatalf("the upstream lost the ifa: %s", body)
 				}
-				select {
-				case body := <-h.bodies:
-					if !bytes.Contains(body, []byte(`"ifa":"ifa-1"`)) {
-						b.Fatalf("the upstream lost the ifa: %s", body)
-					}
-				default:
-				}
-			}
+			})
 		})
 	}
 }

@@ -538,10 +538,21 @@ func FuzzBidResponse(f *testing.F) {
 // BenchmarkServe is one whole ad request against the demo ad server in fixed mode
 // over loopback: placement lookup, mapping, upstream round trip, answer.
 func BenchmarkServe(b *testing.B) {
-	h := newHarness(b, demoad.New(demoad.Options{Fixed: true}).Handler(), nil, roundTrip(func(r *http.Request) (*http.Response, error) {
+	benchServe(b, newBenchHarness(b, nil), "pkey=feed&uid=ifa-1&appId=com.example&w=300&h=250", nil)
+}
+
+// newBenchHarness is the harness of the Serve benchmarks: the demo ad server in
+// fixed mode as the upstream, every notice answered 204 at once.
+func newBenchHarness(b *testing.B, tweak func(*config.Ad)) *harness {
+	return newHarness(b, demoad.New(demoad.Options{Fixed: true}).Handler(), tweak, roundTrip(func(r *http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 204, Body: http.NoBody, Request: r}, nil
 	}))
-	q, err := adquery.Parse("pkey=feed&uid=ifa-1&appId=com.example&w=300&h=250")
+}
+
+// benchServe serves the ad request of query through h once per iteration,
+// handing check (when set) the bid requests the upstream received meanwhile.
+func benchServe(b *testing.B, h *harness, query string, check func(body []byte)) {
+	q, err := adquery.Parse(query)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -555,7 +566,10 @@ func BenchmarkServe(b *testing.B) {
 			b.Fatalf("got %d, %v", status, err)
 		}
 		select {
-		case <-h.bodies:
+		case body := <-h.bodies:
+			if check != nil {
+				check(body)
+			}
 		default:
 		}
 	}

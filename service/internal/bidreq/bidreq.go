@@ -189,20 +189,6 @@ func keysExt(creativeKey, campaignKey string) json.RawMessage {
 	return ext
 }
 
-// Size estimates the bytes of req's encoding, so that the buffer it goes into
-// needs no growing: 2 kB for the fields every request has, plus the strings whose
-// length the SDK decides (the consent strings, a few kB from some CMPs).
-func Size(req *openrtb.BidRequest) int {
-	n := 2 << 10
-	if req.User != nil {
-		n += len(req.User.Consent)
-	}
-	if req.Regs != nil {
-		n += len(req.Regs.GPP) + len(req.Regs.USPrivacy)
-	}
-	return n
-}
-
 // Append appends req to b as JSON and a newline: the bytes of a json.Encoder
 // with HTML escaping off, without its reflection (see openrtb.AppendBidRequest).
 func Append(b []byte, req *openrtb.BidRequest) ([]byte, error) {

@@ -54,7 +54,7 @@ func TestOverloadCurve(t *testing.T) {
 	)
 	place := placeCurve(t)
 	t.Logf("placement: %s", place.note)
-	up := startAdserverOn(t, place.upstream, "-fill", "1", "-latency", "1ms", "-jitter", "0")
+	up := startAdserver(t, "-fill", "1", "-latency", "1ms", "-jitter", "0")
 	rdb := startRedis(t)
 	srv := startASAPOn(t, place.asap, map[string]string{
 		"ASAP_REDIS_URL":  rdb.URL(),
@@ -85,8 +85,10 @@ func TestOverloadCurve(t *testing.T) {
 		c := curve{route: r.path}
 		// Capacity: a closed loop of 32 connections, far below the limit's maximum,
 		// so that nothing is refused.
-		loadClosedLoop(ctx, 32, warm, url, check)
-		run := loadClosedLoop(ctx, 32, d, url, check)
+		client := newLoadClient(32)
+		closedLoop(ctx, client, 32, warm, url, check)
+		run := closedLoop(ctx, client, 32, d, url, check)
+		client.CloseIdleConnections()
 		c.capacity = rate(len(run.where(func(e event) bool { return e.code == http.StatusOK && e.problem == "" })), d)
 		t.Logf("%s capacity, 32 connections in a closed loop: %.0f good answers/s (%s)", r.path, c.capacity, summarize(run.all()))
 
@@ -193,9 +195,8 @@ func TestOverloadCurve(t *testing.T) {
 
 // curvePlacement is where the processes of the overload curve run.
 type curvePlacement struct {
-	asap     []string // the command prefix that starts ASAP (startProcOn); nil: as any process
-	upstream []string // the upstream's
-	note     string   // for the log and the table
+	asap []string // the command prefix that starts ASAP (startProc); nil: as any process
+	note string   // for the log and the table
 }
 
 // asapCPUShare is ASAP's CPU limit in the overload curve, as a share of the

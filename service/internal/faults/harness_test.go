@@ -435,14 +435,8 @@ type adserver struct {
 // free loopback port.
 func startAdserver(t testing.TB, args ...string) *adserver {
 	t.Helper()
-	return startAdserverOn(t, nil, args...)
-}
-
-// startAdserverOn is startAdserver through the command prefix on (see startProc).
-func startAdserverOn(t testing.TB, on []string, args ...string) *adserver {
-	t.Helper()
 	bin := binary(t, "asap/service/cmd/adserver")
-	p := startProc(t, on, "adserver", bin, append([]string{"-addr", "127.0.0.1:0"}, args...), baseEnv())
+	p := startProc(t, nil, "adserver", bin, append([]string{"-addr", "127.0.0.1:0"}, args...), baseEnv())
 	urls := make(chan string, 1)
 	p.watch(func(line string) bool {
 		rest, ok := strings.CutPrefix(line, "demo ad server on ")

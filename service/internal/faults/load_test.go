@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"asap/service/internal/h1"
 )
 
 // event is one request of a load run.
@@ -238,6 +240,60 @@ func wantStatus(codes ...int) checkFunc {
 		}
 		return ""
 	}
+}
+
+// newLoadClient is a client of the load generator of the overload scenarios, with
+// up to conns keep-alive connections, through ASAP's own upstream transport (h1.Transport: each
+// exchange on the caller's goroutine, a plain answer read by its fast path). At
+// tens of thousands of requests a second net/http's Transport (two goroutines per
+// connection) takes the CPU the server under test needs on this machine, and the
+// load asked for is not sent; wrk is written in C for the same reason. The
+// timeout is newClient's.
+func newLoadClient(conns int) *http.Client {
+	return &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &h1.Transport{MaxIdleConnsPerHost: conns, Dialer: net.Dialer{Timeout: 5 * time.Second}},
+	}
+}
+
+// pacedConns runs conns workers for d, each on a connection of its own, together
+// sending rate requests per second (each worker rate/conns, staggered), whatever
+// the answers' latency up to the worker's next turn: SDKs on their own
+// connections. A worker behind its schedule sends on until ctx ends and counts the
+// requests it sent late. Each worker is a newLoadClient.
+func pacedConns(ctx context.Context, conns int, rate float64, d time.Duration, url func(i int) string, check checkFunc) *loadRun {
+	run := &loadRun{began: time.Now()}
+	interval := time.Duration(float64(conns) / rate * float64(time.Second))
+	var wg sync.WaitGroup
+	for w := range conns {
+		wg.Go(func() {
+			c := newLoadClient(1)
+			defer c.CloseIdleConnections()
+			timer := time.NewTimer(time.Hour)
+			defer timer.Stop()
+			next := time.Duration(w) * interval / time.Duration(conns)
+			for i := w; next < d && ctx.Err() == nil; i += conns {
+				if wait := next - time.Since(run.began); wait > 0 {
+					timer.Reset(wait)
+					select {
+					case <-ctx.Done():
+						return
+					case <-timer.C:
+					}
+				} else if wait < -interval {
+					run.mu.Lock()
+					run.late++
+					run.mu.Unlock()
+				}
+				e := do(context.WithoutCancel(ctx), c, url(i), check)
+				e.start, e.end = next, time.Since(run.began)
+				run.add(e)
+				next += interval
+			}
+		})
+	}
+	wg.Wait()
+	return run
 }
 
 // latencyProblem judges, for budget, the latency of answers that ASAP must give within tmax:
