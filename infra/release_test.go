@@ -165,23 +165,32 @@ func statement(doc policyDocument, sid string) (policyStatement, bool) {
 	return doc.Statement[i], true
 }
 
+// generatedSecret checks what every secret the stack draws shares (taskSecret):
+// the stack's name prefix, a version of that secret that keeps its first value
+// (and an operator's edits) across updates. It returns the version and the
+// secret's ARN.
+func generatedSecret(t *testing.T, run *stackRun, name string) (recorded, string) {
+	t.Helper()
+	secret := run.one(t, tSecret, name)
+	version := run.one(t, tSecretVersion, name)
+	if !strings.HasPrefix(str(secret.Inputs, "namePrefix"), "asap-"+run.stack+"-"+name+"-") {
+		t.Errorf("%s: secret name prefix %q", name, str(secret.Inputs, "namePrefix"))
+	}
+	if !version.inputWaitsFor("secretId", tSecret, name) {
+		t.Errorf("%s: the secret version is not the secret's", name)
+	}
+	if !slices.Equal(version.IgnoreChanges, []string{"secretString"}) {
+		t.Errorf("%s: secret version ignores %v, want [secretString]: every update would draw a new value; the first one (and an operator's edits) stay", name, version.IgnoreChanges)
+	}
+	return version, str(secret.Outputs, "arn")
+}
+
 // Redis requires AUTH with a token Secrets Manager generates and keeps; the group and
 // ASAP read it from the stored version (not from a fresh draw), ASAP as a task
 // definition secret, which only the execution role may read.
 func TestRedisAuth(t *testing.T) {
 	eachStack(t, func(t *testing.T, run *stackRun) {
-		secret := run.one(t, tSecret, "redis-auth")
-		version := run.one(t, tSecretVersion, "redis-auth")
-		arn := str(secret.Outputs, "arn")
-		if !strings.HasPrefix(str(secret.Inputs, "namePrefix"), "asap-"+run.stack+"-redis-auth-") {
-			t.Errorf("secret name prefix %q", str(secret.Inputs, "namePrefix"))
-		}
-		if !version.inputWaitsFor("secretId", tSecret, "redis-auth") {
-			t.Error("the secret version is not the secret's")
-		}
-		if !slices.Equal(version.IgnoreChanges, []string{"secretString"}) {
-			t.Errorf("secret version ignores %v, want [secretString]: every update draws a new value, the first one stays", version.IgnoreChanges)
-		}
+		version, arn := generatedSecret(t, run, "redis-auth")
 		if !slices.Contains(run.invokes, "aws:secretsmanager/getRandomPassword:getRandomPassword") {
 			t.Error("the token is not drawn by Secrets Manager's GetRandomPassword")
 		}
