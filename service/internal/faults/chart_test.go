@@ -26,9 +26,9 @@ func drawCurves(path string, curves []curve) error {
 	latency.Y.Label.Text = "ms"
 	latency.Y.Min, latency.X.Min = 0, 0
 
-	colors := []color.Color{color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}}
+	colors := []color.Color{color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}}
 	for i, c := range curves {
-		one := max(c.at(1).goodput, 1)
+		one := max(atOne(curves, c.route), 1)
 		share, p99 := make(plotter.XYs, len(c.points)), make(plotter.XYs, len(c.points))
 		for j, p := range c.points {
 			x := p.offered / max(c.capacity, 1)
@@ -45,7 +45,7 @@ func drawCurves(path string, curves []curve) error {
 			}
 			line.Color, points.Color = colors[i%len(colors)], colors[i%len(colors)]
 			s.p.Add(line, points)
-			s.p.Legend.Add("GET "+c.route, line, points)
+			s.p.Legend.Add(c.name(), line, points)
 		}
 	}
 	// The bar the issue sets: 90 % of the goodput at capacity.

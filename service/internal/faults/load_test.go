@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +24,9 @@ type event struct {
 	latency time.Duration
 	code    int    // 0 when no answer came
 	problem string // why the request failed: transport error or wrong answer; "" when it did not
+	// retryAfter is a 503's Retry-After (whole seconds, RFC 9110 §10.2.3); 0 when
+	// it had none.
+	retryAfter time.Duration
 }
 
 // checkFunc judges an answer; it returns a problem or "".
@@ -33,6 +38,7 @@ type loadRun struct {
 	mu     sync.Mutex
 	events []event
 	late   int // requests the pool had no free worker for when due
+	waited int // turns not taken: the client was waiting out a Retry-After (pacedConns with backoff)
 }
 
 func (r *loadRun) add(e event) {
@@ -75,6 +81,9 @@ func do(ctx context.Context, c *http.Client, url string, check checkFunc) event 
 	body, err := io.ReadAll(res.Body)
 	res.Body.Close()
 	e.latency, e.code = time.Since(start), res.StatusCode
+	if n, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && n > 0 && e.code == http.StatusServiceUnavailable {
+		e.retryAfter = time.Duration(n) * time.Second
+	}
 	switch {
 	case err != nil:
 		e.problem = "reading the body: " + err.Error()
@@ -261,7 +270,14 @@ func newLoadClient(conns int) *http.Client {
 // the answers' latency up to the worker's next turn: SDKs on their own
 // connections. A worker behind its schedule sends on until ctx ends and counts the
 // requests it sent late. Each worker is a newLoadClient.
-func pacedConns(ctx context.Context, conns int, rate float64, d time.Duration, url func(i int) string, check checkFunc) *loadRun {
+//
+// With backoff, a worker answered 503 with Retry-After lets its turns go by until
+// that time and a random share of it more have passed, as docs/api.md asks of
+// SDKs, and counts them in waited: the user asked for no ad meanwhile. (Without
+// the random share, the clients refused together come back together, a second
+// later, and are refused together again.) Without it, a worker asks again at its next
+// turn, whatever the answer said.
+func pacedConns(ctx context.Context, conns int, rate float64, d time.Duration, backoff bool, url func(i int) string, check checkFunc) *loadRun {
 	run := &loadRun{began: time.Now()}
 	interval := time.Duration(float64(conns) / rate * float64(time.Second))
 	var wg sync.WaitGroup
@@ -289,6 +305,17 @@ func pacedConns(ctx context.Context, conns int, rate float64, d time.Duration, u
 				e.start, e.end = next, time.Since(run.began)
 				run.add(e)
 				next += interval
+				if backoff && e.retryAfter > 0 {
+					skipped := 0
+					until := e.end + e.retryAfter + rand.N(e.retryAfter)
+					for ; next < until && next < d; next += interval {
+						skipped++
+						i += conns
+					}
+					run.mu.Lock()
+					run.waited += skipped
+					run.mu.Unlock()
+				}
 			}
 		})
 	}

@@ -103,7 +103,7 @@ func TestOverload(t *testing.T) {
 		time.Sleep(d / 2)
 		limitMid <- srv.metric(t, "asap_http_in_flight_limit", `route="/v2/ad"`)
 	}()
-	flood := pacedConns(ctx, conns, 10*capacity, d, url, ok)
+	flood := pacedConns(ctx, conns, 10*capacity, d, false, url, ok)
 	cpu1 := srv.metric(t, "process_cpu_seconds_total")
 	all1, fast1 := served()
 	fastShare := (fast1 - fast0) / max(all1-all0, 1)

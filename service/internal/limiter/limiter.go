@@ -81,9 +81,9 @@ const (
 type Option func(*Limiter)
 
 // WithCeiling bounds the latency the limit aims at, minRTT × (1 + Buffer), by
-// ceiling: the latency past which the requests admitted are no longer worth
-// serving (GET /v2/ad's: the default tmax, when the auction ends with what has
-// arrived). The baseline alone cannot bound it: under a flood it is measured at
+// ceiling: a latency well inside the one past which the requests admitted are
+// no longer worth serving (GET /v2/ad's: half the default tmax, at which the
+// auction ends with what has arrived). The baseline alone cannot bound it: under a flood it is measured at
 // the floor while the refused requests take the CPU as well, and a baseline
 // inflated there let the limit grow back to its maximum with every admitted
 // request taking longer than tmax.

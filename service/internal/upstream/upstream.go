@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -274,7 +275,7 @@ func (c *Client) transportError(ctx context.Context, start time.Time, err error)
 	expired := ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded)
 	if expired || (errors.As(err, &netErr) && netErr.Timeout()) {
 		deadline, _ := ctx.Deadline()
-		if !blame(err, expired, start, deadline) {
+		if !blame(err, expired, start, deadline, schedLag) {
 			c.m.errors.WithLabelValues(c.name, "local_timeout").Inc()
 			return fmt.Errorf("%w: %w: %s", ErrTimeout, ErrLocalTimeout, c.name)
 		}
@@ -308,21 +309,40 @@ func (c *Client) transportError(ctx context.Context, start time.Time, err error)
 //     read it in time.
 //
 // A timeout of the transport's own before the request was written (the dial's)
-// is the upstream's: it did not accept the connection in time.
-func blame(err error, expired bool, start, deadline time.Time) bool {
+// is the upstream's, it did not accept the connection in time, unless ASAP's
+// goroutines are queueing for a CPU (lag, a yield's wait for the next turn, over
+// StarvedLag): the connection is then often made in time and the runtime, behind
+// with its network poll, fires the dial's timer first. There is no socket left
+// to look at, as there is after a written request, so the scheduler is asked.
+func blame(err error, expired bool, start, deadline time.Time, lag func() time.Duration) bool {
 	var xe *h1.ExchangeError
 	if !errors.As(err, &xe) {
-		return !expired // no connection: the dial timed out, or the deadline passed first
+		// No connection: the dial timed out, or the deadline passed first.
+		return !expired && lag() <= StarvedLag
 	}
 	switch {
 	case xe.Pending:
 		return false
 	case xe.Wrote.IsZero():
-		return !expired
+		return !expired && lag() <= StarvedLag
 	case !deadline.IsZero() && deadline.Sub(xe.Wrote) < deadline.Sub(start)/2:
 		return false
 	}
 	return true
+}
+
+// StarvedLag is the wait for a CPU past which ASAP's own timeouts before a
+// request is written are its own (blame): 5 % of the default dial timeout. An
+// instance with CPU to spare gives a yielding goroutine its next turn within
+// microseconds.
+const StarvedLag = 5 * time.Millisecond
+
+// schedLag is how long the calling goroutine waits for its next turn once it
+// yields: the run queue's length in time.
+func schedLag() time.Duration {
+	t := time.Now()
+	runtime.Gosched()
+	return time.Since(t)
 }
 
 // readLimited appends r to dst, failing with ErrTooLarge past limit bytes.
