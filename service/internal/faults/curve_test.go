@@ -197,8 +197,9 @@ func TestOverloadCurve(t *testing.T) {
 			time.Sleep(pick(100*time.Millisecond, 500*time.Millisecond)) // let the queue drain
 		}
 	}
-	t.Logf("shed by reason: queue_full %.0f, queue_timeout %.0f, client_gone %.0f; upstream timeouts %.0f, local timeouts %.0f",
-		srv.metric(t, "asap_http_shed_total", `reason="queue_full"`), srv.metric(t, "asap_http_shed_total", `reason="queue_timeout"`),
+	t.Logf("shed by reason: queue_full %.0f, queue_standing %.0f, queue_timeout %.0f, client_gone %.0f; upstream timeouts %.0f, local timeouts %.0f",
+		srv.metric(t, "asap_http_shed_total", `reason="queue_full"`), srv.metric(t, "asap_http_shed_total", `reason="queue_standing"`),
+		srv.metric(t, "asap_http_shed_total", `reason="queue_timeout"`),
 		srv.metric(t, "asap_http_shed_total", `reason="client_gone"`), srv.metric(t, "asap_upstream_timeouts_total"),
 		srv.metric(t, "asap_upstream_errors_total", `reason="local_timeout"`))
 	table := curveTable(curves, place.note)

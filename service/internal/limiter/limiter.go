@@ -67,14 +67,15 @@ const (
 	MinRTTInterval = 30 * time.Second
 	// maxWindowSamples bounds the samples a window keeps (the first ones).
 	maxWindowSamples = 256
-	// CoDelInterval and CoDelTarget bound the queue's wait under sustained
-	// overload, as Facebook's adaptive queue does (Maurer, "Fail at Scale",
-	// ACM Queue 2015, after CoDel): once the queue has not been empty for
-	// CoDelInterval, a request waits at most CoDelTarget, not the queue timeout.
-	// A queue that is always full only delays the requests it will refuse, and
-	// the time they wait is taken from their tmax.
+	// CoDelInterval ends the queue's use under sustained overload, as Facebook's
+	// adaptive queue shortens its wait (Maurer, "Fail at Scale", ACM Queue 2015,
+	// after CoDel): once the queue has not been empty for CoDelInterval, a
+	// request that finds no free slot is refused at once (ErrQueueStanding)
+	// instead of joining it. A queue that never empties absorbs no burst: it
+	// only delays the requests it will refuse, takes the time they wait from the
+	// tmax of those it admits, and costs each refusal a timer and two wake-ups,
+	// about twice the CPU of refusing at once, at the moment ASAP has the least.
 	CoDelInterval = 100 * time.Millisecond
-	CoDelTarget   = 5 * time.Millisecond
 )
 
 // Option configures a Limiter.
@@ -95,12 +96,15 @@ var (
 	ErrQueueFull = errors.New("limiter: in-flight limit reached and queue full")
 	// ErrQueueTimeout: the request waited in the queue for the queue timeout.
 	ErrQueueTimeout = errors.New("limiter: no turn within the queue timeout")
+	// ErrQueueStanding: the limit was reached and the queue had not been empty
+	// for CoDelInterval; refused at once.
+	ErrQueueStanding = errors.New("limiter: in-flight limit reached and the queue standing")
 )
 
 // Limiter admits requests up to its adaptive limit, at most the maxInFlight it
 // was made with; up to maxQueued more wait for a turn, first come first served,
-// each at most the queue timeout, or CoDelTarget once the queue has not been
-// empty for CoDelInterval. It is safe for concurrent use.
+// each at most the queue timeout, until the queue has not been empty for
+// CoDelInterval. It is safe for concurrent use.
 type Limiter struct {
 	max       int
 	maxQueued int
@@ -159,9 +163,10 @@ func New(maxInFlight, maxQueued int, queueTimeout time.Duration, opts ...Option)
 func (l *Limiter) floor() float64 { return float64(min(max(Floor, l.max/FloorShare), l.max)) }
 
 // Acquire admits a request, waiting in the queue when the limit is reached. It
-// refuses it, admitting nothing, with ErrQueueFull when the queue is full (at
-// once), ErrQueueTimeout when the wait exceeds the queue timeout, or ctx's error
-// when ctx ends first. Every admitted request must be given back with Release.
+// refuses it, admitting nothing, with ErrQueueFull when the queue is full or
+// ErrQueueStanding when it has not been empty for CoDelInterval (both at once),
+// ErrQueueTimeout when the wait exceeds the queue timeout, or ctx's error when
+// ctx ends first. Every admitted request must be given back with Release.
 func (l *Limiter) Acquire(ctx context.Context) (Ticket, error) {
 	l.mu.Lock()
 	if l.waiters.Len() == 0 && l.inFlight < int(l.limit) {
@@ -169,18 +174,21 @@ func (l *Limiter) Acquire(ctx context.Context) (Ticket, error) {
 		l.mu.Unlock()
 		return t, nil
 	}
+	now := time.Now()
 	if l.waiters.Len() >= l.maxQueued {
-		l.refused(time.Now())
+		l.refused(now)
 		l.mu.Unlock()
 		return Ticket{}, ErrQueueFull
 	}
-	now := time.Now()
-	timeout := l.timeout
+	if !l.busy.IsZero() && now.Sub(l.busy) >= CoDelInterval {
+		l.refused(now)
+		l.mu.Unlock()
+		return Ticket{}, ErrQueueStanding
+	}
 	if l.busy.IsZero() {
 		l.busy = now
-	} else if now.Sub(l.busy) >= CoDelInterval {
-		timeout = min(timeout, CoDelTarget)
 	}
+	timeout := l.timeout
 	w := &waiter{ready: make(chan struct{})}
 	e := l.waiters.PushBack(w)
 	l.mu.Unlock()

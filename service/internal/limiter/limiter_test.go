@@ -296,21 +296,22 @@ func TestConcurrentNeverExceedsLimit(t *testing.T) {
 	}
 }
 
-// TestQueueWaitShortensUnderSustainedOverload: once the queue has not been
-// empty for CoDelInterval, a request joining it waits CoDelTarget, not the queue
-// timeout; once it has emptied, the queue timeout again.
-func TestQueueWaitShortensUnderSustainedOverload(t *testing.T) {
+// TestStandingQueueRefusesAtOnce: requests join the queue and wait the queue
+// timeout while it has been busy for less than CoDelInterval; once it has not been
+// empty for that long, a request that finds no free slot is refused at once with
+// ErrQueueStanding, and once the queue has emptied, requests wait in it again.
+func TestStandingQueueRefusesAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const timeout = 50 * time.Millisecond
 		l, _ := full(t, 1, 10, timeout)
 		start := time.Now()
-		waited := func(join time.Duration) chan time.Duration {
+		waited := func(join time.Duration, want error) chan time.Duration {
 			out := make(chan time.Duration, 1)
 			go func() {
 				time.Sleep(join - time.Since(start))
 				at := time.Now()
-				if _, err := l.Acquire(context.Background()); !errors.Is(err, limiter.ErrQueueTimeout) {
-					t.Errorf("Acquire joining at %s: %v; want ErrQueueTimeout", join, err)
+				if _, err := l.Acquire(context.Background()); !errors.Is(err, want) {
+					t.Errorf("Acquire joining at %s: %v; want %v", join, err, want)
 				}
 				out <- time.Since(at)
 			}()
@@ -319,16 +320,22 @@ func TestQueueWaitShortensUnderSustainedOverload(t *testing.T) {
 		// Joining at 0, 40 and 80 ms keeps the queue busy from 0 to 130 ms.
 		for _, c := range []struct {
 			join, want time.Duration
-		}{{0, timeout}, {40 * time.Millisecond, timeout}, {80 * time.Millisecond, timeout}, {120 * time.Millisecond, limiter.CoDelTarget}} {
+			err        error
+		}{
+			{0, timeout, limiter.ErrQueueTimeout},
+			{40 * time.Millisecond, timeout, limiter.ErrQueueTimeout},
+			{80 * time.Millisecond, timeout, limiter.ErrQueueTimeout},
+			{120 * time.Millisecond, 0, limiter.ErrQueueStanding},
+		} {
 			defer func(got chan time.Duration) {
 				if d := <-got; d != c.want {
 					t.Errorf("joining the queue at %s: waited %s; want %s", c.join, d, c.want)
 				}
-			}(waited(c.join))
+			}(waited(c.join, c.err))
 		}
 		synctest.Wait()
 		time.Sleep(time.Second) // every one refused: the queue empties
-		if d := <-waited(time.Since(start)); d != timeout {
+		if d := <-waited(time.Since(start), limiter.ErrQueueTimeout); d != timeout {
 			t.Errorf("joining the emptied queue: waited %s; want the queue timeout %s", d, timeout)
 		}
 	})
