@@ -28,9 +28,10 @@ import (
 const (
 	nameASAP       = "ASAP"
 	nameASAPNoNURL = "ASAP, bid without nurl"
-	// nameASAPConsent is the row without nurl again, under GDPR with a consent
-	// string that lets the upstream have everything: the cost of enforcement.
-	nameASAPConsent = "ASAP, bid without nurl, GDPR consent string"
+	// nameASAPConsent is the ASAP row (production's: the bid's nurl fired) again,
+	// under GDPR with a consent string that lets the upstream have everything:
+	// the cost of enforcement.
+	nameASAPConsent = "ASAP, GDPR consent string"
 	// nameASAPRewardedVideo is a rewarded video placement's ad: a VAST 4.1 bid
 	// (demo-rewarded-video) from a demo ad server that builds it per request,
 	// read and checked by ASAP, answered with its facts.
@@ -57,7 +58,7 @@ const (
 
 // The consent row's GDPR part: a TC string as large CMPs send, 1,000 vendors
 // with consent out of ids up to 3,000, range-encoded (2,628 bytes), granting
-// consentVendor, the lean upstream's vendor id (ASAP_UPSTREAM_VENDORS), every
+// consentVendor, the vendor id of the upstreams (ASAP_UPSTREAM_VENDORS), every
 // purpose ASAP checks and special feature 1. TestConsentString holds it to that.
 const (
 	consentVendor = 755
@@ -172,10 +173,10 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	// sink. The row without one is ASAP doing only what the proxies do.
 	// The consent row: the same ad request under GDPR, with a consent string that
 	// keeps nothing from the upstream, so only enforcement's cost differs.
-	asapAdConsent := asapAd
-	asapAdConsent.uri = strings.Replace(adURI, adPrivacy, adPrivacyGDPR, 1)
 	asapAdNURL := asapAd
 	asapAdNURL.uri = strings.Replace(adURI, "pkey=demo-feed-lean&", "pkey=demo-feed&", 1)
+	asapAdConsent := asapAdNURL
+	asapAdConsent.uri = strings.Replace(asapAdNURL.uri, adPrivacy, adPrivacyGDPR, 1)
 	asapAdVideo := asapAd
 	asapAdVideo.uri = strings.Replace(adURI, "pkey=demo-feed-lean&", "pkey=demo-rewarded-video-lean&", 1)
 	bidRequest, err := sampleBidRequest()
@@ -225,8 +226,9 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	if o.only == "" || o.only == "/v2/ad" {
 		for _, c := range []contender{
 			{route: "/v2/ad", name: nameASAP, target: asapAdNURL, asap: true, pid: asap.cmd.Process.Pid, upPID: upNURL.cmd.Process.Pid},
+			// Right after the ASAP row, so that each round's pair sees the machine alike.
+			{route: "/v2/ad", name: nameASAPConsent, target: asapAdConsent, asap: true, pid: asap.cmd.Process.Pid, upPID: upNURL.cmd.Process.Pid},
 			{route: "/v2/ad", name: nameASAPNoNURL, target: asapAd, asap: true, pid: asap.cmd.Process.Pid, upPID: up.cmd.Process.Pid},
-			{route: "/v2/ad", name: nameASAPConsent, target: asapAdConsent, asap: true, pid: asap.cmd.Process.Pid, upPID: up.cmd.Process.Pid},
 			{route: "/v2/ad", name: nameASAPRewardedVideo, target: asapAdVideo, asap: true, pid: asap.cmd.Process.Pid, upPID: upVideo.cmd.Process.Pid},
 		} {
 			status, body, err := fetch(ctx, c.target)

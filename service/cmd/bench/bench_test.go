@@ -258,7 +258,7 @@ func TestConsentTargetPairsRounds(t *testing.T) {
 	}
 	r := &report{results: map[string][]sample{
 		// Each round the string costs 3%; the third round, the machine was busy.
-		"/v2/ad " + nameASAPNoNURL:  rounds(100*time.Microsecond, 10000, 10000, 6000),
+		"/v2/ad " + nameASAP:        rounds(100*time.Microsecond, 10000, 10000, 6000),
 		"/v2/ad " + nameASAPConsent: rounds(103*time.Microsecond, 9700, 9700, 5820),
 	}}
 	got := r.consentTarget()

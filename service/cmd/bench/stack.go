@@ -130,7 +130,7 @@ func (s *stack) asapEnv(httpAddr, adminAddr, upstreams string, debug bool) ([]st
 		"ASAP_REDIS_URL="+s.redisURL,
 		"ASAP_REDIS_KEY_PREFIX="+s.prefix,
 		"ASAP_UPSTREAMS="+upstreams,
-		"ASAP_UPSTREAM_VENDORS=lean="+strconv.Itoa(consentVendor),
+		"ASAP_UPSTREAM_VENDORS=primary="+strconv.Itoa(consentVendor)+",lean="+strconv.Itoa(consentVendor),
 		// Stop at once: there is no load balancer to drain.
 		"ASAP_DRAIN_PERIOD=0s",
 	), nil

@@ -29,7 +29,7 @@ func TestOperationsDocMatchesLimiter(t *testing.T) {
 		fmt.Sprintf("median latency of %d requests admitted with the limit pinned to its floor: whenever the limit falls to the floor, and when a request is refused while the last such measurement is older than %s.",
 			limiter.MinRTTSamples, spaced(limiter.MinRTTInterval)),
 		fmt.Sprintf("take no longer than `minRTT` plus %g %%", 100*limiter.Buffer),
-		fmt.Sprintf("once the queue has not been empty for %s, a request that finds no free slot is refused at once", spaced(limiter.CoDelInterval)),
+		fmt.Sprintf("once requests have found every slot taken for %s, a request that finds no free slot is refused at once", spaced(limiter.CoDelInterval)),
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("%s does not say %q (the limiter's constants)", operationsDoc, want)

@@ -69,12 +69,14 @@ const (
 	maxWindowSamples = 256
 	// CoDelInterval ends the queue's use under sustained overload, as Facebook's
 	// adaptive queue shortens its wait (Maurer, "Fail at Scale", ACM Queue 2015,
-	// after CoDel): once the queue has not been empty for CoDelInterval, a
-	// request that finds no free slot is refused at once (ErrQueueStanding)
-	// instead of joining it. A queue that never empties absorbs no burst: it
-	// only delays the requests it will refuse, takes the time they wait from the
-	// tmax of those it admits, and costs each refusal a timer and two wake-ups,
-	// about twice the CPU of refusing at once, at the moment ASAP has the least.
+	// after CoDel): once requests have found every slot taken for CoDelInterval
+	// (never CoDelInterval apart), a request that finds no free slot is refused
+	// at once (ErrQueueStanding) instead of queueing, until CoDelInterval passes
+	// in which every request found one. A queue under sustained overload absorbs
+	// no burst: it only delays the requests it will refuse, takes the time they
+	// wait from the tmax of those it admits, and costs each refusal a timer and
+	// two wake-ups, about twice the CPU of refusing at once, at the moment ASAP
+	// has the least.
 	CoDelInterval = 100 * time.Millisecond
 )
 
@@ -96,15 +98,15 @@ var (
 	ErrQueueFull = errors.New("limiter: in-flight limit reached and queue full")
 	// ErrQueueTimeout: the request waited in the queue for the queue timeout.
 	ErrQueueTimeout = errors.New("limiter: no turn within the queue timeout")
-	// ErrQueueStanding: the limit was reached and the queue had not been empty
-	// for CoDelInterval; refused at once.
+	// ErrQueueStanding: the limit was reached, as it had been for every request
+	// of the last CoDelInterval or more; refused at once.
 	ErrQueueStanding = errors.New("limiter: in-flight limit reached and the queue standing")
 )
 
 // Limiter admits requests up to its adaptive limit, at most the maxInFlight it
 // was made with; up to maxQueued more wait for a turn, first come first served,
-// each at most the queue timeout, until the queue has not been empty for
-// CoDelInterval. It is safe for concurrent use.
+// each at most the queue timeout, but for sustained overload (CoDelInterval). It
+// is safe for concurrent use.
 type Limiter struct {
 	max       int
 	maxQueued int
@@ -115,7 +117,9 @@ type Limiter struct {
 	inFlight int
 	limit    float64
 	waiters  list.List // of *waiter, the longest waiting first
-	busy     time.Time // since when the queue has not been empty; zero while it is
+	// busy is when the current overload began: requests have found every slot
+	// taken since, never CoDelInterval apart; full is when one last did.
+	busy, full time.Time
 
 	// The gradient: the samples of the current window, the latency baseline, and
 	// the state of its measurement (epoch tells the requests admitted during it).
@@ -164,7 +168,7 @@ func (l *Limiter) floor() float64 { return float64(min(max(Floor, l.max/FloorSha
 
 // Acquire admits a request, waiting in the queue when the limit is reached. It
 // refuses it, admitting nothing, with ErrQueueFull when the queue is full or
-// ErrQueueStanding when it has not been empty for CoDelInterval (both at once),
+// ErrQueueStanding under sustained overload (CoDelInterval; both at once),
 // ErrQueueTimeout when the wait exceeds the queue timeout, or ctx's error when
 // ctx ends first. Every admitted request must be given back with Release.
 func (l *Limiter) Acquire(ctx context.Context) (Ticket, error) {
@@ -175,18 +179,19 @@ func (l *Limiter) Acquire(ctx context.Context) (Ticket, error) {
 		return t, nil
 	}
 	now := time.Now()
+	if l.full.IsZero() || now.Sub(l.full) >= CoDelInterval {
+		l.busy = now // a new overload: the last ended CoDelInterval ago, or none began
+	}
+	l.full = now
 	if l.waiters.Len() >= l.maxQueued {
 		l.refused(now)
 		l.mu.Unlock()
 		return Ticket{}, ErrQueueFull
 	}
-	if !l.busy.IsZero() && now.Sub(l.busy) >= CoDelInterval {
+	if now.Sub(l.busy) >= CoDelInterval {
 		l.refused(now)
 		l.mu.Unlock()
 		return Ticket{}, ErrQueueStanding
-	}
-	if l.busy.IsZero() {
-		l.busy = now
 	}
 	timeout := l.timeout
 	w := &waiter{ready: make(chan struct{})}
@@ -209,9 +214,6 @@ func (l *Limiter) Acquire(ctx context.Context) (Ticket, error) {
 		return w.ticket, nil
 	}
 	l.waiters.Remove(e)
-	if l.waiters.Len() == 0 {
-		l.busy = time.Time{}
-	}
 	if err == ErrQueueTimeout {
 		l.refused(time.Now())
 	}
@@ -243,9 +245,6 @@ func (l *Limiter) Release(t Ticket) {
 		w := l.waiters.Remove(l.waiters.Front()).(*waiter)
 		w.granted, w.ticket = true, l.admit(now)
 		close(w.ready)
-	}
-	if l.waiters.Len() == 0 {
-		l.busy = time.Time{}
 	}
 }
 

@@ -296,10 +296,10 @@ func TestConcurrentNeverExceedsLimit(t *testing.T) {
 	}
 }
 
-// TestStandingQueueRefusesAtOnce: requests join the queue and wait the queue
-// timeout while it has been busy for less than CoDelInterval; once it has not been
-// empty for that long, a request that finds no free slot is refused at once with
-// ErrQueueStanding, and once the queue has emptied, requests wait in it again.
+// TestStandingQueueRefusesAtOnce: requests that find no free slot join the queue
+// and wait the queue timeout until such requests have kept coming for
+// CoDelInterval; from then on they are refused at once with ErrQueueStanding, and
+// once CoDelInterval has passed without one, they wait in the queue again.
 func TestStandingQueueRefusesAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const timeout = 50 * time.Millisecond
@@ -334,7 +334,7 @@ func TestStandingQueueRefusesAtOnce(t *testing.T) {
 			}(waited(c.join, c.err))
 		}
 		synctest.Wait()
-		time.Sleep(time.Second) // every one refused: the queue empties
+		time.Sleep(time.Second) // every one refused, and none for a second
 		if d := <-waited(time.Since(start), limiter.ErrQueueTimeout); d != timeout {
 			t.Errorf("joining the emptied queue: waited %s; want the queue timeout %s", d, timeout)
 		}
