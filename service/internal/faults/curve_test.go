@@ -98,7 +98,9 @@ func TestOverloadCurve(t *testing.T) {
 	// above, at the usual priority).
 	lowerPriority(t, 10)
 	ctx := context.Background()
-	refusal := measureRefusal(t, place, rdb, d)
+	refusal := measureRefusal(t, place, rdb, d, false) // as the curve's ASAP runs
+	// And as production runs: the access log on, which samples the sheds.
+	measureRefusal(t, place, rdb, d, true)
 	good := map[string]func(code int, body []byte) bool{
 		"/v2/ad": func(code int, body []byte) bool { return adKind(code, body) == "bid" },
 		"/v2":    func(code int, body []byte) bool { return code == http.StatusOK },
@@ -263,16 +265,16 @@ func TestOverloadCurve(t *testing.T) {
 }
 
 // measureRefusal returns ASAP's CPU seconds per immediate 503 of GET /v2/ad,
-// under the curve's CPU limit: an ASAP of its own admits one request at a time
-// and queues none (ASAP_MAX_IN_FLIGHT=1, ASAP_MAX_QUEUED=0), the one admitted
-// waits for tmax on an upstream that never answers, and 32 connections in a
-// closed loop are refused for d.
-func measureRefusal(t *testing.T, place curvePlacement, rdb *redisServer, d time.Duration) float64 {
+// under the curve's CPU limit, with the access log on or off: an ASAP of its own
+// admits one request at a time and queues none (ASAP_MAX_IN_FLIGHT=1,
+// ASAP_MAX_QUEUED=0), the one admitted waits for tmax on an upstream that never
+// answers, and 32 connections in a closed loop are refused for d.
+func measureRefusal(t *testing.T, place curvePlacement, rdb *redisServer, d time.Duration, accessLog bool) float64 {
 	hole := startBlackhole(t)
 	srv := startASAPOn(t, place.asap, map[string]string{
 		"ASAP_REDIS_URL":     rdb.URL(),
 		"ASAP_UPSTREAMS":     "primary=" + hole.URL(),
-		"ASAP_ACCESS_LOG":    "false",
+		"ASAP_ACCESS_LOG":    strconv.FormatBool(accessLog),
 		"ASAP_MAX_IN_FLIGHT": "1",
 		"ASAP_MAX_QUEUED":    "0",
 		"ASAP_DRAIN_PERIOD":  "0s",
@@ -304,7 +306,7 @@ func measureRefusal(t *testing.T, place curvePlacement, rdb *redisServer, d time
 		return 0
 	}
 	r := used / float64(refused)
-	t.Logf("an immediate 503 of /v2/ad costs ASAP %.0f µs of CPU (%d refused in %s, %s)", 1e6*r, refused, d, summarize(run.all()))
+	t.Logf("an immediate 503 of /v2/ad costs ASAP %.0f µs of CPU, access log %t (%d refused in %s, %s)", 1e6*r, accessLog, refused, d, summarize(run.all()))
 	return r
 }
 

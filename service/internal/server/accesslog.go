@@ -11,8 +11,11 @@ import (
 )
 
 // accessSampler decides which requests the access log shows: every error (4xx
-// and 5xx, sheds among them: what an operator looks for, and rare), every request
-// at least slow long, and of the rest a fraction, drawn at random. At fleet scale
+// and 5xx: what an operator looks for, and rare), every request at least slow
+// long, and of the rest a fraction, drawn at random. The requests the limits
+// refuse are of the rest: they come by the thousand a second exactly when the
+// CPU is shortest, each line would cost a write, and asap_http_shed_total counts
+// every one. At fleet scale
 // a line per request is a bill (on the order of 100 GB of logs a day); the
 // request metrics count every request, so totals come from them, not from lines.
 type accessSampler struct {
@@ -33,11 +36,12 @@ func newAccessSampler(fraction float64, slow time.Duration) accessSampler {
 	return s
 }
 
-// keep reports whether the request answered status after d is logged. The draw
-// is math/rand/v2's top-level source, the runtime's per-thread generator: no
-// lock, no shared counter between cores, a few nanoseconds.
-func (a accessSampler) keep(status int, d time.Duration) bool {
-	return a.all || status >= 400 || d >= a.slow || rand.Uint64() < a.threshold
+// keep reports whether the request answered status after d is logged; shed
+// tells a request the limits refused. The draw is math/rand/v2's top-level
+// source, the runtime's per-thread generator: no lock, no shared counter between
+// cores, a few nanoseconds.
+func (a accessSampler) keep(status int, d time.Duration, shed bool) bool {
+	return a.all || status >= 400 && !shed || d >= a.slow || rand.Uint64() < a.threshold
 }
 
 // accessLine is one access log line's fields.

@@ -77,8 +77,8 @@ func BenchmarkAccessLine(b *testing.B) {
 	}
 }
 
-// TestAccessSampler: errors and slow requests are always kept, the rest at the
-// configured fraction.
+// TestAccessSampler: errors and slow requests are always kept, the rest and the
+// requests the limits refused at the configured fraction.
 func TestAccessSampler(t *testing.T) {
 	const slow = 250 * time.Millisecond
 	tests := []struct {
@@ -86,31 +86,35 @@ func TestAccessSampler(t *testing.T) {
 		fraction float64
 		status   int
 		latency  time.Duration
+		shed     bool // refused by the limits
 		want     bool
 	}{
-		{"every request at 1", 1, 200, time.Millisecond, true},
-		{"none of the rest at 0", 0, 200, time.Millisecond, false},
-		{"no bid at 0", 0, 204, time.Millisecond, false},
-		{"bad request at 0", 0, 400, time.Millisecond, true},
-		{"unknown placement at 0", 0, 404, time.Millisecond, true},
-		{"shed at 0", 0, 503, time.Microsecond, true},
-		{"panic at 0", 0, 500, time.Millisecond, true},
-		{"slow at 0", 0, 200, slow, true},
-		{"just under slow at 0", 0, 200, slow - 1, false},
-		{"just below 1 rounds to every request", math.Nextafter(1, 0), 200, time.Millisecond, true},
+		{"every request at 1", 1, 200, time.Millisecond, false, true},
+		{"none of the rest at 0", 0, 200, time.Millisecond, false, false},
+		{"no bid at 0", 0, 204, time.Millisecond, false, false},
+		{"bad request at 0", 0, 400, time.Millisecond, false, true},
+		{"unknown placement at 0", 0, 404, time.Millisecond, false, true},
+		{"Redis unavailable at 0", 0, 503, time.Microsecond, false, true},
+		{"shed at 0", 0, 503, time.Microsecond, true, false},
+		{"shed at 1", 1, 503, time.Microsecond, true, true},
+		{"shed after a slow wait at 0", 0, 503, slow, true, true},
+		{"panic at 0", 0, 500, time.Millisecond, false, true},
+		{"slow at 0", 0, 200, slow, false, true},
+		{"just under slow at 0", 0, 200, slow - 1, false, false},
+		{"just below 1 rounds to every request", math.Nextafter(1, 0), 200, time.Millisecond, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newAccessSampler(tt.fraction, slow)
 			for range 1000 { // a draw is random: the answer must hold for every one
-				if got := a.keep(tt.status, tt.latency); got != tt.want {
-					t.Fatalf("keep(%d, %s) at %v = %v; want %v", tt.status, tt.latency, tt.fraction, got, tt.want)
+				if got := a.keep(tt.status, tt.latency, tt.shed); got != tt.want {
+					t.Fatalf("keep(%d, %s, %t) at %v = %v; want %v", tt.status, tt.latency, tt.shed, tt.fraction, got, tt.want)
 				}
 			}
 		})
 	}
 	t.Run("zero slow keeps every request", func(t *testing.T) {
-		if !newAccessSampler(0, 0).keep(200, 0) {
+		if !newAccessSampler(0, 0).keep(200, 0, false) {
 			t.Error("ASAP_ACCESS_LOG_SLOW=0 dropped a request; want every request slow enough")
 		}
 	})
@@ -121,7 +125,7 @@ func TestAccessSampler(t *testing.T) {
 		const n = 100_000
 		kept := 0
 		for range n {
-			if a.keep(200, time.Millisecond) {
+			if a.keep(200, time.Millisecond, false) {
 				kept++
 			}
 		}
@@ -139,7 +143,7 @@ func BenchmarkAccessSampler(b *testing.B) {
 	a := newAccessSampler(0.01, 250*time.Millisecond)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			a.keep(200, time.Millisecond)
+			a.keep(200, time.Millisecond, false)
 		}
 	})
 }

@@ -23,13 +23,15 @@ import (
 //
 // Metrics: requests by route and status, latency by route, for every request.
 // Access log (when ASAP_ACCESS_LOG is on): one line per request that the sampler
-// keeps (every error and slow request, ASAP_ACCESS_LOG_SAMPLE of the rest) with
+// keeps (every error but sheds and every slow request, ASAP_ACCESS_LOG_SAMPLE of
+// the rest) with
 // method, route (the registered path, never the query string, which holds privacy
 // data such as uid or gdpr_consent), status, latency, bytes, request id and a
 // well-formed pkey.
 func (s *Server) observe(c echo.Context, h echo.HandlerFunc) {
 	start := time.Now()
-	if err := s.recover(c, h); err != nil {
+	err := s.recover(c, h)
+	if err != nil {
 		c.Error(err)
 	}
 	end := time.Now()
@@ -37,7 +39,7 @@ func (s *Server) observe(c echo.Context, h echo.HandlerFunc) {
 	req, res := c.Request(), c.Response()
 	route := s.routeLabel(c)
 	s.metrics.observe(route, res.Status, elapsed)
-	if !s.cfg.AccessLog || !s.sampler.keep(res.Status, elapsed) {
+	if !s.cfg.AccessLog || !s.sampler.keep(res.Status, elapsed, err == errShed) {
 		return
 	}
 	if s.accessLog != nil {
