@@ -149,13 +149,18 @@ func closedLoop(ctx context.Context, c *http.Client, conns int, d time.Duration,
 	run := &loadRun{began: time.Now()}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	// The deadline, not ctx.Err alone, says the run is over: a dial or read cut
+	// by the deadline can fail before ctx's own timer has marked it done, and
+	// each request sent meanwhile would fail at once, a run of false failures.
+	deadline, _ := ctx.Deadline()
+	over := func() bool { return ctx.Err() != nil || !time.Now().Before(deadline) }
 	var wg sync.WaitGroup
 	for w := range conns {
 		wg.Go(func() {
-			for i := w; ctx.Err() == nil; i += conns {
+			for i := w; !over(); i += conns {
 				start := time.Since(run.began)
 				e := do(ctx, c, url(i), check)
-				if ctx.Err() != nil && e.code == 0 {
+				if over() && e.code == 0 {
 					return // cut by the end of the run, not a failure
 				}
 				e.start, e.end = start, time.Since(run.began)
