@@ -348,6 +348,8 @@ func TestContainerDefinition(t *testing.T) {
 			"ASAP_REDIS_URL":        "rediss://" + str(run.one(t, tRedis, "redis").Outputs, "primaryEndpointAddress") + ":6379/0",
 			"ASAP_TRUSTED_PROXIES":  publicCidrs(run),
 			"GOMEMLIMIT":            fmt.Sprintf("%dMiB", atoi(t, run.config["asap:taskMemory"])*memoryLimitPercent/100),
+			// The task's whole vCPUs, at least one: 512 and 1024 CPU units both give 1.
+			"GOMAXPROCS": strconv.Itoa(max(1, atoi(t, run.config["asap:taskCpu"])/1024)),
 		}
 		if v := run.config["asap:upstreamVendors"]; v != "" {
 			wantEnv["ASAP_UPSTREAM_VENDORS"] = v
@@ -711,4 +713,15 @@ func atoi(t *testing.T, s string) int {
 		t.Fatalf("config value %q: %v", s, err)
 	}
 	return n
+}
+
+// TestGoMaxProcs: the task's whole vCPUs, at least one, whatever the instance has.
+func TestGoMaxProcs(t *testing.T) {
+	for cpu, want := range map[int]int{128: 1, 512: 1, 1024: 1, 1536: 1, 2048: 2, 4096: 4} {
+		c := Config{}
+		c.Tasks.Cpu = cpu
+		if got := goMaxProcs(c); got != want {
+			t.Errorf("goMaxProcs(taskCpu %d) = %d; want %d", cpu, got, want)
+		}
+	}
 }
