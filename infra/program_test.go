@@ -348,8 +348,8 @@ func TestContainerDefinition(t *testing.T) {
 			"ASAP_REDIS_URL":        "rediss://" + str(run.one(t, tRedis, "redis").Outputs, "primaryEndpointAddress") + ":6379/0",
 			"ASAP_TRUSTED_PROXIES":  publicCidrs(run),
 			"GOMEMLIMIT":            fmt.Sprintf("%dMiB", atoi(t, run.config["asap:taskMemory"])*memoryLimitPercent/100),
-			// The task's whole vCPUs, at least one: 512 and 1024 CPU units both give 1.
-			"GOMAXPROCS": strconv.Itoa(max(1, atoi(t, run.config["asap:taskCpu"])/1024)),
+			// Go's own default for the task's limit: 512 and 1024 CPU units both give 2.
+			"GOMAXPROCS": "2",
 		}
 		if v := run.config["asap:upstreamVendors"]; v != "" {
 			wantEnv["ASAP_UPSTREAM_VENDORS"] = v
@@ -715,9 +715,10 @@ func atoi(t *testing.T, s string) int {
 	return n
 }
 
-// TestGoMaxProcs: the task's whole vCPUs, at least one, whatever the instance has.
+// TestGoMaxProcs: the task's vCPUs rounded up, at least 2, whatever the
+// instance has: Go's default had it seen the task's limit.
 func TestGoMaxProcs(t *testing.T) {
-	for cpu, want := range map[int]int{128: 1, 512: 1, 1024: 1, 1536: 1, 2048: 2, 4096: 4} {
+	for cpu, want := range map[int]int{128: 2, 512: 2, 1024: 2, 1536: 2, 2048: 2, 2049: 3, 3072: 3, 4096: 4} {
 		c := Config{}
 		c.Tasks.Cpu = cpu
 		if got := goMaxProcs(c); got != want {

@@ -48,15 +48,15 @@ const (
 // demoAdServerCommand makes every auction fill (the rollout check's /v2/ad smoke must).
 var demoAdServerCommand = []string{"-addr", fmt.Sprintf(":%d", demoAdServerPort), "-fill", "1", "-latency", "10ms", "-jitter", "5ms"}
 
-// goMaxProcs is the ASAP container's GOMAXPROCS: the task's whole vCPUs
-// (taskCpu ÷ 1024), at least 1. ECS puts the task's CPU limit on the task's
-// cgroup, a parent of the container's, and Go's container-aware default reads only
-// the container's own (golang/go#81180): it would run as many threads as the
-// instance has vCPUs (4 on a c6i.xlarge) against a quota of one, spend each 100 ms
-// quota period in 25 ms and stall for the rest. In the fault suite's cgroup of
-// 0.6 CPU, GOMAXPROCS 1 served 24 % more ads than 2, at 17 % less CPU each
-// (docs/infrastructure.md).
-func goMaxProcs(c Config) int { return max(1, c.Tasks.Cpu/1024) }
+// goMaxProcs is the ASAP container's GOMAXPROCS: what Go's container-aware
+// default picks for the task's CPU limit, the limit's vCPUs rounded up and at
+// least 2 (a baseline of parallelism, golang/go#73193), had it seen the
+// limit. ECS puts the task's CPU limit on the task's cgroup, a parent of the
+// container's, and Go reads only the container's own (golang/go#81180): left to
+// itself ASAP would run as many threads as the instance has vCPUs (4 on a
+// c6i.xlarge) against a quota of one, spend each 100 ms quota period in 25 ms at
+// full load and stall for the rest (docs/infrastructure.md).
+func goMaxProcs(c Config) int { return max(2, (c.Tasks.Cpu+1023)/1024) }
 
 // goMemLimitMiB is the ASAP container's GOMEMLIMIT.
 func goMemLimitMiB(c Config) int { return c.Tasks.Memory * memoryLimitPercent / 100 }

@@ -88,11 +88,11 @@ func TestOverloadCurve(t *testing.T) {
 	t.Logf("placement: %s", place.note)
 	up := startAdserver(t, "-fill", "1", "-latency", "1ms", "-jitter", "0")
 	rdb := startRedis(t)
-	srv := startASAPOn(t, place.asap, map[string]string{
+	srv := startASAPOn(t, place.asap, place.env(map[string]string{
 		"ASAP_REDIS_URL":  rdb.URL(),
 		"ASAP_UPSTREAMS":  "primary=" + up.auction,
 		"ASAP_ACCESS_LOG": "false", // it would measure the disk, not ASAP
-	})
+	}))
 	// The clients of a real ASAP are on other machines: the load generator, which
 	// shares this one, yields the CPU to ASAP, Redis and the upstream (started
 	// above, at the usual priority).
@@ -271,14 +271,14 @@ func TestOverloadCurve(t *testing.T) {
 // answers, and 32 connections in a closed loop are refused for d.
 func measureRefusal(t *testing.T, place curvePlacement, rdb *redisServer, d time.Duration, accessLog bool) float64 {
 	hole := startBlackhole(t)
-	srv := startASAPOn(t, place.asap, map[string]string{
+	srv := startASAPOn(t, place.asap, place.env(map[string]string{
 		"ASAP_REDIS_URL":     rdb.URL(),
 		"ASAP_UPSTREAMS":     "primary=" + hole.URL(),
 		"ASAP_ACCESS_LOG":    strconv.FormatBool(accessLog),
 		"ASAP_MAX_IN_FLIGHT": "1",
 		"ASAP_MAX_QUEUED":    "0",
 		"ASAP_DRAIN_PERIOD":  "0s",
-	})
+	}))
 	defer func() {
 		srv.signal(syscall.SIGTERM)
 		srv.wait(30 * time.Second)
@@ -312,8 +312,17 @@ func measureRefusal(t *testing.T, place curvePlacement, rdb *redisServer, d time
 
 // curvePlacement is where the processes of the overload curve run.
 type curvePlacement struct {
-	asap []string // the command prefix that starts ASAP (startProc); nil: as any process
-	note string   // for the log and the table
+	asap  []string // the command prefix that starts ASAP (startProc); nil: as any process
+	procs int      // ASAP's GOMAXPROCS, as the task definition sets it for the limit; 0: Go's default
+	note  string   // for the log and the table
+}
+
+// env returns ASAP's environment on p: vars, and GOMAXPROCS when p sets it.
+func (p curvePlacement) env(vars map[string]string) map[string]string {
+	if p.procs > 0 {
+		vars["GOMAXPROCS"] = strconv.Itoa(p.procs)
+	}
+	return vars
 }
 
 // asapCPUShare is ASAP's CPU limit in the overload curve, as a share of the
@@ -369,8 +378,11 @@ func placeCurve(t *testing.T) curvePlacement {
 			t.Logf("cgroup %s left behind", g.dir)
 		})
 		enter := fmt.Sprintf(`echo $$ > %s && exec "$@"`, filepath.Join(g.dir, g.procs))
-		return curvePlacement{asap: []string{"sh", "-c", enter, "sh"},
-			note: fmt.Sprintf("ASAP limited to %.1f CPU by a CFS quota (%s), as an ECS task's CPU limit; Redis and the upstream at the usual priority and the load generator at nice 10 on the rest", float64(quota)/period, g.dir)}
+		// GOMAXPROCS as the task definition sets it (infra goMaxProcs), Go's own
+		// default for the limit: its CPUs rounded up, at least 2.
+		procs := max(2, (quota+period-1)/period)
+		return curvePlacement{asap: []string{"sh", "-c", enter, "sh"}, procs: procs,
+			note: fmt.Sprintf("ASAP limited to %.1f CPU by a CFS quota (%s), as an ECS task's CPU limit, with GOMAXPROCS %d as the task definition sets it; Redis and the upstream at the usual priority and the load generator at nice 10 on the rest", float64(quota)/period, g.dir, procs)}
 	}
 	return curvePlacement{note: fmt.Sprintf("ASAP not limited (no cgroup: %s): it shares the CPUs with Redis, the upstream and the load generator (at nice 10)", strings.Join(tried, "; "))}
 }
