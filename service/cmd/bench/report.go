@@ -186,10 +186,10 @@ type targetResult struct{ what, measured, result string }
 
 // consentTarget checks the cost of privacy enforcement: production's /v2/ad (the
 // ASAP row) under GDPR with a 1,000-vendor consent string against the same
-// request without GDPR, paired round by round. The two rows run one after the other in each round, so each
-// round's ratio sees the machine as it was then; the verdict is the median of
-// those ratios, which drift between rounds (a busier minute) does not move as
-// it moves the ratio of the two medians.
+// request without GDPR, paired round by round. The two rows run one after the
+// other in each round, so each round's ratio sees the machine as it was then;
+// the verdict is the median of those ratios, which drift between rounds (a
+// busier minute) does not move as it moves the ratio of the two medians.
 func (r *report) consentTarget() targetResult {
 	what := "/v2/ad with a GDPR consent string: throughput within 5% of without (same run, paired by round)"
 	c, ok1 := r.summary("/v2/ad", nameASAPConsent)

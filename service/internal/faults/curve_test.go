@@ -111,7 +111,6 @@ func TestOverloadCurve(t *testing.T) {
 	// change little.
 	curves := []curve{{route: "/v2/ad"}, {route: "/v2/ad", backoff: true}, {route: "/v2"}}
 	capacity := map[string]curve{} // by route: capacity and the CPU of a good answer
-	cpu := func() float64 { return srv.metric(t, "process_cpu_seconds_total") }
 	for ci := range curves {
 		c := &curves[ci]
 		url := func(int) string { return srv.base + c.route + "?pkey=demo-feed" }
@@ -131,9 +130,9 @@ func TestOverloadCurve(t *testing.T) {
 			// maximum, so that nothing is refused.
 			client := newLoadClient(32)
 			closedLoop(ctx, client, 32, warm, url, check)
-			cpu0 := cpu()
+			cpu0 := srv.cpuSeconds(t)
 			run := closedLoop(ctx, client, 32, d, url, check)
-			used := cpu() - cpu0
+			used := srv.cpuSeconds(t) - cpu0
 			client.CloseIdleConnections()
 			n := len(run.where(func(e event) bool { return e.code == http.StatusOK && e.problem == "" }))
 			c.capacity, c.good = rate(n, d), used/float64(max(n, 1))
@@ -169,11 +168,11 @@ func TestOverloadCurve(t *testing.T) {
 				v = [3]float64{srv.metric(t, "asap_http_in_flight_limit", `route="`+c.route+`"`),
 					srv.metric(t, "asap_http_in_flight"), srv.metric(t, "asap_http_queued")}
 			}()
-			cpu0, began := cpu(), time.Now()
+			cpu0, began := srv.cpuSeconds(t), time.Now()
 			run := pacedConns(level, conns, rps, d, c.backoff, url, check)
 			cancel()
 			p := curvePoint{level: m, late: run.late, waited: run.waited, limit: <-mid,
-				cpu:      (cpu() - cpu0) / time.Since(began).Seconds(),
+				cpu:      (srv.cpuSeconds(t) - cpu0) / time.Since(began).Seconds(),
 				breakers: srv.metric(t, "asap_upstream_errors_total", `reason="breaker_open"`) - open0}
 			// What was answered within the level's measured time: a load generator
 			// that fell behind its schedule sends on after d, and that is not counted.
@@ -295,9 +294,9 @@ func measureRefusal(t *testing.T, place curvePlacement, rdb *redisServer, d time
 	}()
 	client := newLoadClient(32)
 	defer client.CloseIdleConnections()
-	cpu0 := srv.metric(t, "process_cpu_seconds_total")
+	cpu0 := srv.cpuSeconds(t)
 	run := closedLoop(context.Background(), client, 32, d, url, wantStatus(http.StatusServiceUnavailable))
-	used := srv.metric(t, "process_cpu_seconds_total") - cpu0
+	used := srv.cpuSeconds(t) - cpu0
 	cancel()
 	<-held
 	refused := len(run.where(func(e event) bool { return e.code == http.StatusServiceUnavailable && e.problem == "" }))

@@ -337,6 +337,9 @@ lines:
 // goroutines is the server's go_goroutines gauge.
 func (a *asap) goroutines(t testing.TB) int { return int(a.metric(t, "go_goroutines")) }
 
+// cpuSeconds is the CPU time ASAP's process has used so far (user and system).
+func (a *asap) cpuSeconds(t testing.TB) float64 { return a.metric(t, "process_cpu_seconds_total") }
+
 // fds counts the server's open file descriptors (sockets included).
 func (a *asap) fds(t testing.TB) int {
 	t.Helper()

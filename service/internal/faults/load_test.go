@@ -257,8 +257,9 @@ func wantStatus(codes ...int) checkFunc {
 }
 
 // newLoadClient is a client of the load generator of the overload scenarios, with
-// up to conns keep-alive connections, through ASAP's own upstream transport (h1.Transport: each
-// exchange on the caller's goroutine, a plain answer read by its fast path). At
+// up to conns keep-alive connections, through ASAP's own upstream transport
+// (h1.Transport: each exchange on the caller's goroutine, a plain answer read by
+// its fast path). At
 // tens of thousands of requests a second net/http's Transport (two goroutines per
 // connection) takes the CPU the server under test needs on this machine, and the
 // load asked for is not sent; wrk is written in C for the same reason. The
@@ -280,8 +281,8 @@ func newLoadClient(conns int) *http.Client {
 // that time and a random share of it more have passed, as docs/api.md asks of
 // SDKs, and counts them in waited: the user asked for no ad meanwhile. (Without
 // the random share, the clients refused together come back together, a second
-// later, and are refused together again.) Without it, a worker asks again at its next
-// turn, whatever the answer said.
+// later, and are refused together again.) Without it, a worker asks again at
+// its next turn, whatever the answer said.
 func pacedConns(ctx context.Context, conns int, rate float64, d time.Duration, backoff bool, url func(i int) string, check checkFunc) *loadRun {
 	run := &loadRun{began: time.Now()}
 	interval := time.Duration(float64(conns) / rate * float64(time.Second))

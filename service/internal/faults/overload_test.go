@@ -89,7 +89,7 @@ func TestOverload(t *testing.T) {
 	_, peak0 := srv.memory(t)
 
 	// Ten times capacity, arriving whatever the answers, over conns connections.
-	cpu0 := srv.metric(t, "process_cpu_seconds_total")
+	cpu0 := srv.cpuSeconds(t)
 	all0, fast0 := served()
 	opened := make(chan int, 1)
 	go func() {
@@ -104,7 +104,7 @@ func TestOverload(t *testing.T) {
 		limitMid <- srv.metric(t, "asap_http_in_flight_limit", `route="/v2/ad"`)
 	}()
 	flood := pacedConns(ctx, conns, 10*capacity, d, false, url, ok)
-	cpu1 := srv.metric(t, "process_cpu_seconds_total")
+	cpu1 := srv.cpuSeconds(t)
 	all1, fast1 := served()
 	fastShare := (fast1 - fast0) / max(all1-all0, 1)
 	open := <-opened

@@ -86,10 +86,10 @@ type Option func(*Limiter)
 // WithCeiling bounds the latency the limit aims at, minRTT × (1 + Buffer), by
 // ceiling: a latency well inside the one past which the requests admitted are
 // no longer worth serving (GET /v2/ad's: half the default tmax, at which the
-// auction ends with what has arrived). The baseline alone cannot bound it: under a flood it is measured at
-// the floor while the refused requests take the CPU as well, and a baseline
-// inflated there let the limit grow back to its maximum with every admitted
-// request taking longer than tmax.
+// auction ends with what has arrived). The baseline alone cannot bound it: under
+// a flood it is measured at the floor while the refused requests take the CPU as
+// well, and a baseline inflated there let the limit grow back to its maximum
+// with every admitted request taking longer than tmax.
 func WithCeiling(ceiling time.Duration) Option { return func(l *Limiter) { l.ceiling = ceiling } }
 
 // Why Acquire refused a request (besides its context's end).
@@ -193,12 +193,11 @@ func (l *Limiter) Acquire(ctx context.Context) (Ticket, error) {
 		l.mu.Unlock()
 		return Ticket{}, ErrQueueStanding
 	}
-	timeout := l.timeout
 	w := &waiter{ready: make(chan struct{})}
 	e := l.waiters.PushBack(w)
 	l.mu.Unlock()
 
-	timer := time.NewTimer(timeout)
+	timer := time.NewTimer(l.timeout)
 	defer timer.Stop()
 	err := ErrQueueTimeout
 	select {

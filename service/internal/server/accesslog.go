@@ -15,9 +15,9 @@ import (
 // long, and of the rest a fraction, drawn at random. The requests the limits
 // refuse are of the rest: they come by the thousand a second exactly when the
 // CPU is shortest, each line would cost a write, and asap_http_shed_total counts
-// every one. At fleet scale
-// a line per request is a bill (on the order of 100 GB of logs a day); the
-// request metrics count every request, so totals come from them, not from lines.
+// every one. At fleet scale a line per request is a bill (on the order of 100 GB
+// of logs a day); the request metrics count every request, so totals come from
+// them, not from lines.
 type accessSampler struct {
 	all       bool          // every request is logged: fraction 1
 	threshold uint64        // else a request is kept when a random uint64 is below it

@@ -24,10 +24,9 @@ import (
 // Metrics: requests by route and status, latency by route, for every request.
 // Access log (when ASAP_ACCESS_LOG is on): one line per request that the sampler
 // keeps (every error but sheds and every slow request, ASAP_ACCESS_LOG_SAMPLE of
-// the rest) with
-// method, route (the registered path, never the query string, which holds privacy
-// data such as uid or gdpr_consent), status, latency, bytes, request id and a
-// well-formed pkey.
+// the rest) with method, route (the registered path, never the query string,
+// which holds privacy data such as uid or gdpr_consent), status, latency, bytes,
+// request id and a well-formed pkey.
 func (s *Server) observe(c echo.Context, h echo.HandlerFunc) {
 	start := time.Now()
 	err := s.recover(c, h)

@@ -184,8 +184,9 @@ func (c *Client) Breaker() gobreaker.State { return c.breaker.State() }
 
 // Do posts the encoded BidRequest body and appends the answer's body to dst. It
 // has sent body when it returns and keeps no reference to it: the caller may
-// reuse it (the transport writes the bytes as they are, h1.Bytes). It returns 200 with the BidResponse in dst, or 204 for no bid; any other outcome is
-// an error wrapping ErrOpen, ErrTimeout, ErrStatus, ErrTooLarge or ErrTransport.
+// reuse it (the transport writes the bytes as they are, h1.Bytes). It returns
+// 200 with the BidResponse in dst, or 204 for no bid; any other outcome is an
+// error wrapping ErrOpen, ErrTimeout, ErrStatus, ErrTooLarge or ErrTransport.
 // The deadline of ctx bounds the whole exchange: pass one of tmax.
 //
 // The breaker counts only the upstream's own failures: 5xx answers, transport
@@ -316,15 +317,13 @@ func (c *Client) transportError(ctx context.Context, start time.Time, err error)
 // to look at, as there is after a written request, so the scheduler is asked.
 func blame(err error, expired bool, start, deadline time.Time, lag func() time.Duration) bool {
 	var xe *h1.ExchangeError
-	if !errors.As(err, &xe) {
-		// No connection: the dial timed out, or the deadline passed first.
-		return !expired && lag() <= StarvedLag
-	}
 	switch {
+	case !errors.As(err, &xe) || !xe.Pending && xe.Wrote.IsZero():
+		// Not written (no connection, or the write unfinished): the upstream's
+		// only for a timeout of the transport's own while ASAP had CPU to spare.
+		return !expired && lag() <= StarvedLag
 	case xe.Pending:
 		return false
-	case xe.Wrote.IsZero():
-		return !expired && lag() <= StarvedLag
 	case !deadline.IsZero() && deadline.Sub(xe.Wrote) < deadline.Sub(start)/2:
 		return false
 	}
