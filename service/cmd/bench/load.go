@@ -101,6 +101,18 @@ func closedLoop(ctx context.Context, t target, conns int, d time.Duration) throu
 	return r
 }
 
+// abba is the order of interleave's slices of n targets: 0 … n−1, then back.
+func abba(n int) []int {
+	order := make([]int, 0, 2*n)
+	for i := range n {
+		order = append(order, i)
+	}
+	for i := range n {
+		order = append(order, n-1-i)
+	}
+	return order
+}
+
 // oneConn sends req over one connection until ctx is done, counting 2xx answers in
 // ok. It returns the error that ended the connection, or nil when ctx ended it.
 func oneConn(ctx context.Context, addr string, req []byte, ok *atomic.Int64) error {

@@ -16,15 +16,18 @@ type report struct {
 	opts       options
 	contenders []contender
 	results    map[string][]sample // by route + " " + name
-	notes      []string
-	logLines   int64            // ASAP's log lines during the rounds
-	lookups    map[string]int64 // ASAP's placement cache lookups during the rounds, by result label
-	notices    map[string]int64 // ASAP's win and loss notices during the rounds, by outcome label
-	exchanges  int64            // the exchanges that carried them
-	machine    machine
-	commit     string
-	started    time.Time
-	placement  string // how the processes were placed on the CPUs (pinning's note)
+	// interleaved is each round's throughput of the consent pairs' rows
+	// (/v2/ad's ASAP and consent rows), by name, measured in alternating slices.
+	interleaved map[string][]sample
+	notes       []string
+	logLines    int64            // ASAP's log lines during the rounds
+	lookups     map[string]int64 // ASAP's placement cache lookups during the rounds, by result label
+	notices     map[string]int64 // ASAP's win and loss notices during the rounds, by outcome label
+	exchanges   int64            // the exchanges that carried them
+	machine     machine
+	commit      string
+	started     time.Time
+	placement   string // how the processes were placed on the CPUs (pinning's note)
 }
 
 // summary is the medians of one contender's rounds.
@@ -184,34 +187,46 @@ func (r *report) ratios(c contender) string {
 // targetResult is one line of the targets table.
 type targetResult struct{ what, measured, result string }
 
-// consentTarget checks the cost of privacy enforcement: production's /v2/ad (the
-// ASAP row) under GDPR with a 1,000-vendor consent string against the same
-// request without GDPR, paired round by round. The two rows run one after the
-// other in each round, so each round's ratio sees the machine as it was then;
-// the verdict is the median of those ratios, which drift between rounds (a
-// busier minute) does not move as it moves the ratio of the two medians.
-func (r *report) consentTarget() targetResult {
-	what := "/v2/ad with a GDPR consent string: throughput within 5% of without (same run, paired by round)"
-	c, ok1 := r.summary("/v2/ad", nameASAPConsent)
-	b, ok2 := r.summary("/v2/ad", nameASAP)
-	if !ok1 || !ok2 || b.rps == 0 || b.cpu == 0 {
-		return targetResult{what, "not measured", "—"}
+// consentTargets check the cost of privacy enforcement: production's /v2/ad
+// (the ASAP row) under GDPR with a consent string against the same request
+// without GDPR. In each round the rows are measured again, interleaved in slices
+// (A B C C B A), so that each round's ratio sees the machine as it was then; the
+// verdict is the median of those ratios, which drift between rounds (a busier
+// minute) does not move as it moves the ratio of the two medians. The string as
+// CMPs send it is judged; the 2.6 kB range-encoded one is reported beside it.
+func (r *report) consentTargets() []targetResult {
+	typical := r.consentPair(nameASAPConsent, "/v2/ad with a GDPR consent string as CMPs send it (1 kB): throughput within 5% of without (same run, interleaved, paired by round)")
+	ranges := r.consentPair(nameASAPConsentRanges, "/v2/ad with a 2.6 kB range-encoded consent string (2.4× the longest the IAB's library made): throughput against without, reported")
+	if ranges.result != "—" {
+		ranges.result = "reported"
 	}
-	cs, bs := r.results["/v2/ad "+nameASAPConsent], r.results["/v2/ad "+nameASAP]
-	var ratios []float64
+	return []targetResult{typical, ranges}
+}
+
+// consentPair measures row against the ASAP row, round by round from their
+// interleaved slices: met when the median of the rounds' throughput ratios is at
+// least 0.95. ASAP's CPU per request is from the same slices.
+func (r *report) consentPair(row, what string) targetResult {
+	cs, bs := r.interleaved[row], r.interleaved[nameASAP]
+	var ratios, cpus []float64
 	var each []string
 	for i := range min(len(cs), len(bs)) {
 		if base := bs[i].tput.rps(); base > 0 {
 			ratios = append(ratios, cs[i].tput.rps()/base)
 			each = append(each, fmt.Sprintf("%.2f", cs[i].tput.rps()/base))
 		}
+		if base := bs[i].cpuPerRequest(); base > 0 {
+			cpus = append(cpus, float64(cs[i].cpuPerRequest())/float64(base))
+		}
 	}
 	if len(ratios) == 0 {
 		return targetResult{what, "not measured", "—"}
 	}
 	got := median(ratios)
-	measured := fmt.Sprintf("%.3f×, the median of the rounds' ratios (%s); medians %.0f vs %.0f req/s; CPU %s vs %s, %+.1f%%",
-		got, strings.Join(each, ", "), c.rps, b.rps, fmtCPU(c.cpu, 0), fmtCPU(b.cpu, 0), (float64(c.cpu)/float64(b.cpu)-1)*100)
+	measured := fmt.Sprintf("%.3f×, the median of the rounds' ratios (%s)", got, strings.Join(each, ", "))
+	if len(cpus) > 0 {
+		measured += fmt.Sprintf("; ASAP's CPU per request %+.1f%% (the median of the rounds')", (median(cpus)-1)*100)
+	}
 	return targetResult{what, measured, verdict(got >= 0.95, fmt.Sprintf("%.1f%% slower", (1-got)*100))}
 }
 
@@ -261,7 +276,7 @@ func (r *report) targets() []targetResult {
 		out = append(out, targetResult{stable, why, "—"})
 	}
 
-	out = append(out, r.consentTarget())
+	out = append(out, r.consentTargets()...)
 	out = append(out, r.auctionTargets()...)
 
 	// Requests that reach Redis are cache misses; the commands Redis counted are the

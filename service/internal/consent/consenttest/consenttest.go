@@ -48,6 +48,29 @@ func Large() TCF {
 		Restrictions: []Restriction{{Purpose: 2, Type: 1, Vendors: []int{10, 20, 30, 755}}}}
 }
 
+// Typical is a TC string as a CMP sends one: 1,000 vendors with consent spread
+// over ids up to 3,000 (755 among them), vendors with legitimate interest, and
+// Large's purposes, special feature and restriction, written as the IAB's
+// reference encoder (@iabtechlabtcf/core, VendorVectorEncoder) writes each vendor
+// section: in the shorter of its two encodings, here bit fields (ranges of these
+// ids would take several times the bits). Encoded, it is 1,057 bytes, about the
+// longest of the strings the IAB's library made (service/internal/consent/testdata,
+// up to 1,090). Large's vendors, so written, would take 524.
+func Typical() TCF {
+	var consents, lis []int
+	for id := 1; id <= 3000; id++ {
+		if id%3 == 2 {
+			consents = append(consents, id)
+		}
+		if id%11 == 0 {
+			lis = append(lis, id)
+		}
+	}
+	t := Large()
+	t.VendorConsents, t.VendorLI, t.Ranges = consents, lis, false
+	return t
+}
+
 // Restriction is a publisher restriction: for Purpose, Type (0 not allowed, 1
 // require consent, 2 require legitimate interest) applies to Vendors.
 type Restriction struct {
