@@ -58,9 +58,10 @@ type Config struct {
 	// AccessLog writes one line per request with route, status and latency.
 	AccessLog bool `envconfig:"ACCESS_LOG" default:"true"`
 	// AccessLogSample is the fraction, from 0 to 1, of the other requests that the
-	// access log shows: errors (4xx and 5xx, but the sheds, sampled like the rest)
-	// and requests slower than AccessLogSlow are always logged. 1 logs every request; 0 only those
-	// always logged. The request metrics count every request either way.
+	// access log shows: errors (4xx and 5xx, but the sheds, sampled like the
+	// rest) and requests slower than AccessLogSlow are always logged. 1 logs every
+	// request; 0 only those always logged. The request metrics count every
+	// request either way.
 	AccessLogSample float64 `envconfig:"ACCESS_LOG_SAMPLE" default:"1"`
 	// AccessLogSlow is the latency from which a request is always logged. 0 makes
 	// every request slow, so every one is logged.

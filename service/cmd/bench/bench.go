@@ -89,21 +89,27 @@ func interleave(ctx context.Context, cs []contender, conns int, d time.Duration,
 			if ctx.Err() != nil {
 				return out
 			}
-			c := cs[i]
-			cpu0, upCPU0 := harness.CPU(c.pid), harness.CPU(c.upPID)
-			tp := closedLoop(ctx, c.target, conns, d)
+			m := throughputRun(ctx, cs[i], conns, d)
 			s := &out[i]
-			s.cpu += harness.CPU(c.pid) - cpu0
-			s.upCPU += harness.CPU(c.upPID) - upCPU0
-			s.tput.ok += tp.ok
-			s.tput.failed += tp.failed
-			s.tput.elapsed += tp.elapsed
+			s.cpu += m.cpu
+			s.upCPU += m.upCPU
+			s.tput.ok += m.tput.ok
+			s.tput.failed += m.tput.failed
+			s.tput.elapsed += m.tput.elapsed
 			if s.tput.firstError == "" {
-				s.tput.firstError = tp.firstError
+				s.tput.firstError = m.tput.firstError
 			}
 		}
 	}
 	return out
+}
+
+// throughputRun is c's closed-loop throughput over conns connections for d, and
+// the CPU its process and its upstream used meanwhile.
+func throughputRun(ctx context.Context, c contender, conns int, d time.Duration) sample {
+	cpu0, upCPU0 := harness.CPU(c.pid), harness.CPU(c.upPID)
+	tp := closedLoop(ctx, c.target, conns, d)
+	return sample{tput: tp, cpu: harness.CPU(c.pid) - cpu0, upCPU: harness.CPU(c.upPID) - upCPU0}
 }
 
 // The consent pairs' interleaved measurement: in each round, A B C C B A
@@ -276,7 +282,8 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	if o.only == "" || o.only == "/v2/ad" {
 		for _, c := range []contender{
 			{route: "/v2/ad", name: nameASAP, target: asapAdNURL, asap: true, pid: asap.cmd.Process.Pid, upPID: upNURL.cmd.Process.Pid},
-			// Right after the ASAP row, so that each round's pair sees the machine alike.
+			// Right after the ASAP row; the target's ratios come from the rounds'
+			// interleaved slices of the three (interleave).
 			{route: "/v2/ad", name: nameASAPConsent, target: asapAdConsent, asap: true, pid: asap.cmd.Process.Pid, upPID: upNURL.cmd.Process.Pid},
 			{route: "/v2/ad", name: nameASAPConsentRanges, target: asapAdConsentRanges, asap: true, pid: asap.cmd.Process.Pid, upPID: upNURL.cmd.Process.Pid},
 			{route: "/v2/ad", name: nameASAPNoNURL, target: asapAd, asap: true, pid: asap.cmd.Process.Pid, upPID: up.cmd.Process.Pid},
@@ -373,9 +380,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 				profiled = make(chan error, 1)
 				go func() { profiled <- s.profile(ctx, addrs.admin, o.profile, profileName(c), o.duration) }()
 			}
-			cpu0, upCPU0 := harness.CPU(c.pid), harness.CPU(c.upPID)
-			tp := closedLoop(ctx, c.target, o.conns, o.duration)
-			cpu, upCPU := harness.CPU(c.pid)-cpu0, harness.CPU(c.upPID)-upCPU0
+			smp := throughputRun(ctx, c, o.conns, o.duration)
 			if profiled != nil {
 				if err := <-profiled; err != nil {
 					fmt.Fprintln(stdout, "profile:", err)
@@ -386,7 +391,8 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 			if err != nil {
 				return err
 			}
-			smp := sample{tput: tp, lat: lat, runs: runs, redis: diffStats(before, after), cpu: cpu, upCPU: upCPU}
+			smp.lat, smp.runs, smp.redis = lat, runs, diffStats(before, after)
+			tp := smp.tput
 			key := c.route + " " + c.name
 			results[key] = append(results[key], smp)
 			fmt.Fprintf(stdout, "round %d/%d  %-7s %-22s %9.0f req/s (%d failed, %s)  p50 %-9s p99 %-9s p99.9 %-9s @%d/s (%d/%d ok)%s\n",
