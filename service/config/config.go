@@ -153,6 +153,7 @@ type Limits struct {
 	// adaptive limit (docs/operations.md, In-flight limits) stays within it.
 	MaxInFlight int `envconfig:"MAX_IN_FLIGHT" default:"512"`
 	// MaxQueued is the number of requests waiting for a slot; 0 means none wait.
+	// The limiter holds no more than its limit serves within QueueTimeout.
 	MaxQueued int `envconfig:"MAX_QUEUED" default:"1024"`
 	// QueueTimeout is the longest a request waits for a slot.
 	QueueTimeout time.Duration `envconfig:"QUEUE_TIMEOUT" default:"50ms"`

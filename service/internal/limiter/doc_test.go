@@ -23,13 +23,14 @@ func TestOperationsDocMatchesLimiter(t *testing.T) {
 	}
 	doc := strings.Join(strings.Fields(string(data)), " ")
 	for _, want := range []string{
-		fmt.Sprintf("gradient = clamp(min(minRTT × %g, ceiling) ÷ (median latency of the last %s), 0.5, 2)", 1+limiter.Buffer, spaced(limiter.Window)),
+		fmt.Sprintf("gradient = clamp(min(max(minRTT × %g, tolerance), ceiling) ÷ (median latency of the last %s), 0.5, 2)", 1+limiter.Buffer, spaced(limiter.Window)),
 		"limit = clamp(limit × gradient + √(limit × gradient), floor, ASAP_MAX_IN_FLIGHT)",
 		fmt.Sprintf("floor = max(ASAP_MAX_IN_FLIGHT ÷ %d, %d)", limiter.FloorShare, limiter.Floor),
-		fmt.Sprintf("median latency of %d requests admitted with the limit pinned to its floor: whenever the limit falls to the floor, and when a request is refused while the last such measurement is older than %s.",
+		fmt.Sprintf("median latency of %d requests admitted with the limit pinned to its floor: whenever latency brings the limit down to the floor, and when a request is refused while the last such measurement is older than %s.",
 			limiter.MinRTTSamples, spaced(limiter.MinRTTInterval)),
 		fmt.Sprintf("take no longer than `minRTT` plus %g %%", 100*limiter.Buffer),
-		fmt.Sprintf("once requests have found every slot taken for %s, a request that finds no free slot is refused at once", spaced(limiter.CoDelInterval)),
+		fmt.Sprintf("in a window whose requests in flight never passed %g %% of the limit, the limit does not grow", 100*limiter.UsedShare),
+		fmt.Sprintf("it grows no further than the window's throughput fills at the target (requests completed a second × min(max(minRTT × %g, tolerance), ceiling), plus its square root)", 1+limiter.Buffer),
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("%s does not say %q (the limiter's constants)", operationsDoc, want)

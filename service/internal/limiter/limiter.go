@@ -13,7 +13,16 @@
 // While the requests admitted take no longer than minRTT plus the buffer, the
 // limit grows up to the configured maximum; once they queue for a CPU (or anything
 // else) inside the server and their latency grows with their number, it falls
-// until latency is back near minRTT.
+// until latency is back near minRTT. A server may bound the latency aimed at from
+// below (WithTolerance: noise a CPU quota or shared CPUs add is not queueing) and
+// from above (WithCeiling). The limit grows only while it is used: in a window
+// whose requests in flight never reached half of it, it does not grow, as in
+// Netflix's Gradient2, and it falls toward twice what was used, as TCP restarts
+// a congestion window left unused (RFC 7661, RFC 5681 §4.1). Nor does it grow past
+// what the window's throughput fills at the latency aimed at (Little's law).
+//
+// The queue holds no more requests than the limit serves within the queue
+// timeout at the latency measured; past them a request is refused at once.
 //
 // minRTT starts as the first window's median and follows any lower window median.
 // It is measured by pinning the limit to its floor until MinRTTSamples requests
@@ -67,17 +76,15 @@ const (
 	MinRTTInterval = 30 * time.Second
 	// maxWindowSamples bounds the samples a window keeps (the first ones).
 	maxWindowSamples = 256
-	// CoDelInterval ends the queue's use under sustained overload, as Facebook's
-	// adaptive queue shortens its wait (Maurer, "Fail at Scale", ACM Queue 2015,
-	// after CoDel): once requests have found every slot taken for CoDelInterval
-	// (never CoDelInterval apart), a request that finds no free slot is refused
-	// at once (ErrQueueStanding) instead of queueing, until CoDelInterval passes
-	// in which every request found one. A queue under sustained overload absorbs
-	// no burst: it only delays the requests it will refuse, takes the time they
-	// wait from the tmax of those it admits, and costs each refusal a timer and
-	// two wake-ups, about twice the CPU of refusing at once, at the moment ASAP
-	// has the least.
-	CoDelInterval = 100 * time.Millisecond
+	// UsedShare is the share of the limit the requests in flight must pass
+	// during a window for the limit to grow at its end: a limit that was not
+	// used says nothing of the latency at it. In a window where they did not,
+	// the limit falls toward the most requests in flight ÷ UsedShare (by half
+	// at most), not under the floor. Without the rule a lull (clients
+	// waiting out a Retry-After, say) let the limit climb back to its maximum in
+	// a few windows, and the clients' return was admitted all at once, slowed
+	// together past tmax, and was refused together again.
+	UsedShare = 0.5
 )
 
 // Option configures a Limiter.
@@ -92,34 +99,43 @@ type Option func(*Limiter)
 // with every admitted request taking longer than tmax.
 func WithCeiling(ceiling time.Duration) Option { return func(l *Limiter) { l.ceiling = ceiling } }
 
+// WithTolerance bounds the latency the limit aims at, minRTT × (1 + Buffer), from
+// below by tolerance (at most the ceiling): latency a server may reach without
+// its limit falling. A CPU quota stops a server for the rest of its period once
+// it has used its share, and other processes take shared CPUs in turn: requests
+// whose latency is a few milliseconds alone wait that long at any concurrency,
+// and a limit aiming at twice a few milliseconds reads it as queueing, falls and
+// refuses requests that would have been served well in time. For GET /v2/ad a
+// fifth of the default tmax leaves the requests admitted most of their budget.
+func WithTolerance(tolerance time.Duration) Option {
+	return func(l *Limiter) { l.tolerance = tolerance }
+}
+
 // Why Acquire refused a request (besides its context's end).
 var (
 	// ErrQueueFull: the limit was reached and the queue was full; refused at once.
 	ErrQueueFull = errors.New("limiter: in-flight limit reached and queue full")
 	// ErrQueueTimeout: the request waited in the queue for the queue timeout.
 	ErrQueueTimeout = errors.New("limiter: no turn within the queue timeout")
-	// ErrQueueStanding: the limit was reached, as it had been for every request
-	// of the last CoDelInterval or more; refused at once.
-	ErrQueueStanding = errors.New("limiter: in-flight limit reached and the queue standing")
 )
 
 // Limiter admits requests up to its adaptive limit, at most the maxInFlight it
 // was made with; up to maxQueued more wait for a turn, first come first served,
-// each at most the queue timeout, but for sustained overload (CoDelInterval). It
-// is safe for concurrent use.
+// each at most the queue timeout. It is safe for concurrent use.
 type Limiter struct {
 	max       int
 	maxQueued int
 	timeout   time.Duration
 	ceiling   time.Duration // 0: none (WithCeiling)
+	tolerance time.Duration // 0: none (WithTolerance)
 
 	mu       sync.Mutex
 	inFlight int
 	limit    float64
-	waiters  list.List // of *waiter, the longest waiting first
-	// busy is when the current overload began: requests have found every slot
-	// taken since, never CoDelInterval apart; full is when one last did.
-	busy, full time.Time
+	waiters  list.List     // of *waiter, the longest waiting first
+	peak     int           // the most requests in flight since the window began
+	done     int           // requests completed since the window began
+	rtt      time.Duration // the last window's median latency (or minRTT measured since); 0: none yet
 
 	// The gradient: the samples of the current window, the latency baseline, and
 	// the state of its measurement (epoch tells the requests admitted during it).
@@ -167,10 +183,9 @@ func New(maxInFlight, maxQueued int, queueTimeout time.Duration, opts ...Option)
 func (l *Limiter) floor() float64 { return float64(min(max(Floor, l.max/FloorShare), l.max)) }
 
 // Acquire admits a request, waiting in the queue when the limit is reached. It
-// refuses it, admitting nothing, with ErrQueueFull when the queue is full or
-// ErrQueueStanding under sustained overload (CoDelInterval; both at once),
-// ErrQueueTimeout when the wait exceeds the queue timeout, or ctx's error when
-// ctx ends first. Every admitted request must be given back with Release.
+// refuses it, admitting nothing, with ErrQueueFull (at once) when the queue is
+// full, ErrQueueTimeout when the wait exceeds the queue timeout, or ctx's error
+// when ctx ends first. Every admitted request must be given back with Release.
 func (l *Limiter) Acquire(ctx context.Context) (Ticket, error) {
 	l.mu.Lock()
 	if l.waiters.Len() == 0 && l.inFlight < int(l.limit) {
@@ -178,20 +193,10 @@ func (l *Limiter) Acquire(ctx context.Context) (Ticket, error) {
 		l.mu.Unlock()
 		return t, nil
 	}
-	now := time.Now()
-	if l.full.IsZero() || now.Sub(l.full) >= CoDelInterval {
-		l.busy = now // a new overload: the last ended CoDelInterval ago, or none began
-	}
-	l.full = now
-	if l.waiters.Len() >= l.maxQueued {
-		l.refused(now)
+	if l.waiters.Len() >= l.queueBound() {
+		l.refused(time.Now())
 		l.mu.Unlock()
 		return Ticket{}, ErrQueueFull
-	}
-	if now.Sub(l.busy) >= CoDelInterval {
-		l.refused(now)
-		l.mu.Unlock()
-		return Ticket{}, ErrQueueStanding
 	}
 	w := &waiter{ready: make(chan struct{})}
 	e := l.waiters.PushBack(w)
@@ -219,6 +224,20 @@ func (l *Limiter) Acquire(ctx context.Context) (Ticket, error) {
 	return Ticket{}, err
 }
 
+// queueBound is the most requests the queue holds now: maxQueued, and no more
+// than the limit serves within the queue timeout at the latency of the last
+// window (limit × timeout ÷ latency); l.mu is held. A request past them would
+// wait the whole timeout and be refused then: it is refused at once instead,
+// which costs the server a fraction of the CPU (no timer, no two wake-ups) when
+// it has the least to spare, and gives the client its answer sooner. The queue
+// still absorbs a burst the limit can serve in time.
+func (l *Limiter) queueBound() int {
+	if l.rtt <= 0 {
+		return l.maxQueued
+	}
+	return min(l.maxQueued, int(math.Ceil(l.limit*float64(l.timeout)/float64(l.rtt))))
+}
+
 // refused notes a request refused for want of a turn: the baseline is measured
 // again when it is older than MinRTTInterval; l.mu is held.
 func (l *Limiter) refused(now time.Time) {
@@ -230,6 +249,7 @@ func (l *Limiter) refused(now time.Time) {
 // admit counts a request in; l.mu is held.
 func (l *Limiter) admit(now time.Time) Ticket {
 	l.inFlight++
+	l.peak = max(l.peak, l.inFlight)
 	return Ticket{start: now, epoch: l.epoch}
 }
 
@@ -266,12 +286,14 @@ func (l *Limiter) sample(now time.Time, rtt time.Duration, epoch uint64) {
 		// does not jump there when something does (a flood's arrivals queueing
 		// for the CPU with the requests admitted).
 		l.minRTT = max(median(l.samples), time.Microsecond)
+		l.rtt = l.minRTT
 		l.measuring = false
 		l.limit = l.saved
 		l.measuredAt = now
 		l.startWindow(now)
 		return
 	}
+	l.done++
 	if len(l.samples) < maxWindowSamples {
 		l.samples = append(l.samples, rtt)
 	}
@@ -279,10 +301,11 @@ func (l *Limiter) sample(now time.Time, rtt time.Duration, epoch uint64) {
 		return
 	}
 	windowRTT := max(median(l.samples), time.Microsecond)
+	l.rtt = windowRTT
 	if l.minRTT == 0 || windowRTT < l.minRTT {
 		l.minRTT = windowRTT
 	}
-	target := float64(l.minRTT) * (1 + Buffer)
+	target := max(float64(l.minRTT)*(1+Buffer), float64(l.tolerance))
 	if l.ceiling > 0 {
 		target = min(target, float64(l.ceiling))
 	}
@@ -290,11 +313,23 @@ func (l *Limiter) sample(now time.Time, rtt time.Duration, epoch uint64) {
 	gradient = min(max(gradient, 0.5), 2)
 	limit := l.limit * gradient
 	limit = min(max(limit+math.Sqrt(limit), l.floor()), float64(l.max))
+	// Growth stops at what the window's throughput fills at the target latency
+	// (Little's law: throughput × target), and the headroom: the latency of the
+	// requests completed lags behind the requests admitted, so a surge admitted
+	// at once would otherwise look fast until it had filled a limit several
+	// times what the CPUs serve within the target.
+	sized := float64(l.done) / now.Sub(l.windowStart).Seconds() * target / float64(time.Second)
+	limit = min(limit, max(l.limit, sized+math.Sqrt(sized)))
 	if limit <= l.floor() {
 		// At the floor, latency that no lower concurrency brings down is the new
 		// baseline: measure it, then go on from the limit before this window.
 		l.measure(now)
 		return
+	}
+	if float64(l.peak) <= UsedShare*l.limit {
+		// Not used: no evidence of the latency at the limit. It does not grow,
+		// and it falls toward what was used (halving at most, per window).
+		limit = min(limit, max(l.limit/2, float64(l.peak)/UsedShare, l.floor()))
 	}
 	l.limit = limit
 	l.startWindow(now)
@@ -311,6 +346,8 @@ func (l *Limiter) measure(now time.Time) {
 
 func (l *Limiter) startWindow(now time.Time) {
 	l.samples, l.windowStart = l.samples[:0], now
+	l.peak = l.inFlight
+	l.done = 0
 }
 
 // median sorts d and returns its middle value.

@@ -296,47 +296,154 @@ func TestConcurrentNeverExceedsLimit(t *testing.T) {
 	}
 }
 
-// TestStandingQueueRefusesAtOnce: requests that find no free slot join the queue
-// and wait the queue timeout until such requests have kept coming for
-// CoDelInterval; from then on they are refused at once with ErrQueueStanding, and
-// once CoDelInterval has passed without one, they wait in the queue again.
-func TestStandingQueueRefusesAtOnce(t *testing.T) {
+// TestToleranceHoldsTheLimit: on a server of 2 CPUs whose latency at the floor
+// is 2 ms, 128 clients and a maximum of 64 make requests wait up to 32 ms for a
+// CPU. Aiming at twice minRTT the limit falls to 16 or less
+// (TestLimitFallsWhenLatencyGrowsWithLoad); with a tolerance of 50 ms the 32 ms
+// are within it and the limit stays at its maximum; with one of 10 ms it settles
+// where latency is about 10 ms, 20 in flight and the headroom.
+func TestToleranceHoldsTheLimit(t *testing.T) {
+	for _, c := range []struct {
+		tolerance time.Duration
+		lo, hi    int
+	}{
+		{50 * time.Millisecond, 64, 64},
+		{10 * time.Millisecond, 17, 32},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			l := limiter.New(64, 64, 5*time.Millisecond, limiter.WithTolerance(c.tolerance))
+			served, _, _ := serve(l, 128, 5*time.Second, cpuBound(2, time.Millisecond))
+			if got := l.Limit(); got < c.lo || got > c.hi {
+				t.Errorf("tolerance %s: Limit = %d; want between %d and %d", c.tolerance, got, c.lo, c.hi)
+			}
+			if capacity := 2000; served < capacity*95/100 {
+				t.Errorf("tolerance %s: served %d requests in the last second; want at least 95%% of the capacity %d", c.tolerance, served, capacity)
+			}
+		})
+	}
+}
+
+// TestLimitFollowsItsUse: a limit is only raised while it is used, and one left
+// unused falls toward twice what is used. With latency that holds (10 ms at any
+// concurrency), 32 clients leave a maximum of 256 at 64; 100 clients raise it
+// (the limit of 64 is used) and leave it at 200; through a lull of 2 clients it
+// falls to the floor, halving each window, instead of doubling back to the
+// maximum, from which the clients' return would be admitted all at once.
+func TestLimitFollowsItsUse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const timeout = 50 * time.Millisecond
-		l, _ := full(t, 1, 10, timeout)
-		start := time.Now()
-		waited := func(join time.Duration, want error) chan time.Duration {
-			out := make(chan time.Duration, 1)
-			go func() {
-				time.Sleep(join - time.Since(start))
-				at := time.Now()
-				if _, err := l.Acquire(context.Background()); !errors.Is(err, want) {
-					t.Errorf("Acquire joining at %s: %v; want %v", join, err, want)
-				}
-				out <- time.Since(at)
-			}()
-			return out
-		}
-		// Joining at 0, 40 and 80 ms keeps the queue busy from 0 to 130 ms.
-		for _, c := range []struct {
-			join, want time.Duration
-			err        error
-		}{
-			{0, timeout, limiter.ErrQueueTimeout},
-			{40 * time.Millisecond, timeout, limiter.ErrQueueTimeout},
-			{80 * time.Millisecond, timeout, limiter.ErrQueueTimeout},
-			{120 * time.Millisecond, 0, limiter.ErrQueueStanding},
+		const maximum = 256
+		l := limiter.New(maximum, maximum, 5*time.Millisecond)
+		for _, c := range []struct{ clients, want int }{
+			{32, 64},
+			{100, 200},
+			{2, maximum / limiter.FloorShare},
+			{100, 200},
 		} {
-			defer func(got chan time.Duration) {
-				if d := <-got; d != c.want {
-					t.Errorf("joining the queue at %s: waited %s; want %s", c.join, d, c.want)
-				}
-			}(waited(c.join, c.err))
+			if _, refused, _ := serve(l, c.clients, 2*time.Second, constant(10*time.Millisecond)); refused != 0 {
+				t.Errorf("%d clients: %d refused in the last second; want none", c.clients, refused)
+			}
+			if got := l.Limit(); got != c.want {
+				t.Errorf("%d clients: Limit = %d; want %d", c.clients, got, c.want)
+			}
 		}
-		synctest.Wait()
-		time.Sleep(time.Second) // every one refused, and none for a second
-		if d := <-waited(time.Since(start), limiter.ErrQueueTimeout); d != timeout {
-			t.Errorf("joining the emptied queue: waited %s; want the queue timeout %s", d, timeout)
+	})
+}
+
+// TestLimitHeldDownThroughALull: a limit brought down by queueing for the CPUs
+// stays down through a lull (2 clients, far below half of it), although each
+// window's latency is far below the target, and grows to the maximum once 32
+// clients use it and latency holds.
+func TestLimitHeldDownThroughALull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := limiter.New(64, 64, 5*time.Millisecond)
+		serve(l, 128, 3*time.Second, cpuBound(2, time.Millisecond))
+		serve(l, 2, 2*time.Second, constant(time.Millisecond))
+		if got := l.Limit(); got > 16 {
+			t.Errorf("Limit = %d after a lull of 2 s with 2 clients; want it left at 16 or less", got)
+		}
+		serve(l, 32, 2*time.Second, constant(10*time.Millisecond))
+		if got, want := l.Limit(), 64; got != want {
+			t.Errorf("Limit = %d with 32 clients and latency that holds; want the maximum %d", got, want)
+		}
+	})
+}
+
+// TestSurgeAdmittedAsTheCPUsServeIt: 600 clients arrive at once at a server of 2
+// CPUs (2,000 requests a second of 1 ms each) whose limit, after a lull, is at its
+// floor of 64. Latency at 64 in flight is 32 ms, within the tolerance of 50 ms, so
+// the gradient would raise the limit; but the CPUs serve 100 requests within
+// 50 ms, and the limit grows no further than that and the headroom: the surge
+// peaks at no more than 150 in flight (without the bound, 189), and the server
+// still serves all it can.
+func TestSurgeAdmittedAsTheCPUsServeIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := limiter.New(1024, 1024, 50*time.Millisecond, limiter.WithTolerance(50*time.Millisecond))
+		serve(l, 8, 2*time.Second, cpuBound(2, time.Millisecond))
+		if got, want := l.Limit(), 1024/limiter.FloorShare; got != want {
+			t.Fatalf("Limit = %d after a lull of 8 clients; want the floor %d", got, want)
+		}
+		served, _, peak := serve(l, 600, 3*time.Second, cpuBound(2, time.Millisecond))
+		if peak > 150 {
+			t.Errorf("%d requests in flight at the peak of the surge; want no more than 150", peak)
+		}
+		if capacity := 2000; served < capacity*95/100 {
+			t.Errorf("served %d requests in the last second; want at least 95%% of the capacity %d", served, capacity)
+		}
+	})
+}
+
+// TestQueueHoldsWhatTheLimitServesInTime: 4 slots whose requests take 10 ms serve
+// 20 requests within a queue timeout of 50 ms, so the queue holds about 20 and a
+// request past them is refused at once (ErrQueueFull), not after waiting the
+// whole timeout in a queue of 100 (ErrQueueTimeout). The server meanwhile serves
+// all it can.
+func TestQueueHoldsWhatTheLimitServesInTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const latency = 10 * time.Millisecond
+		l := limiter.New(4, 100, 50*time.Millisecond)
+		var (
+			mu                     sync.Mutex
+			served, atOnce, waited int
+			mostQueued             int
+		)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range 60 {
+			wg.Go(func() {
+				for time.Since(start) < 3*time.Second {
+					tk, err := l.Acquire(context.Background())
+					mu.Lock()
+					measured := time.Since(start) >= time.Second
+					if measured {
+						mostQueued = max(mostQueued, l.Queued())
+					}
+					switch {
+					case err == nil && measured:
+						served++
+					case errors.Is(err, limiter.ErrQueueFull) && measured:
+						atOnce++
+					case errors.Is(err, limiter.ErrQueueTimeout) && measured:
+						waited++
+					}
+					mu.Unlock()
+					if err != nil {
+						time.Sleep(latency) // a client's back-off
+						continue
+					}
+					time.Sleep(latency)
+					l.Release(tk)
+				}
+			})
+		}
+		wg.Wait()
+		if mostQueued > 20 {
+			t.Errorf("up to %d requests queued; want no more than the 20 the limit serves within the timeout", mostQueued)
+		}
+		if atOnce == 0 || waited*10 > atOnce {
+			t.Errorf("refused %d at once and %d after the queue timeout; want nearly all at once", atOnce, waited)
+		}
+		if capacity := 2 * 4 * 100; served < capacity*95/100 {
+			t.Errorf("served %d requests in the last 2 s; want at least 95%% of the %d the 4 slots serve", served, capacity)
 		}
 	})
 }

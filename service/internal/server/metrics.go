@@ -15,9 +15,9 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-	// shedFull, shedStanding, shedTimeout and shedGone count the requests the
+	// shedFull, shedTimeout and shedGone count the requests the
 	// limits refused, by reason (asap_http_shed_total's children).
-	shedFull, shedStanding, shedTimeout, shedGone prometheus.Counter
+	shedFull, shedTimeout, shedGone prometheus.Counter
 
 	// byRoute caches the children of requests and latency per route label, so that
 	// counting a request hashes no label values. Filled by routes and read-only after.
@@ -68,8 +68,6 @@ func (m *metrics) shed(err error) {
 	switch {
 	case errors.Is(err, limiter.ErrQueueFull):
 		m.shedFull.Inc()
-	case errors.Is(err, limiter.ErrQueueStanding):
-		m.shedStanding.Inc()
 	case errors.Is(err, limiter.ErrQueueTimeout):
 		m.shedTimeout.Inc()
 	default: // the client left while it waited
@@ -79,10 +77,9 @@ func (m *metrics) shed(err error) {
 
 // The reasons of asap_http_shed_total.
 const (
-	shedQueueFull     = "queue_full"
-	shedQueueStanding = "queue_standing"
-	shedQueueTimeout  = "queue_timeout"
-	shedClientGone    = "client_gone"
+	shedQueueFull    = "queue_full"
+	shedQueueTimeout = "queue_timeout"
+	shedClientGone   = "client_gone"
 )
 
 func newMetrics(reg prometheus.Registerer, limiters map[string]*limiter.Limiter) (*metrics, error) {
@@ -115,10 +112,9 @@ func newMetrics(reg prometheus.Registerer, limiters map[string]*limiter.Limiter)
 			Help:    "Time from routing a request to its answer, by route.",
 			Buckets: []float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
-		shedFull:     shed.WithLabelValues(shedQueueFull),
-		shedStanding: shed.WithLabelValues(shedQueueStanding),
-		shedTimeout:  shed.WithLabelValues(shedQueueTimeout),
-		shedGone:     shed.WithLabelValues(shedClientGone),
+		shedFull:    shed.WithLabelValues(shedQueueFull),
+		shedTimeout: shed.WithLabelValues(shedQueueTimeout),
+		shedGone:    shed.WithLabelValues(shedClientGone),
 	}
 	if err := promreg.Register(reg, "server",
 		m.requests, m.latency, shed,

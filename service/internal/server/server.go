@@ -109,7 +109,8 @@ func New(deps Deps) (*Server, error) {
 	for _, route := range limitedRoutes {
 		var opts []limiter.Option
 		if route == "/v2/ad" {
-			opts = append(opts, limiter.WithCeiling(deps.Config.Ad.DefaultTmax/adCeilingShare))
+			opts = append(opts, limiter.WithCeiling(deps.Config.Ad.DefaultTmax/adCeilingShare),
+				limiter.WithTolerance(deps.Config.Ad.DefaultTmax/adToleranceShare))
 		}
 		s.limiters[route] = limiter.New(lim.MaxInFlight, lim.MaxQueued, lim.QueueTimeout, opts...)
 	}
@@ -176,6 +177,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the median just under it, and half the requests admitted ended as house ads
 // (TestOverloadCurve).
 const adCeilingShare = 2
+
+// adToleranceShare sets the tolerance of /v2/ad's limiter: its limit does not
+// fall while the requests admitted take less than ASAP_AD_DEFAULT_TMAX ÷
+// adToleranceShare (50 ms of the default 250 ms). An ad request takes a few
+// milliseconds alone, and an ECS task's CPU limit (a CFS quota) or a busy host
+// stops it for milliseconds at a time whatever the concurrency: aiming at twice
+// those few milliseconds, the limit fell at such noise and refused requests in
+// bursts, and clients that honour Retry-After went away together for a second
+// or two and came back together (TestOverloadCurve; docs/operations.md).
+const adToleranceShare = 5
 
 // Drain makes /readyz answer 503 from now on, so the load balancer stops sending
 // new requests; the server itself keeps serving until its http.Server shuts down.
