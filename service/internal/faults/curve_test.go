@@ -341,7 +341,8 @@ func checkPoint(t *testing.T, c curve, p curvePoint) {
 // under the curve's CPU limit, with the access log on or off: an ASAP of its own
 // admits one request at a time and queues none (ASAP_MAX_IN_FLIGHT=1,
 // ASAP_MAX_QUEUED=0), the one admitted waits for tmax on an upstream that never
-// answers, and 32 connections in a closed loop are refused for d.
+// answers (its breaker never opens), and 32 connections in a closed loop are
+// refused for d.
 func measureRefusal(t *testing.T, place curvePlacement, rdb *redisServer, d time.Duration, accessLog bool) float64 {
 	hole := startBlackhole(t)
 	srv := startASAPOn(t, place.asap, place.env(map[string]string{
@@ -351,6 +352,10 @@ func measureRefusal(t *testing.T, place curvePlacement, rdb *redisServer, d time
 		"ASAP_MAX_IN_FLIGHT": "1",
 		"ASAP_MAX_QUEUED":    "0",
 		"ASAP_DRAIN_PERIOD":  "0s",
+		// The held slot must stay held: 20 timeouts in a row (5 s of them)
+		// would open the blackhole's breaker, and each request admitted then
+		// would be answered at once with a house ad.
+		"ASAP_BREAKER_FAILURES": "1000000",
 	}))
 	defer func() {
 		srv.signal(syscall.SIGTERM)
