@@ -323,6 +323,10 @@ func checkPoint(t *testing.T, c curve, p curvePoint) {
 		// ASAP reads and refuses more than its CPU pays for besides the
 		// auctions it admits (bound), and some of those run past tmax.
 		t.Logf("%s at %.1f× capacity: %d answers neither a good one nor a 503 (house ads): reported, not judged, for clients that ignore Retry-After", c.name(), p.level, p.other)
+	case p.level > 3:
+		// The contract holds up to three times capacity (asap.md, Overload);
+		// beyond, a handful of house ads in some runs is reported.
+		t.Logf("%s at %.1f× capacity: %d answers neither a good one nor a 503 (house ads): reported, not judged, past the contract's 3×", c.name(), p.level, p.other)
 	default:
 		budget(t, "%s at %.1f× capacity: %d answers neither a good one nor a 503", c.name(), p.level, p.other)
 	}
