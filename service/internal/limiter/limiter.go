@@ -16,7 +16,7 @@
 // until latency is back near minRTT. A server may bound the latency aimed at from
 // below (WithTolerance: noise a CPU quota or shared CPUs add is not queueing) and
 // from above (WithCeiling). The limit grows only while it is used: in a window
-// whose requests in flight never reached half of it, it does not grow, as in
+// whose requests in flight never passed half of it, it does not grow, as in
 // Netflix's Gradient2, and it falls toward twice what was used, as TCP restarts
 // a congestion window left unused (RFC 7661, RFC 5681 §4.1). Nor does it grow past
 // what the window's throughput fills at the latency aimed at (Little's law).
@@ -26,14 +26,15 @@
 //
 // minRTT starts as the first window's median and follows any lower window median.
 // It is measured by pinning the limit to its floor until MinRTTSamples requests
-// admitted there have finished: when the limit falls to its floor (latency that no
-// lower concurrency brings down is the new baseline: an upstream grown slower, a
-// CPU shared with other work; the limit then grows again from the floor, up to
-// twice a window, for as long as latency stays within the buffer of it), and
-// when a request is refused while the last such
-// measurement is older than MinRTTInterval (a baseline taken while overloaded
-// would keep the limit high). A server that refuses nothing never pins its limit:
-// the measurement costs throughput only when the excess is being refused anyway.
+// admitted there have finished: when latency brings the limit down to its floor
+// (latency that no lower concurrency brings down is the new baseline: an
+// upstream grown slower, a CPU shared with other work; the limit then grows
+// again from the floor, up to twice a window, for as long as latency stays
+// within the buffer of it and the requests use it), and when a request is
+// refused while the last such measurement is older than MinRTTInterval (a
+// baseline taken while overloaded would keep the limit high). A server that
+// refuses nothing never pins its limit: the measurement costs throughput only
+// when the excess is being refused anyway.
 package limiter
 
 import (
