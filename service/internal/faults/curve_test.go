@@ -185,18 +185,16 @@ func TestOverloadCurve(t *testing.T) {
 		if c.resends() {
 			continue // reported against the CPU's bound, not judged (below)
 		}
-		one := curves[slices.IndexFunc(curves, func(o curve) bool { return o.route == c.route })]
+		// The slices in order: 1× of the route's first curve, 3× of c, 3×, 1×.
+		slice := [2]struct {
+			c curve
+			m float64
+		}{{first(curves, c.route), 1}, {*c, 3}}
 		for range pairRounds() {
-			for _, judged := range []bool{false, true, true, false} {
-				if judged {
-					p := runLevel(t, srv, *c, 3, d, warm, url(c.route), check(c.route))
-					checkPoint(t, *c, p)
-					c.paired[1] += p.goodput
-				} else {
-					p := runLevel(t, srv, one, 1, d, warm, url(c.route), check(c.route))
-					checkPoint(t, one, p)
-					c.paired[0] += p.goodput
-				}
+			for _, i := range []int{0, 1, 1, 0} {
+				p := runLevel(t, srv, slice[i].c, slice[i].m, d, warm, url(c.route), check(c.route))
+				checkPoint(t, slice[i].c, p)
+				c.paired[i] += p.goodput
 			}
 		}
 		c.paired[0] /= float64(2 * pairRounds())
@@ -503,17 +501,19 @@ func lowerPriority(t *testing.T, nice int) {
 	})
 }
 
+// first is route's first curve: the one of clients that resend whatever the
+// answer, whose goodput at 1× is the route's goodput at capacity.
+func first(curves []curve, route string) curve {
+	if i := slices.IndexFunc(curves, func(c curve) bool { return c.route == route }); i >= 0 {
+		return curves[i]
+	}
+	return curve{}
+}
+
 // atOne is the goodput at capacity of route: its first curve's at 1× (clients
 // that resend whatever the answer). A curve of clients that wait out Retry-After
 // is judged against it too, since clients backing off at 1× lower their own.
-func atOne(curves []curve, route string) float64 {
-	for _, c := range curves {
-		if c.route == route {
-			return c.at(1).goodput
-		}
-	}
-	return 0
-}
+func atOne(curves []curve, route string) float64 { return first(curves, route).at(1).goodput }
 
 // at returns the point of c at level.
 func (c curve) at(level float64) curvePoint {

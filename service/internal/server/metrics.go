@@ -15,8 +15,8 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-	// shedFull, shedTimeout and shedGone count the requests the
-	// limits refused, by reason (asap_http_shed_total's children).
+	// shedFull, shedTimeout and shedGone count the requests the limits refused,
+	// by reason (asap_http_shed_total's children).
 	shedFull, shedTimeout, shedGone prometheus.Counter
 
 	// byRoute caches the children of requests and latency per route label, so that
